@@ -1,0 +1,57 @@
+# rtsplab: the README contract is `make demo` and `make test`.
+# Both set up everything they need on a fresh Debian 12 / Python 3.11 machine.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# Debian packages the tests need: real RTSP servers (gst-rtsp-server, rtsp-server-perl),
+# real clients (ffprobe, gst-launch rtspsrc) and the browser for the live-view check.
+APT_PACKAGES := python3-venv ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+	gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-numpy \
+	rtsp-server-perl chromium
+
+.PHONY: demo test lint sysdeps venv bench clean
+
+demo: venv
+	$(VENV)/bin/rtsplab demo
+
+test: sysdeps venv lint
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check rtsplab tests benchmarks
+	$(VENV)/bin/ruff format --check rtsplab tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "error: '$(PYTHON) -m venv' failed; install python3-venv: sudo apt-get install -y python3-venv" >&2; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: missing Debian packages:$$missing" >&2; \
+	    echo "run: sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache rtsplab-demo
