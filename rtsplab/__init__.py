@@ -2,6 +2,9 @@
 
 Example:
     >>> import rtsplab
+    >>> with rtsplab.open("rtsp://127.0.0.1:8554/cam1", strategy="latest") as r:  # doctest: +SKIP
+    ...     ok, image = r.read()                 # the cv2 idiom
+    ...     frame = r.read_frame(timeout_s=1)    # rtsplab.Frame, with frame.age_ms
     >>> rtsplab.Strategy.LATEST.value
     'latest'
 """
@@ -9,7 +12,16 @@ Example:
 from __future__ import annotations
 
 from rtsplab import errors
-from rtsplab.entities import Clock, Frame, FrameSet, Overflow, Strategy, StreamState, Sync, Transport
+from rtsplab.entities import (
+    Clock,
+    Frame,
+    FrameSet,
+    Overflow,
+    Strategy,
+    StreamState,
+    Sync,
+    Transport,
+)
 from rtsplab.timecode import Timecode, read_timecode, write_timecode
 from rtsplab.urls import RtspUrl, redact
 
@@ -19,7 +31,10 @@ __all__ = [
     "Clock",
     "Frame",
     "FrameSet",
+    "Group",
     "Overflow",
+    "Reader",
+    "Recorder",
     "RtspUrl",
     "Strategy",
     "StreamState",
@@ -28,6 +43,8 @@ __all__ = [
     "Transport",
     "__version__",
     "errors",
+    "open",
+    "open_group",
     "read_timecode",
     "redact",
     "write_timecode",

@@ -19,7 +19,10 @@ from rtsplab import __version__
 
 # subcommand -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("rtsplab.experiment_cli", "compare naive, buffered and latest on two simulated cameras"),
+    "demo": (
+        "rtsplab.experiment_cli",
+        "compare naive, buffered and latest on two simulated cameras",
+    ),
     "sim": ("rtsplab.sim.cli", "serve simulated RTSP cameras with burned-in timecodes"),
     "probe": ("rtsplab.probe", "open one stream and report codec, open time and frame age"),
     "compare": ("rtsplab.experiment_cli", "run reading strategies on the same streams"),

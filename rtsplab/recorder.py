@@ -132,7 +132,11 @@ class Recorder:
         """
         for frame in frame_set.frames.values():
             self.add(
-                frame, strategy=strategy, set_id=frame_set.set_id, skew_ms=frame_set.skew_ms, run=run
+                frame,
+                strategy=strategy,
+                set_id=frame_set.set_id,
+                skew_ms=frame_set.skew_ms,
+                run=run,
             )
 
     def __len__(self) -> int:

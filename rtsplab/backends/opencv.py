@@ -1,0 +1,172 @@
+"""OpenCV's FFmpeg backend (``cv2.VideoCapture(url, cv2.CAP_FFMPEG)``).
+
+What rtsplab sets, and why:
+
+- ``CAP_PROP_OPEN_TIMEOUT_MSEC`` / ``CAP_PROP_READ_TIMEOUT_MSEC`` (open params): OpenCV's
+  FFmpeg interrupt callback aborts an open or a read after this long. Without them an
+  unreachable camera blocks ``open`` for 30 s and a dead stream blocks ``read()`` forever.
+- ``CAP_PROP_N_THREADS`` (open param): decoder threads. FFmpeg's frame threading delays output
+  by one frame per extra thread (33 ms at 30 fps); one thread decodes a 640x360 H.264 frame in
+  about a millisecond, so the low-latency profile uses 1.
+- ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` (environment, ``key;value|key;value``): the only way to
+  pass FFmpeg demuxer options (``rtsp_transport``, ``fflags``, ``analyzeduration``,
+  ``probesize``...; see :data:`rtsplab.backends.base.LOW_LATENCY_OPTIONS`). OpenCV reads it
+  during ``open``, so rtsplab sets it for the duration of each open. Opens that need the same
+  options run in parallel; opens that need different options take turns.
+- ``CAP_PROP_BUFFERSIZE`` is *not* set: the FFmpeg backend ignores it.
+
+Example:
+    >>> from rtsplab.urls import RtspUrl
+    >>> b = OpenCVBackend(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), OpenOptions())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import cv2
+import numpy as np
+
+from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, StreamInfo, now_ns
+from rtsplab.errors import ReadTimeout, StreamClosed
+from rtsplab.urls import RtspUrl
+
+__all__ = ["OpenCVBackend", "capture_options"]
+
+ENV_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+
+class _EnvGate:
+    """Lets opens that need the same ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` run concurrently."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value: str | None = None
+        self._users = 0
+
+    @contextmanager
+    def hold(self, value: str) -> Iterator[None]:
+        with self._cond:
+            while self._users and self._value != value:
+                self._cond.wait()
+            if self._users == 0:
+                self._saved = os.environ.get(ENV_VAR)
+                os.environ[ENV_VAR] = value
+                self._value = value
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._users -= 1
+                if self._users == 0:
+                    if self._saved is None:
+                        os.environ.pop(ENV_VAR, None)
+                    else:
+                        os.environ[ENV_VAR] = self._saved
+                    self._value = None
+                    self._cond.notify_all()
+
+
+_GATE = _EnvGate()
+
+
+def capture_options(options: OpenOptions) -> str:
+    """The ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` string for ``options``.
+
+    Example:
+        >>> from rtsplab.entities import Transport
+        >>> capture_options(OpenOptions(transport=Transport.TCP, profile="default"))
+        'rtsp_transport;tcp'
+    """
+    return "|".join(f"{k};{v}" for k, v in options.ffmpeg_options().items())
+
+
+class OpenCVBackend(Backend):
+    """A stream opened with ``cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)``.
+
+    Raises:
+        ConnectError: (from :func:`rtsplab.backends.open_backend`) when the open fails; the
+            reason is classified there with an RTSP DESCRIBE.
+
+    Example:
+        >>> OpenCVBackend.name
+        'opencv'
+    """
+
+    name = "opencv"
+
+    def __init__(self, url: RtspUrl, options: OpenOptions) -> None:
+        super().__init__(url, options)
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            max(1, int(options.open_timeout_s * 1000)),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            max(1, int(options.read_timeout_s * 1000)),
+        ]
+        if options.decoder_threads > 0:
+            params += [cv2.CAP_PROP_N_THREADS, options.decoder_threads]
+        t0 = time.monotonic_ns()
+        with _GATE.hold(capture_options(options)):
+            cap = cv2.VideoCapture(url.for_ffmpeg(), cv2.CAP_FFMPEG, params)
+        self.open_s = (time.monotonic_ns() - t0) / 1e9
+        self._lock = threading.Lock()
+        self._cap: cv2.VideoCapture | None = cap
+        if not cap.isOpened():
+            cap.release()
+            self._cap = None
+            raise StreamClosed("OpenCV could not open the stream")
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
+        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\0 ").lower()
+        self.info = StreamInfo(
+            codec=codec or "unknown",
+            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(cap.get(cv2.CAP_PROP_FPS)),
+        )
+
+    def read(self) -> DecodedFrame:
+        """Grab, decode and convert the next frame (``cap.read()``).
+
+        Raises:
+            ReadTimeout: no frame within ``read_timeout_s`` (OpenCV's interrupt fired).
+            StreamClosed: the stream ended or the capture was released.
+
+        Example:
+            >>> OpenCVBackend.read.__name__
+            'read'
+        """
+        cap = self._cap
+        if cap is None:
+            raise StreamClosed("capture is closed")
+        t0 = time.monotonic_ns()
+        ok, image = cap.read()
+        t_recv_ns = now_ns()
+        if not ok or image is None:
+            waited_s = (time.monotonic_ns() - t0) / 1e9
+            if waited_s >= 0.9 * self.options.read_timeout_s:
+                raise ReadTimeout(
+                    f"{self.url.redacted}: no frame for {waited_s:.1f} s (read_timeout_s="
+                    f"{self.options.read_timeout_s:g}); the camera stalled or the network dropped"
+                )
+            raise StreamClosed(f"{self.url.redacted}: the stream ended")
+        pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+        return DecodedFrame(
+            t_recv_ns=t_recv_ns, image=np.asarray(image, np.uint8), pts_s=pos_ms / 1e3
+        )
+
+    def close(self) -> None:
+        """Release the capture. Idempotent.
+
+        Example:
+            >>> OpenCVBackend.close.__name__
+            'close'
+        """
+        with self._lock:
+            cap, self._cap = self._cap, None
+        if cap is not None:
+            cap.release()
