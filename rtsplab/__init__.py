@@ -22,6 +22,9 @@ from rtsplab.entities import (
     Sync,
     Transport,
 )
+from rtsplab.group import Group, open_group
+from rtsplab.readers import Reader, open
+from rtsplab.recorder import Recorder
 from rtsplab.timecode import Timecode, read_timecode, write_timecode
 from rtsplab.urls import RtspUrl, redact
 
