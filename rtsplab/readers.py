@@ -62,7 +62,7 @@ class Reader:
         read_timeout_s: bound on waiting for a frame; raises :class:`ReadTimeout` past it.
         reconnect: reopen after a stall or a lost stream, with capped exponential backoff.
         profile: ``low_latency`` (default) or ``default`` (FFmpeg's own options, to compare).
-        decoder_threads: 1 (no frame-threading delay) or 0 (FFmpeg chooses).
+        decoder_threads: 1 (no frame-threading delay), 0 (FFmpeg chooses) or None (by profile).
         name: stream name (default: last path segment).
         recorder: a :class:`Recorder` that gets one row per frame handed out.
         maxsize, overflow: bound of the ``buffered`` queue and what to do when full.
@@ -84,7 +84,7 @@ class Reader:
         read_timeout_s: float = 2.0,
         reconnect: bool = False,
         profile: str = Profile.LOW_LATENCY,
-        decoder_threads: int = 1,
+        decoder_threads: int | None = None,
         name: str | None = None,
         recorder: Recorder | None = None,
         maxsize: int = 0,

@@ -64,7 +64,7 @@ def open_backend(
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 2.0,
     profile: str = Profile.LOW_LATENCY,
-    decoder_threads: int = 1,
+    decoder_threads: int | None = None,
     extra: dict[str, str] | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.

@@ -68,7 +68,8 @@ class OpenOptions:
         read_timeout_s: bound on waiting for the next frame.
         profile: ``low_latency`` or ``default`` (see :data:`LOW_LATENCY_OPTIONS`).
         decoder_threads: decoder threads; 1 avoids FFmpeg's frame-threading delay of one frame
-            per extra thread (the low-latency profile's choice); 0 lets FFmpeg choose.
+            per extra thread (the low-latency profile's choice); 0 lets FFmpeg choose (the
+            default profile's choice); ``None`` picks by profile.
         extra: further FFmpeg demuxer options, applied last.
 
     Example:
@@ -80,8 +81,20 @@ class OpenOptions:
     open_timeout_s: float = 5.0
     read_timeout_s: float = 2.0
     profile: str = Profile.LOW_LATENCY
-    decoder_threads: int = 1
+    decoder_threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def threads(self) -> int:
+        """Decoder threads to request: ``decoder_threads``, or 1 (low latency) / 0 (default).
+
+        Example:
+            >>> OpenOptions(profile="default").threads, OpenOptions().threads
+            (0, 1)
+        """
+        if self.decoder_threads is not None:
+            return self.decoder_threads
+        return 1 if self.profile == Profile.LOW_LATENCY else 0
 
     def ffmpeg_options(self) -> dict[str, str]:
         """The FFmpeg demuxer options for this profile and transport.

@@ -108,8 +108,8 @@ class OpenCVBackend(Backend):
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             max(1, int(options.read_timeout_s * 1000)),
         ]
-        if options.decoder_threads > 0:
-            params += [cv2.CAP_PROP_N_THREADS, options.decoder_threads]
+        if options.threads > 0:
+            params += [cv2.CAP_PROP_N_THREADS, options.threads]
         t0 = time.monotonic_ns()
         with _GATE.hold(capture_options(options)):
             cap = cv2.VideoCapture(url.for_ffmpeg(), cv2.CAP_FFMPEG, params)

@@ -115,8 +115,8 @@ class PyAVBackend(Backend):
             raise UnsupportedStream(f"{url.redacted}: the stream has no video track")
         stream = container.streams.video[0]
         cc = stream.codec_context
-        if options.decoder_threads > 0:
-            cc.thread_count = options.decoder_threads
+        if options.threads > 0:
+            cc.thread_count = options.threads
             cc.thread_type = "SLICE"
         if options.profile == Profile.LOW_LATENCY:
             cc.flags |= av.codec.context.Flags.low_delay

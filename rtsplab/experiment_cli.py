@@ -1,0 +1,174 @@
+"""``rtsplab compare`` and ``rtsplab demo``: the strategy comparison from the command line.
+
+Example:
+    >>> from rtsplab.cli import main
+    >>> main(["compare", "--sim", "2", "--seconds", "3", "--json"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rtsplab.backends import BACKENDS, Profile
+from rtsplab.entities import Transport
+from rtsplab.errors import RtspLabError
+from rtsplab.experiment import STRATEGY_LABELS, compare, comparison_json
+from rtsplab.urls import redact
+
+__all__ = [
+    "add_compare_arguments",
+    "add_demo_arguments",
+    "format_table",
+    "run_compare",
+    "run_demo",
+]
+
+
+def _common(parser: argparse.ArgumentParser, seconds: float) -> None:
+    parser.add_argument(
+        "--strategies",
+        default="naive,buffered,latest,matched",
+        help=f"comma-separated, from {','.join(STRATEGY_LABELS)} (default: all)",
+    )
+    parser.add_argument("--consumer-ms", type=float, default=60.0, help="consumer time per set")
+    parser.add_argument("--seconds", type=float, default=seconds, help="duration per strategy")
+    parser.add_argument("--backend", choices=BACKENDS, default="opencv")
+    parser.add_argument("--transport", choices=[t.value for t in Transport], default="auto")
+    parser.add_argument(
+        "--profile", choices=[Profile.LOW_LATENCY, Profile.DEFAULT], default=Profile.LOW_LATENCY
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    parser.add_argument("--csv", type=Path, help="write every frame's record to this CSV")
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``rtsplab compare`` arguments.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_compare_arguments(p)
+        >>> p.parse_args(["--sim", "2"]).sim
+        2
+    """
+    parser.add_argument("urls", nargs="*", help="RTSP URLs (or --sim N)")
+    parser.add_argument("--sim", type=int, default=0, help="start N simulated cameras instead")
+    parser.add_argument("--plot", type=Path, help="write the comparison dashboard to this PNG")
+    _common(parser, seconds=10.0)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``rtsplab demo`` arguments.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_demo_arguments(p)
+        >>> p.parse_args([]).out
+        PosixPath('rtsplab-demo')
+    """
+    parser.add_argument("--cameras", type=int, default=2, help="simulated cameras (default 2)")
+    parser.add_argument("--out", type=Path, default=Path("rtsplab-demo"), help="output folder")
+    _common(parser, seconds=10.0)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A readable table of :func:`rtsplab.experiment.comparison_json` output.
+
+    Example:
+        >>> print(format_table({"strategies": {}}).splitlines()[0].split()[:2])
+        ['strategy', 'frames']
+    """
+    head = (
+        f"{'strategy':<10}{'frames':>7}{'age p50':>10}{'age p99':>10}{'age max':>10}"
+        f"{'skew p50':>10}{'skew p99':>10}{'depth max':>10}{'dropped':>9}  clock"
+    )
+    lines = [head, "-" * len(head)]
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f} ms" if v < 10000 else f"{v / 1000:.1f} s"
+
+    for label, s in summary["strategies"].items():
+        lines.append(
+            f"{label:<10}{s['frames']:>7}{ms(s['age_ms']['p50']):>10}{ms(s['age_ms']['p99']):>10}"
+            f"{ms(s['age_ms']['max']):>10}{ms(s['skew_ms']['p50']):>10}{ms(s['skew_ms']['p99']):>10}"
+            f"{s['depth']['max']:>10}{s['dropped']:>9}  {s['clock']}"
+        )
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, urls: list[str], sim: int, plot: Path | None) -> int:
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    config = {
+        "urls": [redact(u) for u in urls],
+        "sim": sim,
+        "strategies": strategies,
+        "consumer_ms": args.consumer_ms,
+        "seconds": args.seconds,
+        "backend": args.backend,
+        "transport": args.transport,
+        "profile": args.profile,
+    }
+    try:
+        df = compare(
+            urls or None,
+            sim=sim,
+            strategies=strategies,
+            consumer_ms=args.consumer_ms,
+            seconds=args.seconds,
+            progress=not args.json and sys.stderr.isatty(),
+            backend=args.backend,
+            transport=args.transport,
+            profile=args.profile,
+        )
+    except (RtspLabError, ValueError) as exc:
+        msg = {"error": type(exc).__name__, "message": str(exc)}
+        print(json.dumps(msg) if args.json else f"error: {type(exc).__name__}: {exc}")
+        return 2
+    summary = comparison_json(df, config)
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.csv, index=False)
+    if plot is not None:
+        from rtsplab.plots import plot_comparison
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_comparison(df).savefig(plot, dpi=110)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    src = f"{sim} simulated cameras" if sim else ", ".join(config["urls"])
+    print(f"{src}; consumer {args.consumer_ms:g} ms per set; {args.seconds:g} s per strategy")
+    print(format_table(summary))
+    for path in (args.csv, plot):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Run ``rtsplab compare``.
+
+    Example:
+        >>> from rtsplab.cli import main
+        >>> main(["compare"])  # doctest: +SKIP
+        2
+    """
+    if not args.urls and not args.sim:
+        print("error: give RTSP URLs or --sim N", file=sys.stderr)
+        return 2
+    return _run(args, list(args.urls), args.sim, args.plot)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run ``rtsplab demo``: compare every strategy on simulated cameras, write CSV and PNG.
+
+    Example:
+        >>> from rtsplab.cli import main
+        >>> main(["demo", "--seconds", "3"])  # doctest: +SKIP
+        0
+    """
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.csv is None:
+        args.csv = args.out / "comparison.csv"
+    return _run(args, [], args.cameras, args.out / "comparison.png")
