@@ -120,6 +120,7 @@ class Reader:
         self._close_lock = threading.Lock()
         self._closed = False
         self._seq = -1  # last decoded
+        self._last_decode_ns = time.monotonic_ns()
         self._last_read_seq = -1  # last handed out
         self._pts_anchor: tuple[int, float] | None = None
         self._source_cache: dict[int, tuple[int, Clock, int | None]] = {}
@@ -197,6 +198,7 @@ class Reader:
                 self._drop_backend()
                 continue
             self._seq += 1
+            self._last_decode_ns = time.monotonic_ns()
             self._set_state(StreamState.STREAMING)
             return self._seq, decoded
 
@@ -363,12 +365,16 @@ class Reader:
 
     @property
     def state(self) -> StreamState:
-        """The stream's :class:`StreamState`.
+        """The stream's :class:`StreamState`; ``STALLED`` once no frame was decoded for half
+        of ``read_timeout_s``, even before the backend's own read timeout fires.
 
         Example:
             >>> r.state  # doctest: +SKIP
             <StreamState.STREAMING: 'streaming'>
         """
+        silent_s = (time.monotonic_ns() - self._last_decode_ns) / 1e9
+        if self._state is StreamState.STREAMING and silent_s > self.read_timeout_s / 2:
+            return StreamState.STALLED
         return self._state
 
     @property

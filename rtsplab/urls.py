@@ -4,6 +4,7 @@ Camera passwords often contain ``@``, ``:`` or ``/`` (``rtsp://admin:spark@12345
 A plain :func:`urllib.parse.urlsplit` splits such a URL at the *first* ``@`` and gets the host
 wrong. rtsplab splits the user-info at the *last* ``@`` that is followed by a valid host, then
 percent-encodes user and password, which is the form FFmpeg's URL parser expects.
+Because a password may contain ``/``, an ``@`` inside the *path* must be written ``%40``.
 
 Example:
     >>> u = RtspUrl.parse("rtsp://admin:spark@123456@192.168.1.64/stream1")

@@ -73,7 +73,7 @@ class OpenOptions:
         extra: further FFmpeg demuxer options, applied last.
 
     Example:
-        >>> OpenOptions(transport=Transport.TCP).decoder_threads
+        >>> OpenOptions(transport=Transport.TCP).threads
         1
     """
 

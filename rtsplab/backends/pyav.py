@@ -75,12 +75,12 @@ def map_av_error(
         return ReadTimeout(
             f"{where}: no frame within read_timeout_s={timeout_s:g}; the camera stalled"
         )
-    if isinstance(exc, av.error.DecoderNotFoundError | av.error.InvalidDataError):
+    if isinstance(exc, av.error.DecoderNotFoundError):
         return UnsupportedStream(f"{where}: cannot decode this stream ({detail})")
     if isinstance(exc, av.error.EOFError | EOFError | StopIteration):
         return StreamClosed(f"{where}: the stream ended")
-    if opening:
-        return ConnectError(f"{where}: could not open ({type(exc).__name__}: {detail})")
+    if opening:  # unexplained: open_backend asks the server why (see rtsplab.rtsp_client)
+        return StreamClosed(f"{where}: could not open ({type(exc).__name__}: {detail})")
     return StreamClosed(f"{where}: the stream failed ({type(exc).__name__}: {detail})")
 
 
@@ -107,6 +107,12 @@ class PyAVBackend(Backend):
                 timeout=(options.open_timeout_s, options.read_timeout_s),
             )
         except Exception as exc:  # every PyAV/OS failure becomes a typed, redacted error
+            waited_s = (time.monotonic_ns() - t0) / 1e9
+            if waited_s >= 0.9 * options.open_timeout_s:  # FFmpeg may call a timeout anything
+                raise OpenTimeout(
+                    f"{url.redacted}: no stream within open_timeout_s={options.open_timeout_s:g}; "
+                    "check host, port and firewall"
+                ) from None
             raise map_av_error(exc, url, opening=True, timeout_s=options.open_timeout_s) from None
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._container: Any = container
