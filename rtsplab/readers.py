@@ -129,7 +129,7 @@ class Reader:
         t0 = time.monotonic_ns()
         self._backend: Backend | None = open_backend(self.url, **self._open_args)
         self.open_s = (time.monotonic_ns() - t0) / 1e9
-        self.info: StreamInfo = self._backend.info
+        self._info: StreamInfo = self._backend.info
         self.transport_used = Transport(self._backend.options.transport)
         self._thread: threading.Thread | None = None
         if self._policy is not None:
@@ -353,6 +353,20 @@ class Reader:
                 return
 
     # ---- introspection and lifetime -------------------------------------------------------
+    @property
+    def info(self) -> StreamInfo:
+        """Codec, size and nominal fps, as the backend knows them (size may arrive with the
+        first decoded frame).
+
+        Example:
+            >>> r.info.width  # doctest: +SKIP
+            640
+        """
+        backend = self._backend
+        if backend is not None:
+            self._info = backend.info
+        return self._info
+
     @property
     def policy(self) -> Policy[Item] | None:
         """The buffer policy (``None`` for ``naive``).

@@ -24,6 +24,7 @@ from rtsplab.recorder import Recorder
 pytestmark = pytest.mark.interop
 
 HOSTILE_PASSWORD = "sp@rk:12/34@56"
+BACKENDS = ["opencv", "pyav", "native"]
 
 
 @pytest.fixture
@@ -31,10 +32,11 @@ def gst(gst_server):  # type: ignore[no-untyped-def]
     return gst_server(mounts=("cam1", "cam2"))
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_latest_frames_are_fresh_and_carry_timecodes(gst, backend: str) -> None:  # type: ignore[no-untyped-def]
     with rtsplab.open(gst.url("cam1"), strategy="latest", backend=backend) as r:
         frames = [r.read_frame(fresh=True) for _ in range(45)]
+        assert (r.info.width, r.info.height) == (640, 360)
         assert r.state is StreamState.STREAMING
         assert r.transport_used is Transport.TCP
     assert all(f.clock is Clock.TIMECODE for f in frames)
@@ -69,9 +71,10 @@ def test_strategies_on_a_slow_consumer(gst) -> None:  # type: ignore[no-untyped-
     assert late > early + 500
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("strategy", ["naive", "buffered", "latest"])
-def test_close_stops_every_thread(gst, thread_baseline: int, strategy: str) -> None:  # type: ignore[no-untyped-def]
-    r = rtsplab.open(gst.url("cam1"), strategy=strategy, read_timeout_s=1.0)
+def test_close_stops_every_thread(gst, thread_baseline: int, strategy: str, backend: str) -> None:  # type: ignore[no-untyped-def]
+    r = rtsplab.open(gst.url("cam1"), strategy=strategy, read_timeout_s=1.0, backend=backend)
     r.read_frame()
     t0 = time.monotonic()
     r.close()
@@ -91,8 +94,11 @@ def test_group_close_stops_every_thread(gst, thread_baseline: int) -> None:  # t
     assert threading.active_count() == thread_baseline
 
 
-def test_stalled_server_gives_read_timeout_then_recovers(gst) -> None:  # type: ignore[no-untyped-def]
-    with rtsplab.open(gst.url("cam1"), strategy="latest", read_timeout_s=1.0, reconnect=True) as r:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stalled_server_gives_read_timeout_then_recovers(gst, backend: str) -> None:  # type: ignore[no-untyped-def]
+    with rtsplab.open(
+        gst.url("cam1"), strategy="latest", read_timeout_s=1.0, reconnect=True, backend=backend
+    ) as r:
         r.read_frame(fresh=True)
         os.kill(gst.pid, signal.SIGSTOP)  # the server stops sending; its sockets stay open
         try:
@@ -130,7 +136,7 @@ def test_naive_read_on_stalled_server_is_bounded(gst) -> None:  # type: ignore[n
             os.kill(gst.pid, signal.SIGCONT)
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_auth_with_hostile_password(gst_server, backend: str) -> None:  # type: ignore[no-untyped-def]
     srv = gst_server(mounts=("cam1",), credentials=("admin", HOSTILE_PASSWORD))
     rec = Recorder()
@@ -148,13 +154,13 @@ def test_auth_with_hostile_password(gst_server, backend: str) -> None:  # type: 
         rtsplab.open(srv.url("cam1"), backend=backend, open_timeout_s=3)
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_unknown_path_is_not_found(gst, backend: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NotFound):
         rtsplab.open(gst.url("nope"), backend=backend, open_timeout_s=3)
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_refused_port_is_connect_error(backend: str) -> None:
     t0 = time.monotonic()
     with pytest.raises(ConnectError):
@@ -189,7 +195,7 @@ def silent_server() -> Iterator[int]:
     srv.close()
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_silent_server_is_open_timeout(silent_server: int, backend: str) -> None:
     t0 = time.monotonic()
     with pytest.raises(OpenTimeout):
@@ -205,11 +211,12 @@ def test_auto_transport_falls_back_to_udp(gst_server) -> None:  # type: ignore[n
         assert f.clock is Clock.TIMECODE
 
 
-def test_pyav_rtcp_clock_matches_timecode(gst) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("backend", ["pyav", "native"])
+def test_rtcp_clock_matches_timecode(gst, backend: str) -> None:  # type: ignore[no-untyped-def]
     """Without a timecode, the RTCP sender-report clock still gives the true capture time."""
     from rtsplab.timecode import read_timecode
 
-    with rtsplab.open(gst.url("cam1"), backend="pyav", timecode=False) as r:
+    with rtsplab.open(gst.url("cam1"), backend=backend, timecode=False) as r:
         deadline = time.monotonic() + 10
         while (f := r.read_frame(fresh=True)).clock is not Clock.RTCP:
             assert f.clock is Clock.PTS
@@ -283,3 +290,23 @@ def test_unsupported_codec_is_reported(tmp_path) -> None:  # type: ignore[no-unt
 def test_bad_url_is_value_error() -> None:
     with pytest.raises(ValueError):
         rtsplab.open("http://127.0.0.1/cam1")
+
+
+def test_native_backend_skips_the_parser_frame(gst) -> None:  # type: ignore[no-untyped-def]
+    """FFmpeg's demuxer holds each frame until the next one starts; native does not.
+
+    Same server, same moment: the native reader's median transit is lower than OpenCV's by
+    a sizeable part of the 33 ms frame period (wide margin: 10 ms).
+    """
+    medians = {}
+    for backend in ("opencv", "native"):
+        with rtsplab.open(gst.url("cam1"), backend=backend) as r:
+            frames = [r.read_frame(fresh=True) for _ in range(40)][5:]
+        medians[backend] = float(np.median([f.transit_ms for f in frames]))
+    assert medians["native"] < medians["opencv"] - 10, medians
+
+
+def test_native_refuses_udp_with_a_clear_error(gst_server) -> None:  # type: ignore[no-untyped-def]
+    srv = gst_server(mounts=("cam1",), udp_only=True)
+    with pytest.raises(rtsplab.errors.UnsupportedStream, match="TCP"):
+        rtsplab.open(srv.url("cam1"), backend="native", open_timeout_s=3)

@@ -1,4 +1,5 @@
-"""Decoding backends: OpenCV's FFmpeg (``opencv``) and PyAV (``pyav``).
+"""Decoding backends: OpenCV's FFmpeg (``opencv``), PyAV (``pyav``) and rtsplab's own RTSP
+client (``native``, see :mod:`rtsplab.backends.native`).
 
 :func:`open_backend` is the one way in: it resolves ``transport="auto"`` (interleaved TCP
 first, then UDP, because some cameras and relays refuse TCP with 400 or 461) and turns every
@@ -6,7 +7,7 @@ failure into a typed :mod:`rtsplab.errors` error.
 
 Example:
     >>> sorted(BACKENDS)
-    ['opencv', 'pyav']
+    ['native', 'opencv', 'pyav']
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
     "open_backend",
 ]
 
-BACKENDS = ("opencv", "pyav")
+BACKENDS = ("opencv", "pyav", "native")
 
 
 def _backend_class(name: str) -> type[Backend]:
@@ -54,6 +55,10 @@ def _backend_class(name: str) -> type[Backend]:
         from rtsplab.backends.pyav import PyAVBackend
 
         return PyAVBackend
+    if name == "native":
+        from rtsplab.backends.native import NativeBackend
+
+        return NativeBackend
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
