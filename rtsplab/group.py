@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -127,67 +128,73 @@ class Group:
         frames = {r.name: r.read_frame(wait_s, fresh=fresh) for r in self.readers}
         return self._finish(frames)
 
-    def _history(self, reader: Reader) -> list[tuple[Item, int]]:
-        """Frames newer than the last one handed out, with their source times."""
+    def _timed_history(self, reader: Reader) -> list[tuple[Item, int]]:
+        """The reader's retained frames with their source times, oldest first."""
         policy = reader.policy
         assert isinstance(policy, LatestPolicy)
-        last = self._last_seq[reader.name]
-        out = []
-        for item in policy.history():
-            if item[0] > last:
-                out.append((item, reader.source_time_ns(item)))
-        return out
+        return [(item, reader.source_time_ns(item)) for item in policy.history()]
 
     def _read_matched(self, wait_s: float) -> FrameSet:
+        """The newest set in which every frame lies within its stream's tolerance of an
+        instant of the slowest stream (one of its frames)."""
         deadline = time.monotonic() + wait_s
-        unmatched = {r.name: 0 for r in self.readers}
         while True:
-            hist = {r.name: self._history(r) for r in self.readers}
-            if all(hist.values()):
-                # The newest instant every stream has reached; pair each stream's closest frame.
-                anchor_ns = min(h[-1][1] for h in hist.values())
-                picks: dict[str, tuple[Item, int]] = {}
-                for r in self.readers:
-                    picks[r.name] = min(hist[r.name], key=lambda e: abs(e[1] - anchor_ns))
-                late = [
-                    r for r in self.readers
-                    if abs(picks[r.name][1] - anchor_ns) > self._tolerance_ns(r, hist[r.name])
-                ]  # fmt: skip
-                if not late:
-                    frames = {}
+            full = {r.name: self._timed_history(r) for r in self.readers}
+            fresh = {
+                name: [e for e in h if e[0][0] > self._last_seq[name]] for name, h in full.items()
+            }
+            if all(fresh.values()):
+                tol = {r.name: self._tolerance_ns(r, full[r.name]) for r in self.readers}
+                anchor = max(self.readers, key=lambda r: tol[r.name])
+                for item, t in reversed(fresh[anchor.name]):
+                    picks = {anchor.name: (item, t)}
                     for r in self.readers:
-                        item, _ = picks[r.name]
-                        newer = sum(1 for e in hist[r.name] if e[0][0] > item[0])
-                        frames[r.name] = r.make_frame(item, depth=newer)
-                        self._last_seq[r.name] = item[0]
-                    return self._finish(frames, unmatched)
-                # The anchor frame has no partner within tolerance: give it up, look again.
-                for r in self.readers:
-                    item, t = hist[r.name][-1]
-                    if t == anchor_ns:
-                        older = [e for e in hist[r.name] if e[1] <= anchor_ns]
-                        unmatched[r.name] += len(older)
-                        self._last_seq[r.name] = item[0]
-                        break
-                continue
+                        if r is anchor:
+                            continue
+                        best = min(fresh[r.name], key=lambda e: abs(e[1] - t))
+                        if abs(best[1] - t) > tol[r.name]:
+                            break
+                        picks[r.name] = best
+                    else:
+                        return self._emit_matched(picks, fresh)
+            # No set yet: wait for the stream that is furthest behind to deliver a frame.
+            lagging = min(
+                self.readers,
+                key=lambda r: fresh[r.name][-1][1] if fresh[r.name] else -1,
+            )
+            newest_seq = full[lagging.name][-1][0][0] if full[lagging.name] else -1
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ReadTimeout(f"no matched set within {wait_s:g} s")
-            empty = next(r for r in self.readers if not hist[r.name])
             try:
-                empty.wait_newer(self._last_seq[empty.name], remaining)
+                if remaining <= 0:
+                    raise ReadTimeout("deadline")
+                lagging.wait_newer(max(newest_seq, self._last_seq[lagging.name]), remaining)
             except ReadTimeout:
                 raise ReadTimeout(f"no matched set within {wait_s:g} s") from None
+
+    def _emit_matched(
+        self, picks: dict[str, tuple[Item, int]], fresh: dict[str, list[tuple[Item, int]]]
+    ) -> FrameSet:
+        frames: dict[str, Frame] = {}
+        unmatched: dict[str, int] = {}
+        for r in self.readers:
+            item, _ = picks[r.name]
+            seq = item[0]
+            unmatched[r.name] = sum(1 for e in fresh[r.name] if e[0][0] < seq)
+            newer = sum(1 for e in fresh[r.name] if e[0][0] > seq)
+            frames[r.name] = r.make_frame(item, depth=newer)
+            self._last_seq[r.name] = seq
+        return self._finish(frames, unmatched)
 
     def _tolerance_ns(self, reader: Reader, hist: list[tuple[Item, int]]) -> float:
         if self.tolerance_ms is not None:
             return self.tolerance_ms * 1e6
-        fps = reader.info.fps if reader.info.fps and reader.info.fps < 1000 else 0.0
-        if len(hist) >= 2:
-            span = hist[-1][1] - hist[0][1]
-            if span > 0:
-                fps = (len(hist) - 1) / (span / 1e9)
-        period_ns = 1e9 / fps if fps > 0 else 1e9 / 30
+        period_ns = 0.0
+        if len(hist) >= 3:
+            gaps = sorted(b[1] - a[1] for a, b in itertools.pairwise(hist))
+            period_ns = float(gaps[len(gaps) // 2])
+        if period_ns <= 0:
+            fps = reader.info.fps if 0 < reader.info.fps < 1000 else 30.0
+            period_ns = 1e9 / fps
         return period_ns / 2 + 1e6  # half a frame period, plus 1 ms of clock granularity
 
     def __iter__(self) -> Iterator[FrameSet]:

@@ -122,7 +122,7 @@ class Reader:
         self._seq = -1  # last decoded
         self._last_decode_ns = time.monotonic_ns()
         self._last_read_seq = -1  # last handed out
-        self._pts_anchor: tuple[int, float] | None = None
+        self._pts_offset_ns: int | None = None
         self._source_cache: dict[int, tuple[int, Clock, int | None]] = {}
         self.reconnects = 0
         self.first_frame_age_ms: float | None = None
@@ -155,7 +155,7 @@ class Reader:
             try:
                 self._backend = open_backend(self.url, **args)
                 self.reconnects += 1
-                self._pts_anchor = None
+                self._pts_offset_ns = None
                 log.info("%s: reconnected", self.url.redacted)
                 return
             except RtspLabError as exc:
@@ -221,17 +221,29 @@ class Reader:
 
     # ---- consumer side ----------------------------------------------------------------------
     def _source_time(self, decoded: DecodedFrame, image: Any) -> tuple[int, Clock, int | None]:
+        """Source time by the best clock available for this frame.
+
+        The PTS fallback is calibrated: whenever a frame carries a timecode or an RTCP time,
+        the offset between that clock and the PTS is remembered, so a frame whose timecode
+        was damaged (UDP loss) still gets a true source time. Without any calibration, the
+        PTS is anchored at the first frame's arrival.
+        """
+        pts_ns = int(decoded.pts_s * 1e9) if decoded.pts_s is not None else None
+        found: tuple[int, Clock, int | None] | None = None
         if self._timecode:
             tc = read_timecode(image)
             if tc is not None:
-                return tc.t_ns, Clock.TIMECODE, tc.seq
-        if decoded.t_rtcp_ns is not None:
-            return decoded.t_rtcp_ns, Clock.RTCP, None
-        if decoded.pts_s is not None:
-            if self._pts_anchor is None:
-                self._pts_anchor = (decoded.t_recv_ns, decoded.pts_s)
-            t_recv0, pts0 = self._pts_anchor
-            return t_recv0 + int((decoded.pts_s - pts0) * 1e9), Clock.PTS, None
+                found = (tc.t_ns, Clock.TIMECODE, tc.seq)
+        if found is None and decoded.t_rtcp_ns is not None:
+            found = (decoded.t_rtcp_ns, Clock.RTCP, None)
+        if found is not None:
+            if pts_ns is not None:
+                self._pts_offset_ns = found[0] - pts_ns
+            return found
+        if pts_ns is not None:
+            if self._pts_offset_ns is None:
+                self._pts_offset_ns = decoded.t_recv_ns - pts_ns
+            return pts_ns + self._pts_offset_ns, Clock.PTS, None
         return decoded.t_recv_ns, Clock.NONE, None
 
     def _source_of(self, item: Item) -> tuple[int, Clock, int | None]:
