@@ -1,0 +1,265 @@
+"""Unit tests of rtsplab.plots on recorder DataFrames built from real Frame objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+from rtsplab import plots
+from rtsplab.entities import Clock, Frame, FrameSet
+from rtsplab.recorder import Recorder
+
+STREAMS = ("cam1", "cam2")
+STRATEGIES = ("naive", "buffered", "latest")
+T0_NS = 1_700_000_000_000_000_000
+MS = 1_000_000
+
+
+def _frame(
+    stream: str, seq: int, t_source_ns: int, transit_ms: float, wait_ms: float, depth: int
+) -> Frame:
+    t_recv = t_source_ns + int(transit_ms * MS)
+    return Frame(
+        np.zeros((4, 4, 3), np.uint8), stream, seq, t_source_ns, Clock.TIMECODE, t_recv,
+        t_recv + int(wait_ms * MS), depth=depth, dropped=1 if wait_ms == 0 else 0,
+    )  # fmt: skip
+
+
+def _record(rec: Recorder, strategy: str, n_sets: int, start_ns: int, with_sets: bool) -> None:
+    """Synthetic timings with each strategy's signature: naive backlog grows in transit,
+    buffered in the queue, latest stays flat; cam2 lags cam1 by a strategy-dependent skew."""
+    for i in range(n_sets):
+        frames = {}
+        for k, stream in enumerate(STREAMS):
+            t_src = (
+                start_ns
+                + i * 33 * MS
+                + k * {"naive": 3 * i, "buffered": 2 * i, "latest": 5}[strategy] * MS
+            )
+            transit, wait, depth = {
+                "naive": (40.0 + 10.0 * i, 0.1, 0),
+                "buffered": (40.0, 8.0 * i, i // 2),
+                "latest": (40.0, 0.0, 0),
+            }[strategy]
+            frames[stream] = _frame(stream, i, t_src, transit, wait, depth)
+        if with_sets:
+            ts = [f.t_source_ns for f in frames.values()]
+            rec.add_set(FrameSet(frames, i, (max(ts) - min(ts)) / MS), strategy=strategy)
+        else:
+            for f in frames.values():
+                rec.add(f, strategy=strategy)
+
+
+def make_df(with_sets: bool = True, n_sets: int = 30) -> pd.DataFrame:
+    rec = Recorder(run="test")
+    for j, strategy in enumerate(STRATEGIES):
+        _record(rec, strategy, n_sets, T0_NS + j * 10**9 * 5, with_sets)
+    return rec.to_dataframe()
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    return make_df()
+
+
+def _line_colors(ax: Axes) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for line in ax.get_lines():
+        if line.get_gid():
+            out.setdefault(str(line.get_gid()), set()).add(to_hex(line.get_color()))
+    return out
+
+
+def test_backend_is_headless() -> None:
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_plot_age_lines_per_strategy_and_stream(df: pd.DataFrame) -> None:
+    ax = plots.plot_age(df)
+    assert isinstance(ax, Axes)
+    assert isinstance(ax.figure, Figure)
+    assert ax.get_ylabel() == "frame age (ms)"
+    assert "(s)" in ax.get_xlabel()
+    labels = [line.get_label() for line in ax.get_lines()]
+    for strategy in STRATEGIES:
+        assert sum(lbl.startswith(f"{strategy} · ") for lbl in labels) == len(STREAMS)
+    # Streams of one strategy differ by line style, not colour.
+    naive = [line for line in ax.get_lines() if line.get_gid() == "naive"]
+    assert len({line.get_linestyle() for line in naive}) == len(STREAMS)
+    # The data plotted is the recorder's age_ms, in time order, re-based to 0 s per run.
+    cam1 = next(line for line in naive if line.get_label() == "naive · cam1")
+    expected = df[(df.strategy == "naive") & (df.stream == "cam1")]["age_ms"].to_numpy()
+    np.testing.assert_allclose(np.asarray(cam1.get_ydata(), float), expected)
+    assert float(np.asarray(cam1.get_xdata(), float)[0]) == 0.0
+    assert ax.get_legend() is not None
+
+
+def test_plot_age_log_scale(df: pd.DataFrame) -> None:
+    ax = plots.plot_age(df, log=True)
+    assert ax.get_yscale() == "log"
+    assert "log" in ax.get_title()
+    assert not ax.texts  # every age is positive: nothing hidden
+
+
+def test_log_age_says_how_many_nonpositive_ages_it_hides() -> None:
+    rec = Recorder()
+    for i in range(5):  # a fallback clock can put the source time after the read
+        rec.add(_frame("cam1", i, T0_NS + i * 33 * MS, -60.0 if i == 2 else 40.0, 5.0, 0))
+    ax = plots.plot_age(rec.to_dataframe(), log=True)
+    assert [t.get_text() for t in ax.texts] == ["1 frame(s) with age ≤ 0 ms not shown"]
+
+
+def test_lines_break_where_reads_paused() -> None:
+    rec = Recorder()
+    for i in range(20):  # 10 reads, a 5 s pause (a reopen), 10 more reads
+        t_src = T0_NS + i * 33 * MS + (5 * 10**9 if i >= 10 else 0)
+        rec.add(_frame("cam1", i, t_src, 40.0, 1.0, 0), strategy="latest")
+    df = rec.to_dataframe()
+    for ax in (plots.plot_age(df), plots.plot_depth(df)):
+        (line,) = ax.get_lines()
+        y = np.asarray(line.get_ydata(), float)
+        assert len(y) == 21 and np.isnan(y[10]) and np.isnan(y).sum() == 1
+
+
+def test_plot_depth(df: pd.DataFrame) -> None:
+    ax = plots.plot_depth(df)
+    assert ax.get_ylabel() == "buffer depth (frames)"
+    counts = {s: sum(line.get_gid() == s for line in ax.get_lines()) for s in STRATEGIES}
+    assert counts == dict.fromkeys(STRATEGIES, len(STREAMS))
+    buffered = next(line for line in ax.get_lines() if line.get_label() == "buffered · cam1")
+    assert max(np.asarray(buffered.get_ydata(), float)) == df[df.strategy == "buffered"].depth.max()
+
+
+def test_plot_skew_dedupes_one_value_per_set(df: pd.DataFrame) -> None:
+    ax = plots.plot_skew(df)
+    assert ax.get_ylabel() == "skew across streams (ms)"
+    lines = {str(line.get_gid()): line for line in ax.get_lines()}
+    assert set(lines) == set(STRATEGIES)
+    n_sets = df[df.strategy == "buffered"].set_id.nunique()
+    assert len(lines["buffered"].get_ydata()) == n_sets  # two rows per set, one point
+    assert float(np.asarray(lines["latest"].get_ydata(), float).max()) == pytest.approx(5.0)
+
+
+def test_plot_skew_cdf(df: pd.DataFrame) -> None:
+    ax = plots.plot_skew_cdf(df, log=True)
+    assert ax.get_xlabel() == "skew across streams (ms)"
+    assert ax.get_xscale() == "symlog"
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), float)
+        assert y[-1] == pytest.approx(1.0)
+        assert np.all(np.diff(y) >= 0)
+
+
+def test_skew_without_sets_is_a_clear_error() -> None:
+    single = make_df(with_sets=False, n_sets=5)
+    with pytest.raises(ValueError, match="no group sets"):
+        plots.plot_skew(single)
+    with pytest.raises(ValueError, match="no group sets"):
+        plots.plot_skew_cdf(single)
+    fig = plots.plot_comparison(single)  # the dashboard says so instead of failing
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no multi-stream sets recorded" in texts
+
+
+def test_latency_breakdown_stacks_median_transit_and_wait(df: pd.DataFrame) -> None:
+    ax = plots.plot_latency_breakdown(df)
+    assert ax.get_ylabel() == "median latency (ms)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(STRATEGIES)
+    bars = [p for p in ax.patches if p.get_gid() in STRATEGIES]
+    assert len(bars) == 2 * len(STRATEGIES)
+    for strategy in STRATEGIES:
+        rows = df[df.strategy == strategy]
+        transit, wait = (p for p in bars if p.get_gid() == strategy)
+        assert transit.get_height() == pytest.approx(rows.transit_ms.median(), abs=1e-6)
+        assert wait.get_height() == pytest.approx(rows.wait_ms.median(), abs=1e-6)
+        assert wait.get_y() == pytest.approx(transit.get_height(), abs=1e-6)
+
+
+def test_colours_are_consistent_across_functions(df: pd.DataFrame) -> None:
+    per_plot = [
+        _line_colors(plots.plot_age(df)),
+        _line_colors(plots.plot_depth(df)),
+        _line_colors(plots.plot_skew(df)),
+        _line_colors(plots.plot_skew_cdf(df)),
+    ]
+    bar_ax = plots.plot_latency_breakdown(df)
+    bars: dict[str, set[str]] = {}
+    for p in bar_ax.patches:
+        if p.get_gid():
+            bars.setdefault(str(p.get_gid()), set()).add(
+                to_hex(p.get_facecolor(), keep_alpha=False)
+            )
+    for colours in [*per_plot, bars]:
+        assert colours == {s: {plots.STRATEGY_COLORS[s]} for s in STRATEGIES}
+    assert len({plots.STRATEGY_COLORS[s] for s in (*STRATEGIES, "matched")}) == 4
+
+
+def test_unknown_labels_get_stable_distinct_colours(df: pd.DataFrame) -> None:
+    relabelled = df.assign(run=df["strategy"].map(lambda s: f"run-{s}"))
+    ax = plots.plot_age(relabelled, by="run")
+    colours = _line_colors(ax)
+    assert set(colours) == {f"run-{s}" for s in STRATEGIES}
+    assert all(len(c) == 1 for c in colours.values())
+    assert len({next(iter(c)) for c in colours.values()}) == len(STRATEGIES)
+    assert _line_colors(plots.plot_depth(relabelled, by="run")) == colours
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        plots.plot_age,
+        plots.plot_depth,
+        plots.plot_skew,
+        plots.plot_skew_cdf,
+        plots.plot_latency_breakdown,
+        plots.plot_comparison,
+    ],
+)
+def test_empty_dataframe_is_a_clear_error(fn: object) -> None:
+    assert callable(fn)
+    with pytest.raises(ValueError, match="empty"):
+        fn(Recorder().to_dataframe())
+
+
+def test_not_a_recorder_dataframe_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="lacks column"):
+        plots.plot_age(pd.DataFrame({"x": [1.0]}))
+
+
+def test_draws_into_given_axes(df: pd.DataFrame) -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plots.plot_depth(df, ax=ax) is ax
+    assert len(fig.axes) == 1
+
+
+def test_comparison_dashboard_png(df: pd.DataFrame, tmp_path: Path) -> None:
+    fig = plots.plot_comparison(df)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 4
+    assert fig.get_suptitle().startswith("rtsplab: naive, buffered, latest on 2 stream(s)")
+    titles = {ax.get_title() for ax in fig.axes}
+    assert {"Frames waiting in the buffer", "Where the latency goes"} <= titles
+    out = tmp_path / "comparison.png"
+    fig.savefig(out, dpi=80)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000
+
+
+def test_credentials_never_reach_a_plot(tmp_path: Path) -> None:
+    rec = Recorder()
+    url = "rtsp://admin:s3cret@127.0.0.1:8554/cam1"
+    for i in range(3):
+        rec.add(_frame(url, i, T0_NS + i * 33 * MS, 40.0, 1.0, 0), strategy="latest")
+    ax = plots.plot_age(rec.to_dataframe())
+    labels = " ".join(str(line.get_label()) for line in ax.get_lines())
+    assert "s3cret" not in labels
+    assert "***" in labels
