@@ -29,7 +29,7 @@ from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.timecode import read_timecode
-from rtsplab.urls import RtspUrl
+from rtsplab.urls import RtspUrl, scrub
 
 __all__ = ["Reader", "open", "stream_name"]
 
@@ -214,6 +214,10 @@ class Reader:
         except RtspLabError as exc:
             if not self._stop.is_set():
                 policy.fail(exc)
+        except Exception as exc:  # a bug or an unexpected library error: report it, typed
+            detail = scrub(f"{type(exc).__name__}: {exc}", self.url.secrets)
+            log.error("%s: decode thread failed: %s", self.url.redacted, detail)
+            policy.fail(StreamClosed(f"{self.url.redacted}: the decode thread failed ({detail})"))
         finally:
             self._drop_backend()
             if self._stop.is_set():

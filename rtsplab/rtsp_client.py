@@ -1,10 +1,18 @@
-"""A minimal RTSP client: one DESCRIBE, to say *why* a stream did not open.
+"""A small RTSP 1.0 client connection (RFC 2326), and failure classification built on it.
 
-OpenCV reports a failed open as ``isOpened() == False`` and nothing more. rtsplab then asks the
-server itself, with a bounded DESCRIBE (Basic or Digest auth, RFC 2326/2617), and turns the
-answer into a typed error: refused -> :class:`ConnectError`, silence -> :class:`OpenTimeout`,
-401 -> :class:`AuthError`, 404 -> :class:`NotFound`, a codec FFmpeg cannot decode ->
-:class:`UnsupportedStream`.
+:class:`RtspClient` is one TCP connection to an RTSP server: it numbers requests (CSeq),
+answers one Basic/Digest challenge (RFC 2617), keeps the session id, and splits what comes
+back into responses and ``$``-interleaved RTP/RTCP frames. Message parsing and auth are the
+same code the simulator serves with (:mod:`rtsplab.sim.rtsp`, :mod:`rtsplab.sim.auth`).
+
+Two users:
+
+- :class:`rtsplab.backends.native.NativeBackend` plays a stream through it.
+- :func:`classify_failure`: OpenCV reports a failed open as ``isOpened() == False`` and nothing
+  more; rtsplab then asks the server with a bounded DESCRIBE and turns the answer into a typed
+  error: refused -> :class:`ConnectError`, silence -> :class:`OpenTimeout`, 401 ->
+  :class:`AuthError`, 404 -> :class:`NotFound`, a codec FFmpeg cannot decode ->
+  :class:`UnsupportedStream`.
 
 Example:
     >>> describe(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), timeout_s=1).status  # doctest: +SKIP
@@ -13,118 +21,228 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
+import contextlib
 import socket
 import time
-from dataclasses import dataclass, field
 
 from rtsplab.errors import (
     AuthError,
     ConnectError,
     NotFound,
     OpenTimeout,
-    ProtocolError,
     RtspLabError,
+    StreamClosed,
     UnsupportedStream,
+)
+from rtsplab.sim.auth import authorization_header
+from rtsplab.sim.rtsp import (
+    InterleavedFrame,
+    MessageReader,
+    RtspResponse,
+    format_request,
+    parse_response,
 )
 from rtsplab.urls import RtspUrl
 
-__all__ = ["DescribeReply", "classify_failure", "describe", "digest_response", "sdp_codecs"]
+__all__ = ["RtspClient", "classify_failure", "describe", "parse_sdp_video"]
 
 DECODABLE = {"H264", "H265", "HEVC", "JPEG", "MP4V-ES"}
-_MAX_REPLY = 256 * 1024
 
 
-@dataclass(frozen=True)
-class DescribeReply:
-    """The server's answer to DESCRIBE.
+def parse_sdp_video(sdp: str) -> dict[str, str]:
+    """The first video section of an SDP: ``codec``, ``clock_rate``, ``control``, ``fmtp``.
 
     Example:
-        >>> DescribeReply(200, "OK").ok
-        True
+        >>> parse_sdp_video("m=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n"
+        ...                 "a=control:track1\\r\\n")
+        {'codec': 'H264', 'clock_rate': '90000', 'control': 'track1'}
+    """
+    out: dict[str, str] = {}
+    in_video = False
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            if in_video:
+                break
+            in_video = line.startswith("m=video")
+        elif not in_video:
+            continue
+        elif line.startswith("a=rtpmap:") and " " in line:
+            codec, _, rate = line.split(" ", 1)[1].partition("/")
+            out["codec"], out["clock_rate"] = codec.upper(), rate.split("/")[0] or "90000"
+        elif line.startswith("a=control:"):
+            out["control"] = line.split(":", 1)[1]
+        elif line.startswith("a=fmtp:"):
+            out["fmtp"] = line.split(" ", 1)[1] if " " in line else ""
+        elif line.startswith("a=framerate:"):
+            out["framerate"] = line.split(":", 1)[1]
+    return out
+
+
+class RtspClient:
+    """One RTSP connection: requests with CSeq, auth and session; interleaved frames kept.
+
+    Raises:
+        ConnectError: refused or unreachable. OpenTimeout: no connection within ``timeout_s``.
+
+    Example:
+        >>> with RtspClient(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), 2) as c:  # doctest: +SKIP
+        ...     print(c.request("OPTIONS", "*", [], time.monotonic() + 2).status)
+        200
     """
 
-    status: int
-    reason: str
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
+    def __init__(self, url: RtspUrl, timeout_s: float) -> None:
+        self.url = url
+        self.session: str | None = None
+        self._cseq = 0
+        self._challenge: str | None = None
+        self._messages = MessageReader()
+        self._pending: list[InterleavedFrame] = []
+        try:
+            self._sock: socket.socket | None = socket.create_connection(
+                (url.host.strip("[]"), url.port or 554), timeout=timeout_s
+            )
+        except ConnectionRefusedError:
+            raise ConnectError(
+                f"{url.redacted}: connection refused; is the server running on that port?"
+            ) from None
+        except TimeoutError:
+            raise OpenTimeout(
+                f"{url.redacted}: no answer within {timeout_s:g} s; check host, port and firewall"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(
+                f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
+            ) from None
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    @property
-    def ok(self) -> bool:
-        """Whether the status is 2xx.
+    def send(self, method: str, uri: str, headers: list[tuple[str, str]]) -> int:
+        """Send a request (with session and credentials when known); returns its CSeq.
 
         Example:
-            >>> DescribeReply(404, "Not Found").ok
-            False
+            >>> RtspClient.send.__name__
+            'send'
         """
-        return 200 <= self.status < 300
+        if self._sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        self._cseq += 1
+        hdrs = [*headers, ("User-Agent", "rtsplab")]
+        if self.session:
+            hdrs.append(("Session", self.session))
+        if self._challenge and self.url.username is not None:
+            auth = authorization_header(
+                self.url.username, self.url.password or "", method, uri, self._challenge
+            )
+            hdrs.append(("Authorization", auth))
+        try:
+            self._sock.sendall(format_request(method, uri, self._cseq, hdrs))
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise self._lost(exc) from None
+        return self._cseq
 
-
-def digest_response(
-    username: str, password: str, realm: str, nonce: str, method: str, uri: str
-) -> str:
-    """The RFC 2617 Digest ``response`` value (MD5, no qop), as RTSP servers expect.
-
-    Example:
-        >>> digest_response("u", "p", "r", "n", "DESCRIBE", "rtsp://h/a")[:8]
-        'd5ff52dc'
-    """
-    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    return hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-
-
-def _authorization(url: RtspUrl, challenge: str, method: str, uri: str) -> str | None:
-    if url.username is None:
-        return None
-    password = url.password or ""
-    if challenge.lower().startswith("digest"):
-        params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
-        realm, nonce = params.get("realm", ""), params.get("nonce", "")
-        resp = digest_response(url.username, password, realm, nonce, method, uri)
-        return (
-            f'Digest username="{url.username}", realm="{realm}", nonce="{nonce}", '
-            f'uri="{uri}", response="{resp}"'
+    def _lost(self, exc: OSError) -> StreamClosed:
+        return StreamClosed(
+            f"{self.url.redacted}: connection lost ({exc.strerror or type(exc).__name__})"
         )
-    token = base64.b64encode(f"{url.username}:{password}".encode()).decode()
-    return f"Basic {token}"
+
+    def next_item(self, deadline: float) -> bytes | InterleavedFrame:
+        """The next response (raw bytes) or interleaved frame; frames held back come first.
+
+        Raises:
+            TimeoutError: nothing complete before ``deadline`` (``time.monotonic()``).
+            StreamClosed: the server closed or reset the connection.
+            ProtocolError: the server sent something that is not RTSP.
+
+        Example:
+            >>> RtspClient.next_item.__name__
+            'next_item'
+        """
+        if self._pending:
+            return self._pending.pop(0)
+        if self._sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        while (item := self._messages.next()) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                self._sock.settimeout(remaining)
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise self._lost(exc) from None
+            if not data:
+                raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
+            self._messages.feed(data)
+        return item
+
+    def request(
+        self, method: str, uri: str, headers: list[tuple[str, str]], deadline: float
+    ) -> RtspResponse:
+        """Send a request and wait for its response, answering one auth challenge.
+
+        Interleaved frames that arrive meanwhile are kept for :meth:`next_item`.
+
+        Example:
+            >>> RtspClient.request.__name__
+            'request'
+        """
+        for attempt in range(2):
+            cseq = self.send(method, uri, headers)
+            while True:
+                item = self.next_item(deadline)
+                if isinstance(item, InterleavedFrame):
+                    self._pending.append(item)
+                    continue
+                resp = parse_response(item)
+                if resp.cseq == cseq:
+                    break
+            challenges = resp.get_all("www-authenticate")
+            if resp.status != 401 or attempt or not challenges or self.url.username is None:
+                return resp
+            digest = [c for c in challenges if c.lower().startswith("digest")]
+            self._challenge = (digest or challenges)[0]
+        return resp
+
+    def close(self, teardown: bool = True) -> None:
+        """Send TEARDOWN (best effort, when a session exists) and close. Idempotent.
+
+        Example:
+            >>> RtspClient.close.__name__
+            'close'
+        """
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            if teardown and self.session:
+                sock.settimeout(0.2)
+                self._cseq += 1
+                request = format_request(
+                    "TEARDOWN",
+                    self.url.without_credentials(),
+                    self._cseq,
+                    [("Session", self.session)],
+                )
+                sock.sendall(request)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def __enter__(self) -> RtspClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RtspClient({self.url.redacted!r}, session={self.session!r})"
 
 
-def _exchange(sock: socket.socket, request: str, deadline: float) -> DescribeReply:
-    sock.sendall(request.encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ProtocolError("the server closed the connection before answering")
-        data += chunk
-        if len(data) > _MAX_REPLY:
-            raise ProtocolError("the server's reply headers are too large")
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    m = re.match(r"RTSP/\d\.\d\s+(\d{3})\s*(.*)", lines[0])
-    if not m:
-        raise ProtocolError(f"not an RTSP reply: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        k, sep, v = line.partition(":")
-        if sep:
-            headers[k.strip().lower()] = v.strip()
-    length = min(int(headers.get("content-length", "0") or 0), _MAX_REPLY)
-    while len(body) < length:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(length - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return DescribeReply(int(m.group(1)), m.group(2), headers, body.decode("utf-8", "replace"))
-
-
-def describe(url: RtspUrl, timeout_s: float = 2.0) -> DescribeReply:
-    """Send DESCRIBE (answering one auth challenge) and return the reply.
+def describe(url: RtspUrl, timeout_s: float = 2.0) -> RtspResponse:
+    """Send DESCRIBE (answering one auth challenge) and return the response.
 
     Raises:
         ConnectError: connection refused or host unreachable.
@@ -137,50 +255,38 @@ def describe(url: RtspUrl, timeout_s: float = 2.0) -> DescribeReply:
         ...
         rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
     """
-    uri = url.without_credentials()
     deadline = time.monotonic() + timeout_s
-    try:
-        with socket.create_connection(
-            (url.host.strip("[]"), url.port or 554), timeout=timeout_s
-        ) as s:
-            base = f"DESCRIBE {uri} RTSP/1.0\r\nAccept: application/sdp\r\nUser-Agent: rtsplab\r\n"
-            reply = _exchange(s, base + "CSeq: 1\r\n\r\n", deadline)
-            challenge = reply.headers.get("www-authenticate", "")
-            if reply.status == 401 and challenge:
-                auth = _authorization(url, challenge, "DESCRIBE", uri)
-                if auth is not None:
-                    reply = _exchange(
-                        s, base + f"CSeq: 2\r\nAuthorization: {auth}\r\n\r\n", deadline
-                    )
-            return reply
-    except ConnectionRefusedError:
-        raise ConnectError(
-            f"{url.redacted}: connection refused; is the server running on that port?"
-        ) from None
-    except TimeoutError:
-        raise OpenTimeout(
-            f"{url.redacted}: no RTSP answer within {timeout_s:g} s; check host, port and firewall"
-        ) from None
-    except OSError as exc:
-        raise ConnectError(
-            f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
-        ) from None
+    with RtspClient(url, timeout_s) as client:
+        try:
+            return client.request(
+                "DESCRIBE", url.without_credentials(), [("Accept", "application/sdp")], deadline
+            )
+        except TimeoutError:
+            raise OpenTimeout(
+                f"{url.redacted}: no RTSP answer within {timeout_s:g} s; check host, port and firewall"
+            ) from None
 
 
-def sdp_codecs(sdp: str) -> list[str]:
-    """Video encoding names in an SDP (``a=rtpmap`` of ``m=video`` sections), upper-case.
+def status_error(url: RtspUrl, resp: RtspResponse, what: str) -> RtspLabError | None:
+    """The typed error for a non-2xx RTSP response, or ``None`` for 2xx.
 
     Example:
-        >>> sdp_codecs("m=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n")
-        ['H264']
+        >>> type(status_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(404, "Not Found"), "DESCRIBE"))
+        <class 'rtsplab.errors.NotFound'>
     """
-    codecs, in_video = [], False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video and line.startswith("a=rtpmap:"):
-            codecs.append(line.split(" ", 1)[1].split("/")[0].strip().upper())
-    return codecs
+    if resp.ok:
+        return None
+    where = url.redacted
+    if resp.status == 401:
+        hint = (
+            "the password is wrong" if url.username else "the server needs user:password in the URL"
+        )
+        return AuthError(f"{where}: 401 Unauthorized; {hint}")
+    if resp.status == 404:
+        return NotFound(f"{where}: 404 Not Found; check the path after the host")
+    if resp.status == 461:
+        return UnsupportedStream(f"{where}: the server refuses this RTP transport (461)")
+    return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
 
 
 def classify_failure(url: RtspUrl, timeout_s: float = 2.0) -> RtspLabError:
@@ -191,26 +297,20 @@ def classify_failure(url: RtspUrl, timeout_s: float = 2.0) -> RtspLabError:
         'ConnectError'
     """
     try:
-        reply = describe(url, timeout_s)
+        resp = describe(url, timeout_s)
     except RtspLabError as exc:
         return exc
-    if reply.status == 401:
-        hint = (
-            "the password is wrong" if url.username else "the server needs user:password in the URL"
-        )
-        return AuthError(f"{url.redacted}: 401 Unauthorized; {hint}")
-    if reply.status == 404:
-        return NotFound(f"{url.redacted}: 404 Not Found; check the path after the host")
-    if not reply.ok:
-        return ConnectError(f"{url.redacted}: the server answered {reply.status} {reply.reason}")
-    codecs = sdp_codecs(reply.body)
-    if not codecs:
+    error = status_error(url, resp, "DESCRIBE")
+    if error is not None:
+        return error
+    codec = parse_sdp_video(resp.body.decode("utf-8", "replace")).get("codec")
+    if codec is None:
         return UnsupportedStream(f"{url.redacted}: the stream has no video track")
-    if not DECODABLE.intersection(codecs):
+    if codec not in DECODABLE:
         return UnsupportedStream(
-            f"{url.redacted}: video codec {'/'.join(codecs)} is not supported; use H.264 or H.265"
+            f"{url.redacted}: video codec {codec} is not supported; use H.264 or H.265"
         )
     return UnsupportedStream(
-        f"{url.redacted}: the server describes a {'/'.join(codecs)} stream, but it could not be "
-        "opened or decoded; try transport='udp' or backend='pyav' for details"
+        f"{url.redacted}: the server describes a {codec} stream, but it could not be opened or "
+        "decoded; try transport='udp' or backend='pyav' for details"
     )

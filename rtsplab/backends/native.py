@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
-import threading
 import time
 from typing import Any
 from urllib.parse import urljoin
@@ -32,59 +30,24 @@ import av
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
 from rtsplab.entities import Transport
 from rtsplab.errors import (
-    AuthError,
-    ConnectError,
-    NotFound,
     OpenTimeout,
     ProtocolError,
     ReadTimeout,
     StreamClosed,
     UnsupportedStream,
 )
-from rtsplab.sim.auth import authorization_header
+from rtsplab.rtsp_client import RtspClient, parse_sdp_video, status_error
 from rtsplab.sim.rtcp import SR, ntp_to_unix_ns, parse_rtcp
 from rtsplab.sim.rtp import H264Depacketizer, RtpHeader
 from rtsplab.sim.rtsp import (
     InterleavedFrame,
-    MessageReader,
     RtspResponse,
-    format_request,
-    parse_response,
 )
 from rtsplab.urls import RtspUrl
 
-__all__ = ["NativeBackend", "parse_sdp_video"]
+__all__ = ["NativeBackend"]
 
 START_CODE = b"\x00\x00\x00\x01"
-
-
-def parse_sdp_video(sdp: str) -> dict[str, str]:
-    """The first video section of an SDP: ``codec``, ``clock_rate``, ``control``, ``fmtp``.
-
-    Example:
-        >>> parse_sdp_video("m=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n"
-        ...                 "a=control:track1\\r\\n")["control"]
-        'track1'
-    """
-    out: dict[str, str] = {}
-    in_video = False
-    for raw in sdp.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            if in_video:
-                break
-            in_video = line.startswith("m=video")
-        elif in_video and line.startswith("a=rtpmap:"):
-            name = line.split(" ", 1)[1]
-            codec, _, rate = name.partition("/")
-            out["codec"], out["clock_rate"] = codec.upper(), rate.split("/")[0] or "90000"
-        elif in_video and line.startswith("a=control:"):
-            out["control"] = line.split(":", 1)[1]
-        elif in_video and line.startswith("a=fmtp:"):
-            out["fmtp"] = line.split(" ", 1)[1] if " " in line else ""
-        elif in_video and line.startswith("a=framerate:"):
-            out["framerate"] = line.split(":", 1)[1]
-    return out
 
 
 def _sprop(fmtp: str) -> list[bytes]:
@@ -114,13 +77,6 @@ class NativeBackend(Backend):
             raise UnsupportedStream(
                 f"{url.redacted}: the native backend reads RTP over TCP only; use backend='pyav' for UDP"
             )
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._messages = MessageReader()
-        self._pending: list[InterleavedFrame] = []
-        self._cseq = 0
-        self._challenge: str | None = None
-        self._session: str | None = None
         self._keepalive_s = 30.0
         self._next_keepalive = 0.0
         self._depack = H264Depacketizer()
@@ -130,111 +86,34 @@ class NativeBackend(Backend):
         self._ts0: int | None = None
         self._ts_unwrapped = 0
         t0 = time.monotonic_ns()
-        deadline = time.monotonic() + options.open_timeout_s
+        self._client: RtspClient | None = RtspClient(url, options.open_timeout_s)
         try:
-            self._sock = socket.create_connection(
-                (url.host.strip("[]"), url.port or 554), timeout=options.open_timeout_s
-            )
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._handshake(deadline)
-        except ConnectionRefusedError:
-            self.close()
-            raise ConnectError(
-                f"{url.redacted}: connection refused; is the server running on that port?"
-            ) from None
+            self._handshake(self._client, time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
             raise OpenTimeout(
-                f"{url.redacted}: no answer within open_timeout_s={options.open_timeout_s:g}; "
+                f"{url.redacted}: no RTSP answer within open_timeout_s={options.open_timeout_s:g}; "
                 "check host, port and firewall"
             ) from None
-        except OSError as exc:
-            self.close()
-            raise ConnectError(
-                f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
-            ) from None
-        except Exception:
+        except BaseException:
             self.close()
             raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
 
     # ---- RTSP ------------------------------------------------------------------------------
-    def _send(self, method: str, uri: str, headers: list[tuple[str, str]]) -> int:
-        assert self._sock is not None
-        self._cseq += 1
-        hdrs = [*headers, ("User-Agent", "rtsplab")]
-        if self._session:
-            hdrs.append(("Session", self._session))
-        if self._challenge and self.url.username is not None:
-            hdrs.append(
-                (
-                    "Authorization",
-                    authorization_header(
-                        self.url.username, self.url.password or "", method, uri, self._challenge
-                    ),
-                )
-            )
-        self._sock.sendall(format_request(method, uri, self._cseq, hdrs))
-        return self._cseq
-
-    def _recv_item(self, deadline: float) -> bytes | InterleavedFrame:
-        assert self._sock is not None
-        while True:
-            item = self._messages.next()
-            if item is not None:
-                return item
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            self._sock.settimeout(remaining)
-            data = self._sock.recv(65536)
-            if not data:
-                raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
-            self._messages.feed(data)
-
-    def _request(
-        self, method: str, uri: str, headers: list[tuple[str, str]], deadline: float
-    ) -> RtspResponse:
-        for attempt in range(2):
-            cseq = self._send(method, uri, headers)
-            while True:
-                item = self._recv_item(deadline)
-                if isinstance(item, InterleavedFrame):
-                    self._pending.append(item)
-                    continue
-                resp = parse_response(item)
-                if resp.cseq == cseq:
-                    break
-            challenges = resp.get_all("www-authenticate")
-            if resp.status == 401 and attempt == 0 and challenges and self.url.username is not None:
-                digest = [c for c in challenges if c.lower().startswith("digest")]
-                self._challenge = (digest or challenges)[0]
-                continue
-            return resp
-        return resp
-
     def _check(self, resp: RtspResponse, what: str) -> None:
-        if resp.ok:
-            return
-        where = self.url.redacted
-        if resp.status == 401:
-            hint = (
-                "the password is wrong"
-                if self.url.username
-                else "the server needs user:password in the URL"
-            )
-            raise AuthError(f"{where}: 401 Unauthorized; {hint}")
-        if resp.status == 404:
-            raise NotFound(f"{where}: 404 Not Found; check the path after the host")
-        if resp.status == 461:
-            raise UnsupportedStream(
-                f"{where}: the server refuses RTP over TCP (461); use backend='pyav' with transport='udp'"
-            )
-        raise ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
+        error = status_error(self.url, resp, what)
+        if error is not None:
+            if resp.status == 461:
+                error = UnsupportedStream(
+                    f"{self.url.redacted}: the server refuses RTP over TCP (461); "
+                    "use backend='pyav' with transport='udp'"
+                )
+            raise error
 
-    def _handshake(self, deadline: float) -> None:
+    def _handshake(self, client: RtspClient, deadline: float) -> None:
         base = self.url.without_credentials()
-        resp = self._request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
+        resp = client.request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
         self._check(resp, "DESCRIBE")
         video = parse_sdp_video(resp.body.decode("utf-8", "replace"))
         codec = video.get("codec")
@@ -247,36 +126,27 @@ class NativeBackend(Backend):
         if not content_base.endswith("/"):
             content_base += "/"
         control = video.get("control", "*")
-        track = (
-            base
-            if control == "*"
-            else control
-            if "://" in control
-            else urljoin(content_base, control)
-        )
-        resp = self._request(
-            "SETUP", track, [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")], deadline
-        )
+        if control == "*":
+            track = base
+        else:
+            track = control if "://" in control else urljoin(content_base, control)
+        transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
+        resp = client.request("SETUP", track, transport, deadline)
         self._check(resp, "SETUP")
         session = resp.get("session") or ""
-        self._session = session.split(";")[0].strip() or None
+        client.session = session.split(";")[0].strip() or None
         for param in session.split(";")[1:]:
             key, _, value = param.strip().partition("=")
             if key.lower() == "timeout" and value.isdigit():
                 self._keepalive_s = max(1.0, int(value) / 2)
-        resp = self._request(
-            "PLAY",
-            content_base.rstrip("/") if control != "*" else base,
-            [("Range", "npt=0.000-")],
-            deadline,
-        )
+        play_uri = content_base.rstrip("/") if control != "*" else base
+        resp = client.request("PLAY", play_uri, [("Range", "npt=0.000-")], deadline)
         self._check(resp, "PLAY")
         self._next_keepalive = time.monotonic() + self._keepalive_s
         self._decoder = self._make_decoder(_sprop(video.get("fmtp", "")))
         rate = video.get("framerate", "")
-        self.info = StreamInfo(
-            "h264", 0, 0, float(rate) if rate.replace(".", "", 1).isdigit() else 0.0
-        )
+        fps = float(rate) if rate.replace(".", "", 1).isdigit() else 0.0
+        self.info = StreamInfo("h264", 0, 0, fps)
 
     def _make_decoder(self, parameter_sets: list[bytes]) -> Any:
         decoder: Any = av.CodecContext.create("h264", "r")
@@ -354,30 +224,24 @@ class NativeBackend(Backend):
             >>> NativeBackend.read.__name__
             'read'
         """
-        if self._sock is None:
-            raise StreamClosed("connection is closed")
+        client = self._client
+        if client is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
             if time.monotonic() >= self._next_keepalive:
                 self._next_keepalive = time.monotonic() + self._keepalive_s
                 with contextlib.suppress(OSError):
-                    self._send("GET_PARAMETER", self.url.without_credentials(), [])
-            if self._pending:
-                item: bytes | InterleavedFrame = self._pending.pop(0)
-            else:
-                try:
-                    item = self._recv_item(deadline)
-                except TimeoutError:
-                    raise ReadTimeout(
-                        f"{self.url.redacted}: no frame for {self.options.read_timeout_s:g} s; "
-                        "the camera stalled or the network dropped"
-                    ) from None
-                except ProtocolError as exc:
-                    raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
-                except OSError as exc:
-                    raise StreamClosed(
-                        f"{self.url.redacted}: connection lost ({exc.strerror or exc})"
-                    ) from None
+                    client.send("GET_PARAMETER", self.url.without_credentials(), [])
+            try:
+                item = client.next_item(deadline)
+            except TimeoutError:
+                raise ReadTimeout(
+                    f"{self.url.redacted}: no frame for {self.options.read_timeout_s:g} s; "
+                    "the camera stalled or the network dropped"
+                ) from None
+            except ProtocolError as exc:
+                raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
             if isinstance(item, InterleavedFrame):
                 decoded = self._handle(item)
                 if decoded is not None:
@@ -390,21 +254,6 @@ class NativeBackend(Backend):
             >>> NativeBackend.close.__name__
             'close'
         """
-        with self._lock:
-            sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            if self._session:
-                sock.settimeout(0.2)
-                self._cseq += 1
-                sock.sendall(
-                    format_request(
-                        "TEARDOWN",
-                        self.url.without_credentials(),
-                        self._cseq,
-                        [("Session", self._session)],
-                    )
-                )
-        with contextlib.suppress(OSError):
-            sock.close()
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            client.close()
