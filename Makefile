@@ -27,7 +27,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 bench: venv
-	$(PY) benchmarks/run_all.py
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) benchmarks/latency_vs_peers.py --seconds 8 --out data/bench_peers.json
 
 venv: $(STAMP)
 
