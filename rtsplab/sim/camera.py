@@ -1,0 +1,418 @@
+"""A simulated camera: draws frames, stamps a timecode, encodes H.264 once, fans out.
+
+One capture thread per camera renders the scene at ``fps``, burns the capture time
+(``time.time_ns()``) into the frame and encodes it with libx264 (ultrafast, zerolatency,
+no B-frames, SPS/PPS in-band at every IDR). Every access unit is handed to all subscribers
+(RTSP sessions, publishers); a subscriber that joins starts at the next keyframe, and the
+encoder is asked for an IDR right away so the join is fast. While nobody subscribes the
+camera draws and encodes nothing.
+
+Fault knobs (``latency_ms``, ``jitter_ms``, ``fps``, ``loss``, :meth:`SimCamera.stall`,
+:meth:`SimCamera.disconnect`) change while running; senders read them per frame.
+
+Example:
+    >>> cam = SimCamera("cam1", fps=15)
+    >>> cam.set(latency_ms=100)
+    >>> cam
+    SimCamera('cam1', 640x360, fps=15, gop=30, bitrate=1000000, latency_ms=100, running=False)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rtsplab.sim.media import AccessUnit, H264Encoder, Subscriber
+from rtsplab.sim.rtp import rtp_timestamp
+from rtsplab.sim.scene import Scene
+
+if TYPE_CHECKING:
+    from rtsplab.sim.publish import Publisher
+
+__all__ = ["CameraConfig", "SimCamera", "knob_kwargs"]
+
+_log = logging.getLogger("rtsplab.sim")
+_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss")
+
+
+@dataclass
+class CameraConfig:
+    """Everything needed to recreate a camera (e.g. in a child process).
+
+    Example:
+        >>> CameraConfig("cam1").width
+        640
+    """
+
+    name: str
+    width: int = 640
+    height: int = 360
+    fps: float = 30.0
+    gop: int = 30
+    bitrate: int = 1_000_000
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+    idr_on_join: bool = True
+
+
+class SimCamera:
+    """A simulated live H.264 camera with a burned-in capture timecode on every frame.
+
+    Args:
+        name: the RTSP path (``rtsp://host:port/<name>``).
+        fps: frames per second (changeable with :meth:`set`).
+        size: ``(width, height)``.
+        gop: frames between IDRs (30 at 30 fps = one keyframe per second).
+        bitrate: target bit rate in bit/s.
+        latency_ms: extra delay between capture and send.
+        jitter_ms: random extra send delay in ``[0, jitter_ms]``; frame order is preserved.
+        loss: probability of dropping each RTP packet sent over UDP.
+        idr_on_join: force an IDR when a subscriber joins, so clients open fast.
+
+    Example:
+        >>> SimCamera("cam2", fps=15).fps
+        15.0
+    """
+
+    def __init__(
+        self,
+        name: str = "cam1",
+        fps: float = 30.0,
+        size: tuple[int, int] = (640, 360),
+        gop: int = 30,
+        bitrate: int = 1_000_000,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        loss: float = 0.0,
+        idr_on_join: bool = True,
+    ) -> None:
+        if not name or name.strip("/") != name or any(c in name for c in " ?#*"):
+            raise ValueError(f"bad camera name {name!r}: use letters, digits, -, _ or /")
+        self.name = name
+        self.width, self.height = int(size[0]), int(size[1])
+        self.gop = int(gop)
+        self.bitrate = int(bitrate)
+        self.idr_on_join = idr_on_join
+        self.fps = 30.0
+        self.latency_ms = self.jitter_ms = self.loss = 0.0
+        self.set(fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss)
+        self.rtp_offset = int.from_bytes(os.urandom(4), "big")
+        self._lock = threading.Condition()
+        self._subs: list[Subscriber] = []
+        self._disconnect_hooks: list[Callable[[], None]] = []
+        self._users = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._stall_until_mono = 0.0
+        self._force_idr = False
+        self._seq = 0
+        self._sps = self._pps = b""
+        self._encoder: H264Encoder | None = None
+        self.frames_encoded = 0
+        self.encode_ms_total = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: CameraConfig) -> SimCamera:
+        """A camera built from ``cfg``.
+
+        Example:
+            >>> SimCamera.from_config(CameraConfig("x", fps=10)).fps
+            10.0
+        """
+        return cls(
+            cfg.name, cfg.fps, (cfg.width, cfg.height), cfg.gop, cfg.bitrate,
+            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join,
+        )  # fmt: skip
+
+    def config(self) -> CameraConfig:
+        """This camera's settings and current knob values.
+
+        Example:
+            >>> SimCamera("a").config().name
+            'a'
+        """
+        return CameraConfig(
+            self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
+            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join,
+        )  # fmt: skip
+
+    # ---- knobs -------------------------------------------------------------------------
+    def set(self, **knobs: float) -> None:
+        """Change ``latency_ms``, ``jitter_ms``, ``fps`` and/or ``loss`` while running.
+
+        Raises:
+            ValueError: an unknown knob or an out-of-range value.
+
+        Example:
+            >>> cam = SimCamera("c"); cam.set(fps=15, loss=0.1); cam.fps, cam.loss
+            (15.0, 0.1)
+        """
+        for key, value in knobs.items():
+            if key not in _KNOBS:
+                raise ValueError(f"unknown knob {key!r}; knobs are {', '.join(_KNOBS)}")
+            v = float(value)
+            if key == "fps" and not 0.5 <= v <= 240:
+                raise ValueError("fps must be in [0.5, 240]")
+            if key == "loss" and not 0.0 <= v <= 1.0:
+                raise ValueError("loss must be in [0, 1]")
+            if key in ("latency_ms", "jitter_ms") and not 0 <= v <= 30_000:
+                raise ValueError(f"{key} must be in [0, 30000]")
+            setattr(self, key, v)
+
+    def stall(self, seconds: float) -> None:
+        """Stop producing frames for ``seconds`` (sockets stay open); resume with an IDR.
+
+        Example:
+            >>> SimCamera("c").stall(0.0)
+        """
+        self._stall_until_mono = time.monotonic() + max(0.0, float(seconds))
+        self._force_idr = True
+
+    def disconnect(self) -> None:
+        """Hard-close every client connection currently streaming this camera.
+
+        Example:
+            >>> SimCamera("c").disconnect()
+        """
+        with self._lock:
+            subs = list(self._subs)
+            hooks = list(self._disconnect_hooks)
+        for sub in subs:
+            if sub.on_disconnect is not None:
+                sub.on_disconnect()
+        for hook in hooks:
+            hook()
+
+    def add_disconnect_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` on :meth:`disconnect` (servers use it to drop connections).
+
+        Example:
+            >>> SimCamera("c").add_disconnect_hook(lambda: None)
+        """
+        with self._lock:
+            self._disconnect_hooks.append(hook)
+
+    def remove_disconnect_hook(self, hook: Callable[[], None]) -> None:
+        """Undo :meth:`add_disconnect_hook`.
+
+        Example:
+            >>> f = lambda: None; c = SimCamera("c"); c.add_disconnect_hook(f)
+            >>> c.remove_disconnect_hook(f)
+        """
+        with self._lock:
+            if hook in self._disconnect_hooks:
+                self._disconnect_hooks.remove(hook)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> SimCamera:
+        """Start the capture thread (reference counted; pair every call with :meth:`stop`).
+
+        Example:
+            >>> cam = SimCamera("c").start(); cam.stop()
+        """
+        with self._lock:
+            self._users += 1
+            if self._thread is not None:
+                return self
+            self._encoder = H264Encoder(self.width, self.height, self.fps, self.gop, self.bitrate)
+            self._probe_parameter_sets()
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"rtsplab-sim-{self.name}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release one :meth:`start`; the thread stops (joined) when the last user is gone.
+
+        Example:
+            >>> SimCamera("c").stop()  # no-op when not started
+        """
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users > 0 or self._thread is None:
+                return
+            thread, self._thread = self._thread, None
+            self._stop.set()
+            self._lock.notify_all()
+        thread.join(5.0)
+        if self._encoder is not None:
+            self._encoder.close()
+            self._encoder = None
+
+    @property
+    def running(self) -> bool:
+        """True while the capture thread runs.
+
+        Example:
+            >>> SimCamera("c").running
+            False
+        """
+        return self._thread is not None
+
+    def __enter__(self) -> SimCamera:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def publish(self, url: str, transport: str | None = None, timeout_s: float = 10.0) -> Publisher:
+        """Push this camera's live stream to an RTSP server (ANNOUNCE/RECORD).
+
+        Returns a started :class:`~rtsplab.sim.publish.Publisher`; close it to stop.
+
+        Example:
+            >>> pub = SimCamera("cam1").publish("rtsp://127.0.0.1:8554/cam1")  # doctest: +SKIP
+            >>> pub.close()  # doctest: +SKIP
+        """
+        from rtsplab.sim.publish import Publisher
+
+        return Publisher(self, url, transport=transport, timeout_s=timeout_s)
+
+    # ---- subscribers -------------------------------------------------------------------
+    def subscribe(self, sub: Subscriber) -> None:
+        """Deliver access units to ``sub`` from the next keyframe on.
+
+        Example:
+            >>> cam = SimCamera("c"); s = Subscriber(); cam.subscribe(s); cam.unsubscribe(s)
+        """
+        with self._lock:
+            self._subs.append(sub)
+            if self.idr_on_join:
+                self._force_idr = True
+            self._lock.notify_all()
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Stop delivering to ``sub``.
+
+        Example:
+            >>> SimCamera("c").unsubscribe(Subscriber())
+        """
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def request_keyframe(self) -> None:
+        """Make the next frame an IDR.
+
+        Example:
+            >>> SimCamera("c").request_keyframe()
+        """
+        self._force_idr = True
+
+    @property
+    def parameter_sets(self) -> tuple[bytes, bytes]:
+        """``(sps, pps)`` of the running encoder (empty before :meth:`start`).
+
+        Example:
+            >>> SimCamera("c").parameter_sets
+            (b'', b'')
+        """
+        return self._sps, self._pps
+
+    def rtp_now(self) -> tuple[int, int]:
+        """``(t_ns, rtp_ts)`` for the current wall-clock time, on the media clock.
+
+        Example:
+            >>> t, ts = SimCamera("c").rtp_now(); 0 <= ts < 2**32
+            True
+        """
+        t_ns = time.time_ns()
+        return t_ns, rtp_timestamp(t_ns, self.rtp_offset)
+
+    @property
+    def encode_ms(self) -> float:
+        """Mean render + encode time per frame so far, in ms.
+
+        Example:
+            >>> SimCamera("c").encode_ms
+            0.0
+        """
+        return self.encode_ms_total / self.frames_encoded if self.frames_encoded else 0.0
+
+    # ---- capture thread ----------------------------------------------------------------
+    def _probe_parameter_sets(self) -> None:
+        """Encode one throwaway frame to learn SPS/PPS for the SDP."""
+        assert self._encoder is not None
+        nals, _ = self._encoder.encode(np.zeros((self.height, self.width), np.uint8), 0, True)
+        for nal in nals:
+            kind = nal[0] & 0x1F
+            if kind == 7:
+                self._sps = nal
+            elif kind == 8:
+                self._pps = nal
+        self._force_idr = True
+
+    def _run(self) -> None:
+        scene = Scene(self.name, self.width, self.height)
+        enc = self._encoder
+        assert enc is not None
+        t0_mono = time.monotonic_ns()
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                while not self._subs and not self._stop.is_set():
+                    self._lock.wait(0.5)
+                    next_due = time.monotonic()
+                    self._force_idr = True
+            delay = next_due - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            now = time.monotonic()
+            next_due = max(next_due + 1.0 / self.fps, now - 0.5 / self.fps)
+            if now < self._stall_until_mono:
+                next_due = min(self._stall_until_mono, now + 1.0 / self.fps)
+                continue
+            try:
+                self._capture_one(scene, enc, t0_mono)
+            except Exception:  # never let one bad frame kill a live camera
+                _log.exception("camera %s: frame %d failed", self.name, self._seq)
+                self._stop.wait(0.1)
+
+    def _capture_one(self, scene: Scene, enc: H264Encoder, t0_mono: int) -> None:
+        t_ns, t_mono = time.time_ns(), time.monotonic_ns()
+        img = scene.render(t_ns, self._seq)
+        force, self._force_idr = self._force_idr, False
+        nals, key = enc.encode(img, (t_mono - t0_mono) * 9 // 100_000, force)
+        self.encode_ms_total += (time.monotonic_ns() - t_mono) / 1e6
+        self.frames_encoded += 1
+        if not nals:
+            return
+        au = AccessUnit(tuple(nals), key, self._seq, t_ns, t_mono, self._rtp_ts(t_ns))
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.put(au)
+            if sub.overflowed:  # it fell behind and waits for a keyframe: send one soon
+                sub.overflowed = False
+                self._force_idr = True
+
+    def _rtp_ts(self, t_ns: int) -> int:
+        return rtp_timestamp(t_ns, self.rtp_offset)
+
+    def __repr__(self) -> str:
+        return (
+            f"SimCamera({self.name!r}, {self.width}x{self.height}, fps={self.fps:g}, "
+            f"gop={self.gop}, bitrate={self.bitrate}, latency_ms={self.latency_ms:g}, "
+            f"running={self.running})"
+        )
+
+
+def knob_kwargs(values: dict[str, Any]) -> dict[str, float]:
+    """The subset of ``values`` that are camera knobs (for forwarding to a child process).
+
+    Example:
+        >>> knob_kwargs({"fps": 10, "x": 1})
+        {'fps': 10.0}
+    """
+    return {k: float(v) for k, v in values.items() if k in _KNOBS}

@@ -1,0 +1,382 @@
+"""The server side of one RTSP connection: read requests, answer them, own the sessions.
+
+State machine per session (RFC 2326 appendix A): SETUP -> *ready*; PLAY -> *playing*;
+PAUSE -> *ready*; TEARDOWN -> gone. Errors answer with the RFC's status codes and never
+affect other connections; garbage, an oversized head or an absurd ``Content-Length`` get
+an error response and the connection is closed.
+
+Example:
+    >>> from rtsplab.sim.connection import camera_path
+    >>> camera_path("rtsp://127.0.0.1:8554/cam1/track1")
+    'cam1'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from rtsplab.sim.rtp import PAYLOAD_TYPE, h264_fmtp
+from rtsplab.sim.rtsp import (
+    InterleavedFrame,
+    MessageReader,
+    RtspParseError,
+    RtspRequest,
+    format_response,
+    parse_request,
+)
+from rtsplab.sim.session import MediaSession
+from rtsplab.sim.transport import TcpTransport, TransportSpec, UdpTransport, parse_transport
+
+if TYPE_CHECKING:
+    from rtsplab.sim.auth import Authenticator
+    from rtsplab.sim.camera import SimCamera
+
+__all__ = ["ALLOWED", "RtspConnection", "camera_path"]
+
+ALLOWED = (
+    "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "GET_PARAMETER", "SET_PARAMETER",
+)  # fmt: skip
+NOT_ALLOWED = ("ANNOUNCE", "RECORD", "REDIRECT")
+TRACK = "track1"
+SERVER = "rtsplab-sim"
+
+Headers = list[tuple[str, str]]
+
+
+def camera_path(uri: str) -> str:
+    """The camera part of a request URI: path without leading/trailing ``/`` and track.
+
+    Example:
+        >>> camera_path("rtsp://h:1/a/b/"), camera_path("/cam2?x=1"), camera_path("*")
+        ('a/b', 'cam2', '')
+    """
+    if uri == "*":
+        return ""
+    path = unquote(urlsplit(uri).path if "://" in uri else uri.split("?")[0]).strip("/")
+    head, _, tail = path.rpartition("/")
+    if head and (tail == TRACK or tail.startswith(("trackID=", "streamid="))):
+        return head
+    return path
+
+
+class RtspConnection:
+    """One accepted RTSP client connection, served by its own thread (:meth:`run`).
+
+    Args:
+        sock: the accepted socket.
+        cameras: camera by path.
+        auth: credentials checker, or None for an open server.
+        allow_tcp: accept interleaved TCP transport (else 461).
+        allow_udp: accept UDP transport (else 461).
+        session_timeout_s: keep-alive timeout of UDP sessions and idle connections.
+        send_timeout_s: give up on a client that does not read for this long.
+
+    Example:
+        >>> RtspConnection  # doctest: +ELLIPSIS
+        <class 'rtsplab.sim.connection.RtspConnection'>
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        cameras: dict[str, SimCamera],
+        auth: Authenticator | None = None,
+        allow_tcp: bool = True,
+        allow_udp: bool = True,
+        session_timeout_s: float = 60.0,
+        send_timeout_s: float = 10.0,
+        on_close: Callable[[RtspConnection], None] | None = None,
+    ) -> None:
+        self.sock = sock
+        self.peer = sock.getpeername()
+        self.local = sock.getsockname()
+        sock.settimeout(send_timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.cameras = cameras
+        self.auth = auth
+        self.allow_tcp = allow_tcp
+        self.allow_udp = allow_udp
+        self.session_timeout_s = session_timeout_s
+        self.sessions: dict[str, MediaSession] = {}
+        self._on_close = on_close
+        self._write_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reader = MessageReader()
+        self._last_request = time.monotonic()
+        self.thread = threading.Thread(target=self.run, name="rtsplab-sim-conn", daemon=True)
+
+    # ---- I/O -----------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send bytes on the connection (thread-safe; raises OSError on failure or timeout).
+
+        Example:
+            >>> RtspConnection.write  # doctest: +ELLIPSIS
+            <function ...>
+        """
+        with self._write_lock:
+            self.sock.sendall(data)
+
+    def close(self) -> None:
+        """Abort the connection from any thread; :meth:`run` then cleans up and returns.
+
+        Example:
+            >>> RtspConnection.close  # doctest: +ELLIPSIS
+            <function ...>
+        """
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def uses(self, camera_name: str) -> bool:
+        """True if a session of this connection streams ``camera_name``.
+
+        Example:
+            >>> RtspConnection.uses  # doctest: +ELLIPSIS
+            <function ...>
+        """
+        return any(s.camera.name == camera_name for s in list(self.sessions.values()))
+
+    def run(self) -> None:
+        """Serve requests until the client leaves, an error closes it, or :meth:`close`.
+
+        Example:
+            >>> RtspConnection.run  # doctest: +ELLIPSIS
+            <function ...>
+        """
+        try:
+            while not self._closing.is_set():
+                ready, _, _ = select.select([self.sock], [], [], 0.5)
+                if ready:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        break
+                    if not self._consume(data):
+                        break
+                self._housekeeping()
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._closing.set()
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            for session in list(self.sessions.values()):
+                session.close(bye=isinstance(session.transport, UdpTransport))
+            self.sessions.clear()
+            self.sock.close()
+            if self._on_close is not None:
+                self._on_close(self)
+
+    def _consume(self, data: bytes) -> bool:
+        """Handle received bytes; False when the connection must close."""
+        self._reader.feed(data)
+        while True:
+            try:
+                item = self._reader.next()
+            except RtspParseError as e:
+                self._send_error(e.status, None)
+                self._linger()
+                return False
+            if item is None:
+                return True
+            if isinstance(item, InterleavedFrame):  # RTCP receiver reports: keep-alive only
+                for s in self.sessions.values():
+                    s.touch()
+                continue
+            self._last_request = time.monotonic()
+            try:
+                request = parse_request(item)
+            except RtspParseError as e:
+                self._send_error(e.status, None)
+                if e.fatal:
+                    self._linger()
+                    return False
+                continue
+            self._handle(request)
+
+    def _linger(self, max_s: float = 1.0, max_bytes: int = 1 << 20) -> None:
+        """Half-close and drain what the client still sends, so it reads our error response
+        instead of a TCP reset."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + max_s
+            drained = 0
+            while drained < max_bytes and not self._closing.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                    break
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+
+    def _housekeeping(self) -> None:
+        for sid, session in list(self.sessions.items()):
+            if session.transport.poll():
+                session.touch()
+            if isinstance(session.transport, UdpTransport) and session.expired():
+                session.close(bye=True)
+                del self.sessions[sid]
+        idle = time.monotonic() - self._last_request > self.session_timeout_s
+        if idle and not self.sessions:  # a silent client with nothing to stream
+            self.close()
+
+    def _send_error(self, status: int, cseq: int | None, headers: Headers | None = None) -> None:
+        with contextlib.suppress(OSError):
+            self.write(format_response(status, cseq, [("Server", SERVER), *(headers or [])]))
+
+    def _respond(self, cseq: int, headers: Headers, body: bytes = b"", status: int = 200) -> None:
+        self.write(format_response(status, cseq, [("Server", SERVER), *headers], body))
+
+    # ---- dispatch --------------------------------------------------------------------------
+    def _handle(self, req: RtspRequest) -> None:
+        cseq = req.cseq
+        if cseq is None:
+            self._send_error(400, None)
+            return
+        if req.version != "RTSP/1.0":
+            self._send_error(505, cseq)
+            return
+        method = req.method.upper()
+        if method in NOT_ALLOWED:
+            self._send_error(405, cseq, [("Allow", ", ".join(ALLOWED))])
+            return
+        if method not in ALLOWED:
+            self._send_error(501, cseq)
+            return
+        auth = self.auth
+        if method != "OPTIONS" and auth and not auth.check(req.method, req.get("Authorization")):
+            self._send_error(401, cseq, [("WWW-Authenticate", auth.challenge())])
+            return
+        session = None
+        sid_header = req.get("Session")
+        if sid_header is not None:
+            session = self.sessions.get(sid_header.split(";")[0].strip())
+            if session is None:
+                self._send_error(454, cseq)
+                return
+            session.touch()
+        handler = getattr(self, f"_do_{method.lower()}")
+        handler(req, cseq, session)
+
+    def _camera(self, uri: str) -> SimCamera | None:
+        return self.cameras.get(camera_path(uri))
+
+    def _session_header(self, s: MediaSession) -> tuple[str, str]:
+        return ("Session", f"{s.id};timeout={int(self.session_timeout_s)}")
+
+    def _do_options(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        self._respond(cseq, [("Public", ", ".join(ALLOWED))])
+
+    def _do_get_parameter(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        self._respond(cseq, [self._session_header(s)] if s else [])
+
+    _do_set_parameter = _do_get_parameter  # accepted (and ignored) as a keep-alive
+
+    def _do_describe(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        cam = self._camera(req.uri)
+        if cam is None:
+            self._send_error(404, cseq)
+            return
+        sps, pps = cam.parameter_sets
+        host = self.local[0]
+        sdp = "\r\n".join(
+            [
+                "v=0",
+                f"o=- {int(time.time())} 1 IN IP4 {host}",
+                f"s=rtsplab {cam.name}",
+                f"c=IN IP4 {host}",
+                "t=0 0",
+                "a=control:*",
+                "a=range:npt=now-",
+                f"m=video 0 RTP/AVP {PAYLOAD_TYPE}",
+                f"a=rtpmap:{PAYLOAD_TYPE} H264/90000",
+                f"a=fmtp:{PAYLOAD_TYPE} {h264_fmtp(sps, pps)}",
+                f"a=framerate:{cam.fps:g}",
+                f"a=control:{TRACK}",
+                "",
+            ]
+        ).encode()
+        base = req.uri.split("?")[0].rstrip("/") + "/"
+        headers = [("Content-Base", base), ("Content-Type", "application/sdp")]
+        self._respond(cseq, headers, sdp)
+
+    def _do_setup(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        cam = self._camera(req.uri)
+        if cam is None:
+            self._send_error(404, cseq)
+            return
+        if s is not None and s.camera is not cam:
+            self._send_error(459, cseq)
+            return
+        if s is not None and s.state == "playing":
+            self._send_error(455, cseq)
+            return
+        try:
+            specs = parse_transport(req.get("Transport") or "")
+            transport = self._pick_transport(specs)
+        except (ValueError, OSError):
+            transport = None
+        if transport is None:
+            self._send_error(461, cseq)
+            return
+        if s is not None:
+            s.transport.close()
+            s.transport = transport
+        else:
+            s = MediaSession(
+                os.urandom(8).hex(), cam, transport, self.session_timeout_s, self.close
+            )
+            self.sessions[s.id] = s
+        self._respond(cseq, [("Transport", transport.transport_header()), self._session_header(s)])
+
+    def _pick_transport(self, specs: list[TransportSpec]) -> TcpTransport | UdpTransport | None:
+        for spec in specs:
+            if spec.multicast:
+                continue
+            if spec.tcp and self.allow_tcp:
+                channels = spec.interleaved or (0, 1)
+                return TcpTransport(self.write, channels)
+            if spec.udp and self.allow_udp and spec.client_port is not None:
+                return UdpTransport(self.peer[0], spec.client_port, self.local[0])
+        return None
+
+    def _do_play(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        if s is None:
+            s = next(iter(self.sessions.values()), None) if len(self.sessions) == 1 else None
+        if s is None:
+            self._send_error(455, cseq)
+            return
+        seq, rtptime = s.play()
+        url = req.uri.split("?")[0].rstrip("/")
+        if not url.endswith("/" + TRACK):
+            url = f"{url}/{TRACK}"
+        headers = [
+            self._session_header(s),
+            ("Range", "npt=now-"),
+            ("RTP-Info", f"url={url};seq={seq};rtptime={rtptime}"),
+        ]
+        self._respond(cseq, headers)
+        s.start_sending()
+
+    def _do_pause(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        if s is None:
+            self._send_error(455 if not self.sessions else 454, cseq)
+            return
+        s.pause()
+        self._respond(cseq, [self._session_header(s)])
+
+    def _do_teardown(self, req: RtspRequest, cseq: int, s: MediaSession | None) -> None:
+        if s is None:
+            self._send_error(455 if not self.sessions else 454, cseq)
+            return
+        s.close()
+        self.sessions.pop(s.id, None)
+        self._respond(cseq, [])

@@ -1,0 +1,428 @@
+"""RTSP 1.0 (RFC 2326) messages: parse and format requests and responses, split a byte stream.
+
+Everything here is pure (no sockets), so a client can use it too: ``format_request`` builds
+a request, :class:`MessageReader` splits what comes back (RTSP messages and ``$``-framed
+interleaved RTP/RTCP), ``parse_response`` reads a response.
+
+Example:
+    >>> raw = format_request("DESCRIBE", "rtsp://127.0.0.1:8554/cam1", 2, [("Accept", "application/sdp")])
+    >>> parse_request(raw).cseq
+    2
+    >>> r = parse_response(b"RTSP/1.0 401 Unauthorized\\r\\nCSeq: 2\\r\\n"
+    ...                    b"WWW-Authenticate: Digest realm=\\"x\\", nonce=\\"n\\"\\r\\n\\r\\n")
+    >>> r.status, r.get("www-authenticate")
+    (401, 'Digest realm="x", nonce="n"')
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rtsplab.errors import ProtocolError
+
+__all__ = [
+    "REASONS",
+    "InterleavedFrame",
+    "MessageReader",
+    "RtspParseError",
+    "RtspRequest",
+    "RtspResponse",
+    "format_request",
+    "format_response",
+    "interleave",
+    "parse_request",
+    "parse_response",
+]
+
+VERSION = "RTSP/1.0"
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+
+REASONS: dict[int, str] = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Large",
+    454: "Session Not Found",
+    455: "Method Not Valid in This State",
+    459: "Aggregate Operation Not Allowed",
+    461: "Unsupported Transport",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "RTSP Version Not Supported",
+}
+
+_REQUEST_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*) (\S+) ([A-Za-z]+/\d+\.\d+)$")
+_STATUS_LINE = re.compile(r"^(RTSP/\d+\.\d+) (\d{3})(?: (.*))?$")
+_CANONICAL = {
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "rtp-info": "RTP-Info",
+    "content-base": "Content-Base",
+}
+
+Headers = tuple[tuple[str, str], ...]
+
+
+class RtspParseError(ProtocolError):
+    """A message that cannot be parsed; ``status`` is the response code to answer with.
+
+    ``fatal`` means the byte stream cannot be resynchronised and the connection should close.
+
+    Example:
+        >>> RtspParseError(400, "bad request line").status
+        400
+    """
+
+    def __init__(self, status: int, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.fatal = fatal
+
+
+def _get(headers: Headers, name: str, default: str | None = None) -> str | None:
+    lname = name.lower()
+    for k, v in headers:
+        if k.lower() == lname:
+            return v
+    return default
+
+
+def _cseq(headers: Headers) -> int | None:
+    value = _get(headers, "CSeq")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+@dataclass(frozen=True)
+class RtspRequest:
+    """A parsed RTSP request.
+
+    Example:
+        >>> RtspRequest("OPTIONS", "*", headers=(("CSeq", "1"),)).cseq
+        1
+    """
+
+    method: str
+    uri: str
+    version: str = VERSION
+    headers: Headers = ()
+    body: bytes = field(default=b"", repr=False)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of header ``name`` (case-insensitive).
+
+        Example:
+            >>> RtspRequest("OPTIONS", "*", headers=(("cseq", "3"),)).get("CSeq")
+            '3'
+        """
+        return _get(self.headers, name, default)
+
+    @property
+    def cseq(self) -> int | None:
+        """The CSeq as an int, or None if missing or not a number.
+
+        Example:
+            >>> RtspRequest("OPTIONS", "*").cseq is None
+            True
+        """
+        return _cseq(self.headers)
+
+
+@dataclass(frozen=True)
+class RtspResponse:
+    """A parsed RTSP response.
+
+    Example:
+        >>> RtspResponse(404, "Not Found").ok
+        False
+    """
+
+    status: int
+    reason: str
+    version: str = VERSION
+    headers: Headers = ()
+    body: bytes = field(default=b"", repr=False)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of header ``name`` (case-insensitive).
+
+        Example:
+            >>> RtspResponse(200, "OK", headers=(("Session", "a;timeout=60"),)).get("session")
+            'a;timeout=60'
+        """
+        return _get(self.headers, name, default)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of header ``name`` (e.g. several ``WWW-Authenticate`` challenges).
+
+        Example:
+            >>> RtspResponse(401, "", headers=(("WWW-Authenticate", "Basic"),)).get_all("www-authenticate")
+            ['Basic']
+        """
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def cseq(self) -> int | None:
+        """The CSeq as an int, or None.
+
+        Example:
+            >>> RtspResponse(200, "OK", headers=(("CSeq", "9"),)).cseq
+            9
+        """
+        return _cseq(self.headers)
+
+    @property
+    def ok(self) -> bool:
+        """True for 2xx.
+
+        Example:
+            >>> RtspResponse(200, "OK").ok
+            True
+        """
+        return 200 <= self.status < 300
+
+
+def _split_head(data: bytes) -> tuple[list[str], bytes]:
+    end = data.find(b"\r\n\r\n")
+    sep = 4
+    if end < 0:
+        end, sep = data.find(b"\n\n"), 2
+    if end < 0:
+        end, sep = len(data), 0
+    try:
+        head = data[:end].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RtspParseError(400, "message head is not UTF-8 text", fatal=True) from e
+    return head.replace("\r\n", "\n").split("\n"), data[end + sep :]
+
+
+def _parse_headers(lines: list[str]) -> Headers:
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        if not line:
+            continue
+        if line[0] in " \t" and out:  # obsolete line folding
+            k, v = out[-1]
+            out[-1] = (k, f"{v} {line.strip()}")
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip() or " " in name:
+            raise RtspParseError(400, f"malformed header line {line[:40]!r}")
+        out.append((name, value.strip()))
+    return tuple(out)
+
+
+def parse_request(data: bytes) -> RtspRequest:
+    """Parse one complete request (head and body).
+
+    Raises:
+        RtspParseError: 400 for a malformed request line or header.
+
+    Example:
+        >>> parse_request(b"PLAY rtsp://h/cam1 RTSP/1.0\\r\\nCSeq: 4\\r\\n\\r\\n").method
+        'PLAY'
+    """
+    lines, body = _split_head(data)
+    m = _REQUEST_LINE.match(lines[0].strip()) if lines else None
+    if not m:
+        raise RtspParseError(400, "malformed request line", fatal=True)
+    return RtspRequest(m.group(1), m.group(2), m.group(3), _parse_headers(lines[1:]), body)
+
+
+def parse_response(data: bytes) -> RtspResponse:
+    """Parse one complete response (head and body).
+
+    Raises:
+        RtspParseError: malformed status line or header.
+
+    Example:
+        >>> parse_response(b"RTSP/1.0 404 Not Found\\r\\nCSeq: 1\\r\\n\\r\\n").status
+        404
+    """
+    lines, body = _split_head(data)
+    m = _STATUS_LINE.match(lines[0].strip()) if lines else None
+    if not m:
+        raise RtspParseError(400, "malformed status line", fatal=True)
+    headers = _parse_headers(lines[1:])
+    return RtspResponse(int(m.group(2)), m.group(3) or "", m.group(1), headers, body)
+
+
+def _format(first: str, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
+    lines = [first]
+    for name, value in headers:
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError("header names and values must not contain line breaks")
+        lines.append(f"{_CANONICAL.get(name.lower(), name)}: {value}")
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+def _pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [(k, v) for k, v in items if k.lower() not in ("cseq", "content-length")]
+
+
+def format_request(
+    method: str,
+    uri: str,
+    cseq: int,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> bytes:
+    """Serialise a request; ``CSeq`` and ``Content-Length`` are added.
+
+    Example:
+        >>> format_request("OPTIONS", "*", 1)
+        b'OPTIONS * RTSP/1.0\\r\\nCSeq: 1\\r\\n\\r\\n'
+    """
+    return _format(f"{method} {uri} {VERSION}", [("CSeq", str(cseq)), *_pairs(headers)], body)
+
+
+def format_response(
+    status: int,
+    cseq: int | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    reason: str | None = None,
+) -> bytes:
+    """Serialise a response; ``CSeq`` (when known) and ``Content-Length`` are added.
+
+    Example:
+        >>> format_response(454, 3)
+        b'RTSP/1.0 454 Session Not Found\\r\\nCSeq: 3\\r\\n\\r\\n'
+    """
+    first = f"{VERSION} {status} {reason or REASONS.get(status, 'Unknown')}"
+    pairs = ([("CSeq", str(cseq))] if cseq is not None else []) + _pairs(headers)
+    return _format(first, pairs, body)
+
+
+@dataclass(frozen=True)
+class InterleavedFrame:
+    """A ``$``-framed binary packet on the RTSP connection (RFC 2326 §10.12).
+
+    Example:
+        >>> InterleavedFrame(1, b"rtcp").channel
+        1
+    """
+
+    channel: int
+    payload: bytes = field(repr=False)
+
+
+def interleave(channel: int, payload: bytes) -> bytes:
+    """Frame ``payload`` for channel ``channel``: ``$``, channel, 16-bit length, payload.
+
+    Example:
+        >>> interleave(0, b"ab")
+        b'$\\x00\\x00\\x02ab'
+    """
+    return struct.pack(">cBH", b"$", channel, len(payload)) + payload
+
+
+class MessageReader:
+    """Splits an RTSP byte stream into complete messages and interleaved frames.
+
+    ``next()`` returns the bytes of one complete message (head and body), an
+    :class:`InterleavedFrame`, or None when more data is needed. It raises a fatal
+    :class:`RtspParseError` for garbage, a head over ``max_header_bytes`` or an absurd
+    ``Content-Length``; the stream cannot be trusted after that.
+
+    Example:
+        >>> r = MessageReader()
+        >>> r.feed(b"$\\x01\\x00\\x01xOPTIONS * RTSP/1.0\\r\\nCSeq: 1\\r\\n\\r\\n")
+        >>> r.next(), parse_request(r.next()).method, r.next()
+        (InterleavedFrame(channel=1), 'OPTIONS', None)
+    """
+
+    def __init__(
+        self, max_header_bytes: int = MAX_HEADER_BYTES, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        self._buf = bytearray()
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes.
+
+        Example:
+            >>> MessageReader().feed(b"")
+        """
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes waiting to be parsed.
+
+        Example:
+            >>> MessageReader().buffered
+            0
+        """
+        return len(self._buf)
+
+    def next(self) -> bytes | InterleavedFrame | None:
+        """The next complete item, or None.
+
+        Raises:
+            RtspParseError: garbage (400), header too large (400), body too large (413).
+
+        Example:
+            >>> MessageReader().next() is None
+            True
+        """
+        buf = self._buf
+        while buf[:1] in (b"\r", b"\n"):
+            del buf[:1]
+        if not buf:
+            return None
+        if buf[0] == 0x24:  # '$'
+            if len(buf) < 4:
+                return None
+            (size,) = struct.unpack(">H", buf[2:4])
+            if len(buf) < 4 + size:
+                return None
+            frame = InterleavedFrame(buf[1], bytes(buf[4 : 4 + size]))
+            del buf[: 4 + size]
+            return frame
+        if not (0x41 <= buf[0] <= 0x5A or 0x61 <= buf[0] <= 0x7A or buf[0] == 0x5F):
+            raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
+        end = buf.find(b"\r\n\r\n")
+        sep = 4
+        if end < 0:
+            end, sep = buf.find(b"\n\n"), 2
+        if end < 0:
+            if len(buf) > self.max_header_bytes:
+                raise RtspParseError(400, "message head too large", fatal=True)
+            first_nl = buf.find(b"\n")
+            if (first_nl < 0 and len(buf) > 4096) or (first_nl > 0 and b" " not in buf[:first_nl]):
+                raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
+            return None
+        if end > self.max_header_bytes:
+            raise RtspParseError(400, "message head too large", fatal=True)
+        length = 0
+        for line in bytes(buf[:end]).split(b"\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                text = value.strip()
+                if not text.isdigit():
+                    raise RtspParseError(400, "bad Content-Length", fatal=True)
+                length = int(text)
+                if length > self.max_body_bytes:
+                    raise RtspParseError(413, "Content-Length too large", fatal=True)
+        total = end + sep + length
+        if len(buf) < total:
+            return None
+        msg = bytes(buf[:total])
+        del buf[:total]
+        return msg
