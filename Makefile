@@ -33,8 +33,15 @@ bench: venv
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
-	  echo "error: '$(PYTHON) -m venv' failed; install python3-venv: sudo apt-get install -y python3-venv" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv && \
+	    $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "error: '$(PYTHON) -m venv' failed; run: sudo apt-get install -y python3-venv" >&2; exit 1; \
+	  fi; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
