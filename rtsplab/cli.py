@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("rtsplab.sim.cli", "serve simulated RTSP cameras with burned-in timecodes"),
     "probe": ("rtsplab.probe", "open one stream and report codec, open time and frame age"),
     "compare": ("rtsplab.experiment_cli", "run reading strategies on the same streams"),
+    "doctor": ("rtsplab.experiment_cli", "diagnose latency problems of your own cameras"),
 }
 
 

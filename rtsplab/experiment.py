@@ -9,6 +9,10 @@ strategy in the ``run`` and ``strategy`` columns.
 Strategy labels: ``naive``, ``buffered``, ``latest`` (sets of the newest frame of each
 stream) and ``matched`` (``latest`` readers with timestamp-matched sets).
 
+:func:`reproduce_seed` replays the problem statement (two captures opened one after the other
+end up a second apart) step by step and then fixes it; :func:`diagnose` (from
+:mod:`rtsplab.diagnose`) measures the same effects on your own cameras.
+
 Example:
     >>> df = compare(sim=2, strategies=["naive", "latest"], seconds=3)  # doctest: +SKIP
     >>> summarize(df)[["strategy", "stream", "age_p50"]]  # doctest: +SKIP
@@ -22,15 +26,28 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rtsplab.backends import Profile
 from rtsplab.entities import Strategy, Sync
 from rtsplab.errors import ReadTimeout
-from rtsplab.group import open_group
+from rtsplab.group import Group, open_group
+from rtsplab.readers import Reader, stream_name
 from rtsplab.recorder import Recorder, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["STRATEGY_LABELS", "compare", "comparison_json", "simulated_cameras"]
+__all__ = [
+    "STRATEGY_LABELS",
+    "age_growth_ms_per_s",
+    "compare",
+    "comparison_json",
+    "open_one_by_one",
+    "read_sets",
+    "run_strategy",
+    "simulated_cameras",
+    "stream_names",
+    "timed_first_set",
+]
 
 # label -> (reader strategy, group sync)
 STRATEGY_LABELS: dict[str, tuple[Strategy, Sync]] = {
@@ -59,7 +76,13 @@ def simulated_cameras(n: int, process: bool = True, **camera_kwargs: Any) -> Ite
         yield [srv.url(c.name) for c in cams]
 
 
-def _progress(total_s: float, label: str, enabled: bool) -> Any:
+def progress_bar(total_s: float, label: str, enabled: bool) -> Any:
+    """A tqdm progress bar (notebook or terminal) counting ``total_s``, or ``None``.
+
+    Example:
+        >>> progress_bar(10, "latest", enabled=False) is None
+        True
+    """
     if not enabled:
         return None
     try:
@@ -80,14 +103,19 @@ def run_strategy(
 ) -> Recorder:
     """Read ``urls`` with one strategy label for ``seconds``; return the filled recorder.
 
+    ``seconds`` counts from the first set, so streams that wait for their first keyframe
+    after opening (up to one GOP) still get the full duration.
+
     Example:
         >>> rec = run_strategy(urls, "latest", seconds=2)  # doctest: +SKIP
     """
     strategy, sync = STRATEGY_LABELS[label]
     rec = recorder if recorder is not None else Recorder()
     rec.run = label
-    bar = _progress(seconds, label, progress)
+    bar = progress_bar(seconds, label, progress)
     with open_group(urls, strategy=strategy, sync=sync, recorder=rec, **reader_kwargs) as g:
+        with contextlib.suppress(ReadTimeout):  # the first set; the clock starts after it
+            g.read_set(timeout_s=max(5.0, g.readers[0].read_timeout_s))
         start = time.monotonic()
         shown = 0.0
         while (elapsed := time.monotonic() - start) < seconds:
@@ -184,3 +212,132 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
             "clock": str(g["clock"].mode().iloc[0]),
         }
     return out
+
+
+# ---- the problem statement, reproduced ------------------------------------------------------
+
+ONE_BY_ONE = "one by one (default)"  # run label of step (a)
+LISTS = "lists (buffered)"  # run label of the problem statement's list-filling threads
+PARALLEL = "low latency, in parallel"  # setup of the fixed opens
+
+
+def stream_names(urls: Sequence[str]) -> list[str]:
+    """Unique stream names for ``urls``, as :func:`rtsplab.open_group` names them.
+
+    Example:
+        >>> stream_names(["rtsp://h/a/cam", "rtsp://h/b/cam"])
+        ['cam', 'cam#1']
+    """
+    out: list[str] = []
+    for i, u in enumerate(urls):
+        n = stream_name(u)
+        out.append(n if n not in out else f"{n}#{i}")
+    return out
+
+
+def open_one_by_one(
+    urls: Sequence[str], strategy: Strategy | str, recorder: Recorder | None = None, **kwargs: Any
+) -> Group:
+    """Open ``urls`` one after the other (as consecutive ``cv2.VideoCapture`` calls do).
+
+    Unlike :func:`rtsplab.open_group`, which opens in parallel, each stream starts streaming
+    while the next one is still opening. Defaults to OpenCV's own options (``profile="default"``).
+
+    Example:
+        >>> g = open_one_by_one(urls, "naive")  # doctest: +SKIP
+        >>> g.read_set().skew_ms  # doctest: +SKIP
+        941.2
+    """
+    kwargs.setdefault("profile", Profile.DEFAULT)
+    readers: list[Reader] = []
+    try:
+        for url, name in zip(urls, stream_names(urls), strict=True):
+            readers.append(Reader(url, strategy=strategy, name=name, **kwargs))
+    except BaseException:
+        for r in readers:
+            r.close()
+        raise
+    return Group(readers, recorder=recorder)
+
+
+def read_sets(group: Group, seconds: float, consumer_ms: float = 0.0, fresh: bool = False) -> int:
+    """Read sets from ``group`` for ``seconds``, spending ``consumer_ms`` on each; count them.
+
+    Example:
+        >>> read_sets(g, seconds=2)  # doctest: +SKIP
+        60
+    """
+    n, start = 0, time.monotonic()
+    while time.monotonic() - start < seconds:
+        with contextlib.suppress(ReadTimeout):
+            group.read_set(fresh=fresh)
+            n += 1
+        if consumer_ms > 0:
+            time.sleep(consumer_ms / 1e3)
+    return n
+
+
+def timed_first_set(
+    group: Group, t0_ns: int, setup: str, one_by_one: bool = False, fresh: bool = False
+) -> list[dict[str, Any]]:
+    """Read the group's first set and describe each stream's open, one row per stream.
+
+    ``t0_ns`` is ``time.monotonic_ns()`` when the first open started. Columns: ``setup``,
+    ``order``, ``stream``, ``open_s``, ``first_frame_s`` (open call -> first frame handed
+    out; with ``one_by_one`` each stream's own open call) and ``first_frame_age_ms``.
+
+    Example:
+        >>> t0 = time.monotonic_ns(); g = open_group(urls)  # doctest: +SKIP
+        >>> timed_first_set(g, t0, "parallel")[0]["first_frame_s"]  # doctest: +SKIP
+        0.11
+    """
+    group.read_set(timeout_s=max(5.0, group.readers[0].read_timeout_s), fresh=fresh)
+    first_s, rows, opened_s = (time.monotonic_ns() - t0_ns) / 1e9, [], 0.0
+    for i, r in enumerate(group.readers):
+        rows.append(
+            {"setup": setup, "order": i + 1, "stream": r.name, "open_s": r.open_s,
+             "first_frame_s": first_s - opened_s, "first_frame_age_ms": r.first_frame_age_ms}
+        )  # fmt: skip
+        opened_s += r.open_s if one_by_one else 0.0
+    return rows
+
+
+def age_growth_ms_per_s(df: pd.DataFrame) -> dict[str, float]:
+    """Per run label: how fast frame age grows, in ms per second (slope of a linear fit,
+    averaged over streams). Near 0 for a reader that keeps up; ~``1000 * (1 - consumed/produced)``
+    for one that falls behind.
+
+    Example:
+        >>> age_growth_ms_per_s(compare(sim=2, seconds=3))  # doctest: +SKIP
+        {'naive': 452.1, 'buffered': 455.3, 'latest': 0.4}
+    """
+    import numpy as np
+
+    out: dict[str, float] = {}
+    for label, g in df.groupby("run", sort=False):
+        slopes = [
+            float(np.polyfit(s["t_s"], s["age_ms"], 1)[0])
+            for _, s in g.groupby("stream")
+            if len(s) > 2 and s["t_s"].nunique() > 2
+        ]
+        out[str(label)] = round(sum(slopes) / len(slopes), 1) + 0.0 if slopes else math.nan
+    return out
+
+
+_LAZY = {
+    "diagnose": "rtsplab.diagnose",
+    "Diagnosis": "rtsplab.diagnose",
+    "Finding": "rtsplab.findings",
+    "reproduce_seed": "rtsplab.seed",
+    "SeedResult": "rtsplab.seed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``reproduce_seed``/``SeedResult`` (:mod:`rtsplab.seed`) and ``diagnose``/``Diagnosis``
+    (:mod:`rtsplab.diagnose`) build on this module, so they are re-exported lazily."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

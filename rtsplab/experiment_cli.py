@@ -1,8 +1,9 @@
-"""``rtsplab compare`` and ``rtsplab demo``: the strategy comparison from the command line.
+"""``rtsplab compare``, ``rtsplab demo`` and ``rtsplab doctor`` from the command line.
 
 Example:
     >>> from rtsplab.cli import main
     >>> main(["compare", "--sim", "2", "--seconds", "3", "--json"])  # doctest: +SKIP
+    >>> main(["doctor", "rtsp://admin:pw@192.168.1.64/stream1"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from rtsplab.urls import redact
 __all__ = [
     "add_compare_arguments",
     "add_demo_arguments",
+    "add_doctor_arguments",
     "format_table",
     "run_compare",
     "run_demo",
+    "run_doctor",
 ]
 
 
@@ -172,3 +175,52 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.csv is None:
         args.csv = args.out / "comparison.csv"
     return _run(args, [], args.cameras, args.out / "comparison.png")
+
+
+def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``rtsplab doctor`` arguments.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_doctor_arguments(p)
+        >>> p.parse_args(["rtsp://h/a", "rtsp://h/b", "--json"]).urls
+        ['rtsp://h/a', 'rtsp://h/b']
+    """
+    parser.add_argument("urls", nargs="+", help="rtsp://[user:password@]host[:port]/path ...")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="reading time of each measurement (default 2)"
+    )
+    parser.add_argument(
+        "--consumer-ms", type=float, default=60.0, help="slow-consumer test: ms per frame"
+    )
+    parser.add_argument("--backend", choices=("opencv", "pyav"), default="opencv")
+    parser.add_argument("--open-timeout-s", type=float, default=5.0)
+    parser.add_argument("--read-timeout-s", type=float, default=2.0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """Run ``rtsplab doctor``: exit 0 when every stream was measured, 2 when one failed.
+
+    Progress goes to stderr; the findings (or the JSON) to stdout.
+
+    Example:
+        >>> from rtsplab.cli import main
+        >>> main(["doctor", "rtsp://127.0.0.1:1/cam1", "--json"])  # doctest: +SKIP
+        2
+    """
+    from rtsplab.diagnose import diagnose
+
+    def say(line: str) -> None:
+        print(f"measuring {line}", file=sys.stderr, flush=True)
+
+    result = diagnose(
+        args.urls,
+        seconds=args.seconds,
+        consumer_ms=args.consumer_ms,
+        backend=args.backend,
+        open_timeout_s=args.open_timeout_s,
+        read_timeout_s=args.read_timeout_s,
+        progress=None if args.json else say,
+    )
+    print(json.dumps(result.to_dict()) if args.json else result.report())
+    return 0 if result.ok else 2
