@@ -7,7 +7,8 @@ handed out. The result is the recorder's tidy DataFrame, one row per frame, with
 strategy in the ``run`` and ``strategy`` columns.
 
 Strategy labels: ``naive``, ``buffered``, ``latest`` (sets of the newest frame of each
-stream) and ``matched`` (``latest`` readers with timestamp-matched sets).
+stream) and ``matched`` (``latest`` readers with timestamp-matched sets), optionally with a
+backend: ``latest@native`` runs ``latest`` on rtsplab's own RTSP client.
 
 :func:`reproduce_seed` replays the problem statement (two captures opened one after the other
 end up a second apart) step by step and then fixes it; :func:`diagnose` (from
@@ -26,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rtsplab.backends import Profile
+from rtsplab.backends import BACKENDS, Profile
 from rtsplab.entities import Strategy, Sync
 from rtsplab.errors import ReadTimeout
 from rtsplab.group import Group, open_group
@@ -92,6 +93,25 @@ def progress_bar(total_s: float, label: str, enabled: bool) -> Any:
     return tqdm(total=round(total_s, 1), desc=label, unit="s", leave=False)
 
 
+def parse_label(label: str) -> tuple[Strategy, Sync, str | None]:
+    """``"strategy[@backend]"`` -> (reader strategy, group sync, backend or ``None``).
+
+    Raises:
+        ValueError: an unknown strategy label or backend.
+
+    Example:
+        >>> parse_label("latest@native")
+        (<Strategy.LATEST: 'latest'>, <Sync.LATEST: 'latest'>, 'native')
+    """
+    name, _, backend = label.partition("@")
+    if name not in STRATEGY_LABELS:
+        raise ValueError(f"unknown strategy {name!r}; choose from {list(STRATEGY_LABELS)}")
+    if backend and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {list(BACKENDS)}")
+    strategy, sync = STRATEGY_LABELS[name]
+    return strategy, sync, backend or None
+
+
 def run_strategy(
     urls: Sequence[str],
     label: str,
@@ -109,7 +129,9 @@ def run_strategy(
     Example:
         >>> rec = run_strategy(urls, "latest", seconds=2)  # doctest: +SKIP
     """
-    strategy, sync = STRATEGY_LABELS[label]
+    strategy, sync, backend = parse_label(label)
+    if backend is not None:
+        reader_kwargs = {**reader_kwargs, "backend": backend}
     rec = recorder if recorder is not None else Recorder()
     rec.run = label
     bar = progress_bar(seconds, label, progress)
@@ -156,9 +178,8 @@ def compare(
     Example:
         >>> df = compare(sim=2, seconds=3)  # doctest: +SKIP
     """
-    unknown = [s for s in strategies if s not in STRATEGY_LABELS]
-    if unknown:
-        raise ValueError(f"unknown strategies {unknown}; choose from {list(STRATEGY_LABELS)}")
+    for label in strategies:
+        parse_label(label)  # fail before opening anything
     if not urls and not sim:
         raise ValueError("give urls or sim=N")
     rec = Recorder()

@@ -31,11 +31,12 @@ __all__ = [
 ]
 
 
-def _common(parser: argparse.ArgumentParser, seconds: float) -> None:
+def _common(parser: argparse.ArgumentParser, seconds: float, strategies: str) -> None:
     parser.add_argument(
         "--strategies",
-        default="naive,buffered,latest,matched",
-        help=f"comma-separated, from {','.join(STRATEGY_LABELS)} (default: all)",
+        default=strategies,
+        help=f"comma-separated, from {','.join(STRATEGY_LABELS)}, each optionally "
+        f"@backend (e.g. latest@native); default {strategies}",
     )
     parser.add_argument("--consumer-ms", type=float, default=60.0, help="consumer time per set")
     parser.add_argument("--seconds", type=float, default=seconds, help="duration per strategy")
@@ -59,7 +60,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("urls", nargs="*", help="RTSP URLs (or --sim N)")
     parser.add_argument("--sim", type=int, default=0, help="start N simulated cameras instead")
     parser.add_argument("--plot", type=Path, help="write the comparison dashboard to this PNG")
-    _common(parser, seconds=10.0)
+    _common(parser, seconds=10.0, strategies="naive,buffered,latest,matched")
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +73,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--cameras", type=int, default=2, help="simulated cameras (default 2)")
     parser.add_argument("--out", type=Path, default=Path("rtsplab-demo"), help="output folder")
-    _common(parser, seconds=10.0)
+    _common(parser, seconds=10.0, strategies="naive,buffered,latest,matched,latest@native")
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -83,7 +84,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ['strategy', 'frames']
     """
     head = (
-        f"{'strategy':<10}{'frames':>7}{'age p50':>10}{'age p99':>10}{'age max':>10}"
+        f"{'strategy':<15}{'frames':>7}{'age p50':>10}{'age p99':>10}{'age max':>10}"
         f"{'skew p50':>10}{'skew p99':>10}{'depth max':>10}{'dropped':>9}  clock"
     )
     lines = [head, "-" * len(head)]
@@ -93,7 +94,7 @@ def format_table(summary: dict[str, Any]) -> str:
 
     for label, s in summary["strategies"].items():
         lines.append(
-            f"{label:<10}{s['frames']:>7}{ms(s['age_ms']['p50']):>10}{ms(s['age_ms']['p99']):>10}"
+            f"{label:<15}{s['frames']:>7}{ms(s['age_ms']['p50']):>10}{ms(s['age_ms']['p99']):>10}"
             f"{ms(s['age_ms']['max']):>10}{ms(s['skew_ms']['p50']):>10}{ms(s['skew_ms']['p99']):>10}"
             f"{s['depth']['max']:>10}{s['dropped']:>9}  {s['clock']}"
         )
@@ -136,7 +137,7 @@ def _run(args: argparse.Namespace, urls: list[str], sim: int, plot: Path | None)
         from rtsplab.plots import plot_comparison
 
         plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_comparison(df).savefig(plot, dpi=110)
+        plot_comparison(df, by="run").savefig(plot, dpi=110)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -54,6 +54,7 @@ STRATEGY_COLORS: dict[str, str] = {
     "buffered": "#ff7f0e",
     "latest": "#2ca02c",
     "matched": "#1f77b4",
+    "latest@native": "#9467bd",
 }
 """One colour per strategy label, used by every plot and by the live view."""
 
