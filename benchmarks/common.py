@@ -17,9 +17,6 @@ import os
 import platform
 import re
 import resource
-import selectors
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,129 +28,19 @@ import numpy as np
 import numpy.typing as npt
 
 REPO = Path(__file__).resolve().parents[1]
-GST_SCRIPT = REPO / "tests" / "servers" / "gst_rtsp_server.py"
-SYSTEM_PYTHON = "/usr/bin/python3"
+sys.path.insert(0, str(REPO / "tests"))
+from servers.launch import GstServer, free_port, start_gst_server  # noqa: E402  (the tests' launcher)
 
 __all__ = [
-    "GstServerProcess",
+    "GstServer",
     "Sampler",
     "busy_wait",
     "cpu_seconds",
     "free_port",
     "machine_info",
+    "start_gst_server",
     "summarize_ages",
 ]
-
-
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now.
-
-    Example:
-        >>> 0 < free_port() < 65536
-        True
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class GstServerProcess:
-    """gst-rtsp-server (``tests/servers/gst_rtsp_server.py``) run by the system Python.
-
-    A context manager: started on enter, stopped by PID on exit.
-
-    Example:
-        >>> with GstServerProcess(mounts=("cam1",)) as srv:  # doctest: +SKIP
-        ...     srv.url("cam1")
-        'rtsp://127.0.0.1:40123/cam1'
-    """
-
-    mounts: tuple[str, ...] = ("cam1",)
-    fps: int = 30
-    size: tuple[int, int] = (640, 360)
-    bitrate_kbps: int = 1000
-    ready_timeout_s: float = 15.0
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def start(self) -> GstServerProcess:
-        """Start the server on a free port and wait for its ``READY <port>`` line.
-
-        Raises:
-            RuntimeError: the system Python cannot run it, or it did not report READY.
-
-        Example:
-            >>> srv = GstServerProcess().start()  # doctest: +SKIP
-        """
-        if not os.path.exists(SYSTEM_PYTHON):
-            raise RuntimeError(f"{SYSTEM_PYTHON} is missing")
-        self.port = free_port()
-        cmd = [
-            SYSTEM_PYTHON,
-            str(GST_SCRIPT),
-            f"--port={self.port}",
-            f"--mounts={','.join(self.mounts)}",
-            f"--fps={self.fps}",
-            f"--size={self.size[0]}x{self.size[1]}",
-            f"--bitrate-kbps={self.bitrate_kbps}",
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + self.ready_timeout_s
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while time.monotonic() < deadline and f"READY {self.port}".encode() not in buf:
-                if sel.select(timeout=0.2):
-                    chunk = os.read(self.proc.stdout.fileno(), 4096)
-                    if not chunk:
-                        break
-                    buf += chunk
-                elif self.proc.poll() is not None:
-                    break
-        if f"READY {self.port}".encode() not in buf:
-            err = b""
-            if self.proc.poll() is not None and self.proc.stderr is not None:
-                err = self.proc.stderr.read()[-1500:]
-            self.stop()
-            raise RuntimeError(f"gst-rtsp-server did not start: {err.decode(errors='replace')}")
-        return self
-
-    def url(self, name: str) -> str:
-        """The RTSP URL of mount ``name``.
-
-        Example:
-            >>> GstServerProcess(port=8554).url("cam1")
-            'rtsp://127.0.0.1:8554/cam1'
-        """
-        return f"rtsp://127.0.0.1:{self.port}/{name}"
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop by PID (SIGTERM, then SIGKILL); idempotent.
-
-        Example:
-            >>> GstServerProcess().stop()
-        """
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout_s)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-    def __enter__(self) -> GstServerProcess:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def cpu_seconds() -> float:

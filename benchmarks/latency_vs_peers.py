@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, GstServerProcess, machine_info
+from common import REPO, machine_info, start_gst_server
 from peers import ENTRIES, PEERS, RunConfig, run_entry
 
 RESULT_PREFIX = "RESULT "
@@ -91,7 +91,9 @@ def run_parent_entry(args: argparse.Namespace, name: str) -> dict[str, Any]:
     width, _, height = args.size.lower().partition("x")
     timeout_s = args.seconds + args.warmup_s + 60
     with (
-        GstServerProcess(
+        tempfile.TemporaryDirectory() as logs,
+        start_gst_server(
+            Path(logs),
             mounts=("cam1",),
             fps=args.fps,
             size=(int(width), int(height)),

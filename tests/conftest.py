@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
+from servers.launch import free_port, stop_pid, wait_port
 
 pytest_plugins = ["servers.fixtures", "servers.sim_fixtures"]
+__all__ = ["IN_CI", "free_port", "require_tool", "stop_pid", "wait_port"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def require_tool(path_or_name: str, apt: str) -> str:
@@ -38,33 +29,6 @@ def require_tool(path_or_name: str, apt: str) -> str:
     if IN_CI:
         pytest.fail(msg)
     pytest.skip(msg)
-
-
-def wait_port(
-    port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Block until something accepts TCP connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s}s")
-
-
-def stop_pid(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
-    """Stop a server process by PID: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout_s)
 
 
 @pytest.fixture

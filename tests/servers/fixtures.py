@@ -11,24 +11,20 @@ Both fail in CI (``CI=true``) and skip locally when the server is not installed.
 
 from __future__ import annotations
 
-import os
-import selectors
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from conftest import IN_CI, free_port, require_tool, stop_pid, wait_port
 
-SYSTEM_PYTHON = "/usr/bin/python3"
+from servers.launch import SYSTEM_PYTHON, GstServer, start_gst_server
+
 PERL_RELAY = "/usr/bin/rtsp-server-perl"
-GST_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
 GST_APT = "gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-ugly python3-numpy"
-PASSWORD_ENV = "RTSPLAB_TEST_SERVER_PASSWORD"
 _GI_CHECK = (
     "import gi; gi.require_version('GstRtspServer', '1.0'); "
     "from gi.repository import Gst, GstRtspServer; import numpy; Gst.init(None); "
@@ -66,102 +62,6 @@ def require_gst_rtsp_server() -> str:
     return python
 
 
-@dataclass
-class GstServer:
-    """A running gst-rtsp-server process.
-
-    Attributes:
-        port: TCP port of the RTSP server on 127.0.0.1.
-        mounts: mount names (``rtsp://127.0.0.1:<port>/<name>``).
-        fps: frames per second of every mount.
-        size: ``(width, height)`` of every mount.
-        udp_only: whether the server refuses RTP over TCP (``461``).
-        proc: the server process.
-
-    Example:
-        >>> srv = gst_server(mounts=("cam1",))  # doctest: +SKIP
-        >>> srv.url("cam1")  # doctest: +SKIP
-        'rtsp://127.0.0.1:40123/cam1'
-    """
-
-    port: int
-    mounts: tuple[str, ...]
-    fps: int
-    size: tuple[int, int]
-    udp_only: bool
-    proc: subprocess.Popen[bytes]
-    credentials: tuple[str, str] | None = field(default=None, repr=False)
-    stderr_path: Path | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int:
-        """Process id of the server.
-
-        Example:
-            >>> srv.pid > 0  # doctest: +SKIP
-            True
-        """
-        return self.proc.pid
-
-    def url(self, name: str, credentials: bool = False) -> str:
-        """The RTSP URL of mount ``name``; with the user and percent-encoded password if asked.
-
-        Example:
-            >>> srv.url("cam1", credentials=True)  # doctest: +SKIP
-            'rtsp://admin:p%40ss@127.0.0.1:40123/cam1'
-        """
-        auth = ""
-        if credentials:
-            if self.credentials is None:
-                raise ValueError("this server was started without credentials")
-            user, password = self.credentials
-            auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        return f"rtsp://{auth}127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        """Stop the server by PID (SIGTERM, then SIGKILL); idempotent.
-
-        Example:
-            >>> srv.stop(); srv.stop()  # doctest: +SKIP
-        """
-        stop_pid(self.proc)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __repr__(self) -> str:
-        auth = " auth=yes" if self.credentials else ""
-        return f"GstServer(port={self.port}, pid={self.pid}, mounts={self.mounts!r}{auth})"
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
-    """Wait for ``READY <port>`` on the server's stdout."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    buf = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, min(0.2, deadline - time.monotonic()))):
-                if proc.poll() is not None:
-                    break
-                continue
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            if f"READY {port}".encode() in buf:
-                return
-    raise RuntimeError(
-        f"gst-rtsp-server did not report READY {port} within {timeout_s}s (exit code {proc.poll()})"
-    )
-
-
-def _tail(path: Path | None, n_chars: int = 2000) -> str:
-    if path is None or not path.exists():
-        return ""
-    return path.read_text(errors="replace")[-n_chars:]
-
-
 @pytest.fixture
 def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
     """Factory: ``start(mounts, fps, size, credentials, udp_only, auth) -> GstServer``.
@@ -188,40 +88,12 @@ def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
         ready_timeout_s: float = 15.0,
     ) -> GstServer:
         python = require_gst_rtsp_server()
-        env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
-        last_error: Exception | None = None
-        for attempt in range(3):  # a free port can be taken between probe and bind
-            port = free_port()
-            cmd = [
-                python,
-                str(GST_SCRIPT),
-                f"--port={port}",
-                f"--mounts={','.join(mounts)}",
-                f"--fps={fps}",
-                f"--size={size[0]}x{size[1]}",
-                f"--bitrate-kbps={bitrate_kbps}",
-            ]
-            if credentials is not None:
-                cmd += [f"--user={credentials[0]}", f"--password-env={PASSWORD_ENV}"]
-                cmd += [f"--auth={auth}"]
-                env[PASSWORD_ENV] = credentials[1]
-            if udp_only:
-                cmd.append("--udp-only")
-            stderr_path = tmp_path / f"gst_rtsp_server_{port}_{attempt}.log"
-            with stderr_path.open("wb") as err:
-                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
-            server = GstServer(
-                port, tuple(mounts), fps, size, udp_only, proc, credentials, stderr_path
-            )
-            started.append(server)
-            try:
-                _wait_ready(proc, port, ready_timeout_s)
-                return server
-            except RuntimeError as exc:
-                server.stop()
-                last_error = RuntimeError(f"{exc}\n{_tail(stderr_path)}")
-        assert last_error is not None
-        raise last_error
+        server = start_gst_server(
+            tmp_path, mounts, fps, size, credentials, udp_only, auth, bitrate_kbps,
+            ready_timeout_s, python,
+        )  # fmt: skip
+        started.append(server)
+        return server
 
     yield start
     for server in started:
