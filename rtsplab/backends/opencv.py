@@ -39,6 +39,12 @@ __all__ = ["OpenCVBackend", "capture_options"]
 
 ENV_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 
+# FFmpeg's own log lines ("[rtsp @ 0x...] method DESCRIBE failed: 401 ...") go straight to
+# stderr, may quote URLs, and say less than rtsplab's typed errors, which report the same
+# failures redacted. Quiet by default; set OPENCV_FFMPEG_LOGLEVEL (e.g. 32 for "info") before
+# importing rtsplab to see them. OpenCV reads it when its FFmpeg backend first opens a stream.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 
 class _EnvGate:
     """Lets opens that need the same ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` run concurrently."""
