@@ -154,6 +154,7 @@ class Reader:
         while not self._stop.is_set():
             try:
                 self._backend = open_backend(self.url, **args)
+                self.transport_used = Transport(self._backend.options.transport)
                 self.reconnects += 1
                 self._pts_offset_ns = None
                 log.info("%s: reconnected", self.url.redacted)
