@@ -13,7 +13,10 @@ import pytest
 
 import rtsplab
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(rtsplab.__path__, prefix="rtsplab."))
+MODULES = [
+    "rtsplab",
+    *sorted(m.name for m in pkgutil.walk_packages(rtsplab.__path__, prefix="rtsplab.")),
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
