@@ -43,6 +43,7 @@ from rtsplab.sim.rtsp import (
     InterleavedFrame,
     RtspResponse,
 )
+from rtsplab.sim.transport import parse_transport
 from rtsplab.urls import RtspUrl
 
 __all__ = ["NativeBackend"]
@@ -79,6 +80,7 @@ class NativeBackend(Backend):
             )
         self._keepalive_s = 30.0
         self._next_keepalive = 0.0
+        self._rtp_channel, self._rtcp_channel = 0, 1
         self._depack = H264Depacketizer()
         self._au: list[bytes] = []
         self._au_ts: int | None = None
@@ -133,6 +135,9 @@ class NativeBackend(Backend):
         transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
         resp = client.request("SETUP", track, transport, deadline)
         self._check(resp, "SETUP")
+        offered = parse_transport(resp.get("transport") or "")
+        if offered and offered[0].interleaved is not None:  # the server may pick other channels
+            self._rtp_channel, self._rtcp_channel = offered[0].interleaved
         session = resp.get("session") or ""
         client.session = session.split(";")[0].strip() or None
         for param in session.split(";")[1:]:
@@ -195,13 +200,13 @@ class NativeBackend(Backend):
         )
 
     def _handle(self, frame: InterleavedFrame) -> DecodedFrame | None:
-        if frame.channel == 1:
+        if frame.channel == self._rtcp_channel:
             with contextlib.suppress(ValueError):
                 for pkt in parse_rtcp(frame.payload):
                     if pkt.packet_type == SR and pkt.ntp is not None and pkt.rtp_ts is not None:
                         self._sr = (ntp_to_unix_ns(pkt.ntp), pkt.rtp_ts)
             return None
-        if frame.channel != 0 or len(frame.payload) < 12:
+        if frame.channel != self._rtp_channel or len(frame.payload) < 12:
             return None
         hdr = RtpHeader.parse(frame.payload)
         out = None
