@@ -237,10 +237,6 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
 
 # ---- the problem statement, reproduced ------------------------------------------------------
 
-ONE_BY_ONE = "one by one (default)"  # run label of step (a)
-LISTS = "lists (buffered)"  # run label of the problem statement's list-filling threads
-PARALLEL = "low latency, in parallel"  # setup of the fixed opens
-
 
 def stream_names(urls: Sequence[str]) -> list[str]:
     """Unique stream names for ``urls``, as :func:`rtsplab.open_group` names them.

@@ -22,9 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from rtsplab.entities import Strategy
 from rtsplab.experiment import (
-    LISTS,
-    ONE_BY_ONE,
-    PARALLEL,
     age_growth_ms_per_s,
     comparison_json,
     open_one_by_one,
@@ -43,6 +40,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["SeedResult", "reproduce_seed"]
+
+ONE_BY_ONE = "one by one (default)"  # run label of step (a)
+LISTS = "lists (buffered)"  # run label of the problem statement's list-filling threads
+PARALLEL = "low latency, in parallel"  # setup of the fixed opens
 
 
 @dataclass
