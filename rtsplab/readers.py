@@ -468,10 +468,6 @@ class Reader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self._stop.set()
-
     def __repr__(self) -> str:
         return (
             f"Reader({self.url.redacted!r}, strategy={self.strategy.value}, "
