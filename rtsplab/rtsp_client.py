@@ -267,8 +267,12 @@ def describe(url: RtspUrl, timeout_s: float = 2.0) -> RtspResponse:
             ) from None
 
 
-def status_error(url: RtspUrl, resp: RtspResponse, what: str) -> RtspLabError | None:
+def status_error(
+    url: RtspUrl, resp: RtspResponse, what: str, transport: str | None = None
+) -> RtspLabError | None:
     """The typed error for a non-2xx RTSP response, or ``None`` for 2xx.
+
+    ``transport`` names what a SETUP asked for (``"TCP"``), so a 461 says what was refused.
 
     Example:
         >>> type(status_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(404, "Not Found"), "DESCRIBE"))
@@ -285,6 +289,11 @@ def status_error(url: RtspUrl, resp: RtspResponse, what: str) -> RtspLabError | 
     if resp.status == 404:
         return NotFound(f"{where}: 404 Not Found; check the path after the host")
     if resp.status == 461:
+        if transport == "TCP":
+            return UnsupportedStream(
+                f"{where}: the server refuses RTP over TCP (461); "
+                "use backend='pyav' with transport='udp'"
+            )
         return UnsupportedStream(f"{where}: the server refuses this RTP transport (461)")
     return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
 

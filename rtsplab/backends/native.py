@@ -104,13 +104,8 @@ class NativeBackend(Backend):
 
     # ---- RTSP ------------------------------------------------------------------------------
     def _check(self, resp: RtspResponse, what: str) -> None:
-        error = status_error(self.url, resp, what)
+        error = status_error(self.url, resp, what, transport="TCP")
         if error is not None:
-            if resp.status == 461:
-                error = UnsupportedStream(
-                    f"{self.url.redacted}: the server refuses RTP over TCP (461); "
-                    "use backend='pyav' with transport='udp'"
-                )
             raise error
 
     def _handshake(self, client: RtspClient, deadline: float) -> None:
