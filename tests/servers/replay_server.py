@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import socket
 import sys
 import threading
@@ -86,24 +87,22 @@ class Capture:
 
     @classmethod
     def load(cls, path: Path) -> Capture:
-        """Read a capture file (``# key: value`` header, then ``=== SECTION`` blocks)."""
-        meta: dict[str, list[str]] = {}
-        replies: dict[str, str] = {}
-        section: str | None = None
-        lines: list[str] = []
+        """Read a capture file (``# key: value`` header, then ``=== SECTION`` blocks).
+
+        Each block is kept byte for byte, up to the next ``=== `` line or the end of file.
+        """
         text = path.read_text(encoding="utf-8")
-        for line in text.split("\n"):
-            if section is None and line.startswith("# "):
+        markers = list(re.finditer(r"^=== (.*)\n", text, re.MULTILINE))
+        meta: dict[str, list[str]] = {}
+        head = text[: markers[0].start()] if markers else text
+        for line in head.splitlines():
+            if line.startswith("# "):
                 key, _, value = line[2:].partition(":")
                 meta.setdefault(key.strip(), []).append(value.strip())
-            elif line.startswith("=== "):
-                if section is not None:
-                    replies[section] = "\n".join(lines)
-                section, lines = line[4:].strip(), []
-            elif section is not None:
-                lines.append(line)
-        if section is not None:
-            replies[section] = "\n".join(lines)
+        replies: dict[str, str] = {}
+        for m, following in zip(markers, [*markers[1:], None], strict=True):
+            end = following.start() if following is not None else len(text)
+            replies[m.group(1).strip()] = text[m.end() : end]
         return cls(path.stem, meta, replies)
 
     def first(self, key: str, default: str = "") -> str:
@@ -403,13 +402,13 @@ class _Connection:
 
     def run(self) -> None:
         buf = b""
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(None)  # blocking sends for the stream; reads poll below
         try:
             while not self.server._stop.is_set():
-                try:
-                    data = self.sock.recv(65536)
-                except TimeoutError:
+                readable, _, _ = select.select([self.sock], [], [], 0.2)
+                if not readable:
                     continue
+                data = self.sock.recv(65536)
                 if not data:
                     return
                 buf += data
