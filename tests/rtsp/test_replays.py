@@ -29,7 +29,8 @@ BY_NAME = {c.name: c for c in CAPTURES}
 # What rtsplab's native client does wrong with a capture; each case must fail (strict).
 NATIVE_XFAIL: dict[str, str] = {
     "axis_gstreamer": (
-        "PLAY URL: PLAY goes to the Content-Base without its '/' ('rtsp://h/axis-media/media.amp'), "
+        "PLAY URL: PLAY goes to the Content-Base without its '/' ('rtsp://h/axis-media/media.amp', "
+        "play_uri = content_base.rstrip('/') in NativeBackend._handshake), "
         "ignoring the session-level absolute a=control "
         "'rtsp://h/axis-media/media.amp?resolution=176x144&fps=1' that RFC 2326 C.1.1 makes the "
         "aggregate URL and that FFmpeg and live555 PLAY"
@@ -47,7 +48,8 @@ NATIVE_XFAIL: dict[str, str] = {
     ),
     "hikvision_ds2cd": (
         "PLAY URL: PLAY goes to the Content-Base without its '/' "
-        "('rtsp://h/Streaming/Channels/101'), ignoring the session-level absolute a=control "
+        "('rtsp://h/Streaming/Channels/101', play_uri = content_base.rstrip('/') in "
+        "NativeBackend._handshake), ignoring the session-level absolute a=control "
         "'.../101/?transportmode=unicast&profile=Profile_1' that RFC 2326 C.1.1 makes the "
         "aggregate URL and that FFmpeg and live555 PLAY"
     ),
