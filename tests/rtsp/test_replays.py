@@ -14,8 +14,9 @@ import re
 import socket
 
 import pytest
-from servers import replay_server
-from servers.replay_server import Capture, ReplayServer, load_captures
+from servers import replay_captures
+from servers.replay_captures import Capture, load_captures
+from servers.replay_server import ReplayServer
 
 import rtsplab
 from rtsplab.entities import Clock
@@ -110,7 +111,7 @@ def test_captures_are_documented() -> None:
 
 
 def test_server_helpers_examples() -> None:
-    result = doctest.testmod(replay_server, report=True, verbose=False)
+    result = doctest.testmod(replay_captures, report=True, verbose=False)
     assert result.attempted >= 4 and result.failed == 0
 
 
