@@ -3,8 +3,10 @@
 JupyterLab serves a copy of ``notebooks/``; Chromium (driven by Playwright) opens
 ``04_live_view.ipynb`` and runs every cell with ``RTSPLAB_QUICK=1``. While the kernel
 injects faults into the simulated cameras, the page is sampled: the stream pictures must
-keep changing, the captions must keep updating, and the stall must show up as a rising age
-in the browser. The notebook must then finish (view stopped, simulator closed) with no error.
+keep changing at the view's rate (timed in the browser: at least 8 new pictures a second at
+``fps=10``) while the charts redraw at least twice a second, the captions must keep updating
+without moving the panels, and the stall must show up as a rising age in the browser. The
+notebook must then finish (view stopped, captions saying so, simulator closed) with no error.
 """
 
 from __future__ import annotations
@@ -17,17 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CHROMIUM, chromium_page, jupyterlab, open_and_run_all
+from browser_support import (
+    CHROMIUM,
+    chromium_page,
+    jupyterlab,
+    open_and_run_all,
+    rate_per_s,
+    update_times,
+    watch_updates,
+)
 from conftest import require_tool
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK = "04_live_view.ipynb"
 DONE_TEXT = "live view stopped, simulator closed"
-CAPTION_RE = re.compile(r"age (\d+) ms · depth (\d+) · dropped (\d+) · (\w+)")
+CAPTION_RE = re.compile(r"age (\d+) ms · depth (\d+).*? · dropped (\d+) · (\w+)")
 
 SAMPLE_JS = """() => ({
     srcs: Array.from(document.querySelectorAll('img.rtsplab-frame')).map(i => i.src),
     captions: Array.from(document.querySelectorAll('.rtsplab-caption')).map(c => c.textContent),
+    lefts: Array.from(document.querySelectorAll('img.rtsplab-frame'))
+        .map(i => Math.round(i.getBoundingClientRect().left)),
+    status: (document.querySelector('.rtsplab-status') || {}).textContent,
     done: Array.from(document.querySelectorAll('.jp-OutputArea-output'))
         .some(o => o.textContent.includes(DONE_TEXT)),
     errors: Array.from(document.querySelectorAll('.jp-OutputArea-output'))
@@ -52,11 +65,15 @@ def test_live_view_notebook_in_jupyterlab(tmp_path: Path) -> None:
         chromium_page() as page,
     ):
         try:
+            t0 = time.monotonic()
             open_and_run_all(page, lab, NOTEBOOK)
+            t_run = time.monotonic()
+            watch_updates(page)
             page.wait_for_function(
                 "() => document.querySelectorAll('img.rtsplab-frame[src]').length === 2",
                 timeout=30_000,
             )
+            t_first = time.monotonic()
             view = page.locator(".rtsplab-liveview")
             shot_at = time.monotonic() + 2.5
             deadline = time.monotonic() + 45.0
@@ -70,6 +87,12 @@ def test_live_view_notebook_in_jupyterlab(tmp_path: Path) -> None:
                     shot_at = 0.0
                 time.sleep(0.2)
             page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
+            times = update_times(page)
+            t_done = time.monotonic()
+            print(
+                f"lab+kernel {t_run - t0:.1f} s, first pictures {t_first - t_run:.1f} s,"
+                f" notebook done {t_done - t_first:.1f} s later"
+            )
             # The stopped view keeps its last chart: the whole run, coloured by strategy.
             view.screenshot(path=str(tmp_path / "liveview_final.png"))
         finally:
@@ -88,3 +111,16 @@ def test_live_view_notebook_in_jupyterlab(tmp_path: Path) -> None:
     cam1_ages = [int(m.group(1)) for s in live if (m := CAPTION_RE.search(s["captions"][0]))]
     assert max(cam1_ages) >= 1000, f"cam1's age never showed the stall: max {max(cam1_ages)} ms"
     assert (tmp_path / "liveview.png").stat().st_size > 10_000
+    # The rate, timed in the browser over 4 s of calm-to-stall (cam2 is never faulted then).
+    cam2 = times["frames"]["1"]
+    start = cam2[0] + 500.0
+    rate = rate_per_s(cam2, start, start + 4000.0)
+    chart_rate = rate_per_s(times["chartTimes"], start, start + 4000.0)
+    print(f"browser: cam2 {rate:.1f} pictures/s, charts {chart_rate:.1f} redraws/s")
+    assert rate >= 8.0, f"the view showed {rate:.1f} sets/s in the browser, configured 10"
+    assert chart_rate >= 2.0, f"the charts redrew {chart_rate:.1f} times a second"
+    assert any("sets/s" in (s["status"] or "") for s in live), "no achieved rate in the status"
+    # Panels keep their place whatever the captions say.
+    lefts = {tuple(s["lefts"]) for s in live}
+    assert len(lefts) == 1, f"the pictures moved sideways: {lefts}"
+    assert all("stopped" in c for c in last["captions"]), last["captions"]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from rtsplab.plots import strategy_color
 
-__all__ = ["History", "Point", "log_ticks", "log_top"]
+__all__ = ["History", "Point", "log_ticks", "log_top", "nice_step"]
 
 _DASHES = ("", "6 3", "2 2", "8 3 2 3")
 _PANEL_W, _PANEL_H = 300, 170
@@ -76,6 +76,21 @@ def log_ticks(floor: float, top: float) -> list[float]:
         ticks.append(v)
         v *= 10.0
     return ticks
+
+
+def nice_step(raw: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50... at or above ``raw``: a readable tick step.
+
+    Example:
+        >>> nice_step(0.3), nice_step(8.25), nice_step(23.0)
+        (1, 10, 50)
+    """
+    decade = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * decade >= raw:
+                return m * decade
+        decade *= 10
 
 
 def _ms_label(v: float) -> str:
@@ -184,8 +199,8 @@ def _panel(
             return h - (math.log10(max(v, log_floor)) - lo) / (hi - lo) * h
 
     else:
-        top = float(max(5, math.ceil(max(values, default=0.0) * 1.1)))
-        step = max(1, math.ceil(top / 4))
+        step = nice_step(max(values, default=0.0) / 4)
+        top = float(max(5, step * math.ceil(max(values, default=0.0) * 1.1 / step)))
         ticks = [float(t) for t in range(0, int(top) + 1, step)]
         labels = [f"{t:g}" for t in ticks]
 
