@@ -164,7 +164,10 @@ def caption_html(
             head += (
                 f" <span style='color:#d62728'>(queue full at {maxsize}, dropping oldest)</span>"
             )
-    return f"<span class='rtsplab-caption-text'>{head} · dropped {dropped} · {_html(state)}</span>"
+    return (
+        "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
+        f"{head} · dropped {dropped} · {_html(state)}</div>"
+    )
 
 
 class LiveView:
@@ -301,7 +304,7 @@ class LiveView:
             )
             for _ in self.names
         ]
-        caption_layout = {"width": f"{w}px", "height": "3.2em", "overflow": "hidden"}
+        caption_layout = {"width": f"{w}px", "height": "3.4em", "overflow": "hidden"}
         self.captions = [
             widgets.HTML("waiting for frames…", layout=widgets.Layout(**caption_layout))
             for _ in self.names
@@ -454,8 +457,8 @@ class LiveView:
         finally:
             for i, name in enumerate(self.names):
                 self.captions[i].value = (
-                    f"<span class='rtsplab-caption-text'>stopped · dropped "
-                    f"{self.dropped.get(name, 0)} since the view started</span>"
+                    "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
+                    f"stopped · dropped {self.dropped.get(name, 0)} since the view started</div>"
                 )
 
     def _loop(

@@ -85,17 +85,16 @@ class Playground:
         self.strategy_buttons = widgets.ToggleButtons(
             options=MODES, value=strategy, description="strategy"
         )
+        knob = {"continuous_update": False, "style": {"description_width": "100px"}}
         self.consumer = widgets.IntSlider(
-            value=consumer_ms, min=0, max=500, step=10, description="consumer ms",
-            continuous_update=False,
-        )  # fmt: skip
+            value=consumer_ms, min=0, max=500, step=10, description="consumer ms", **knob
+        )
         self.fps_slider = widgets.IntSlider(
-            value=fps, min=1, max=30, description="camera fps", continuous_update=False
+            value=fps, min=1, max=30, description="camera fps", **knob
         )
         self.jitter = widgets.IntSlider(
-            value=jitter_ms, min=0, max=300, step=10, description="jitter ms",
-            continuous_update=False,
-        )  # fmt: skip
+            value=jitter_ms, min=0, max=300, step=10, description="jitter ms", **knob
+        )
         self.consumer.add_class("rtsplab-consumer")
         self.fps_slider.add_class("rtsplab-fps")
         self.jitter.add_class("rtsplab-jitter")
