@@ -153,7 +153,7 @@ def test_rerunning_the_cell_stops_the_previous_view(sim: SimServer) -> None:
         wait_for(lambda: first.sets_shown >= 1, 15.0, "first view's sets")
         second = LiveView(sim.urls, fps=10)
         assert not first.running
-        assert "replaced" in first._status.value
+        assert "replaced" in first.status.value
         wait_for(lambda: second is not None and second.sets_shown >= 1, 15.0, "second view")
         assert rtsplab_threads().count("rtsplab-liveview") == 1
     finally:
@@ -274,7 +274,7 @@ def test_playground_slider_moves_the_age_and_an_interrupt_stops_everything(
         assert first.view is not None and first.server is not None
         first_pid = first.server.pid
         pg = Playground(strategy="buffered", consumer_ms=0, fps=15)  # the cell is re-run
-        assert not first.running and "replaced" in first._status.value
+        assert not first.running and "replaced" in first.status.value
         assert not _pid_alive(first_pid)
         view = pg.view
         assert view is not None

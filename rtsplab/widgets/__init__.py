@@ -12,7 +12,8 @@ Example:
 from __future__ import annotations
 
 from rtsplab.widgets.lifecycle import stop_all
-from rtsplab.widgets.liveview import BUFFERED_MAXSIZE, MODES, LiveView, encode_jpeg
+from rtsplab.widgets.liveview import BUFFERED_MAXSIZE, MODES, LiveView
+from rtsplab.widgets.panels import encode_jpeg
 from rtsplab.widgets.playground import Playground
 
 __all__ = ["BUFFERED_MAXSIZE", "MODES", "LiveView", "Playground", "encode_jpeg", "stop_all"]

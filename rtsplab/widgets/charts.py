@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rtsplab.plots import strategy_color
+from rtsplab.widgets.panels import html_escape
 
 __all__ = ["History", "Point", "log_ticks", "log_top", "nice_step"]
 
@@ -271,7 +272,7 @@ def _legend(streams: Sequence[str], strategies: Sequence[str], y: float) -> str:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(
             f'<line x1="{x}" x2="{x + 24}" y1="{y - 3}" y2="{y - 3}" stroke="#444" '
-            f'stroke-width="1.5"{dash_attr}/><text x="{x + 28}" y="{y}">{_esc(name)}</text>'
+            f'stroke-width="1.5"{dash_attr}/><text x="{x + 28}" y="{y}">{html_escape(name)}</text>'
         )
         x += 36 + 6 * len(name)
     seen: list[str] = []
@@ -281,11 +282,7 @@ def _legend(streams: Sequence[str], strategies: Sequence[str], y: float) -> str:
     for s in seen:
         out.append(
             f'<rect x="{x}" y="{y - 8}" width="12" height="8" fill="{strategy_color(s)}"/>'
-            f'<text x="{x + 16}" y="{y}">{_esc(s)}</text>'
+            f'<text x="{x + 16}" y="{y}">{html_escape(s)}</text>'
         )
         x += 26 + 6 * len(s)
     return "".join(out)
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

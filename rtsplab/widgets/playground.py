@@ -54,6 +54,7 @@ class Playground:
         view: the :class:`~rtsplab.widgets.LiveView` (its ``recorder`` holds every frame read).
         server: the :class:`~rtsplab.sim.SimServer` of the two cameras (None until started).
         consumer, fps_slider, jitter, strategy_buttons, stall_button, stop_button: the controls.
+        status: the playground's state (``running``, ``stopped (cameras closed)``...).
         widget: the whole layout.
 
     Example:
@@ -100,8 +101,8 @@ class Playground:
         self.jitter.add_class("rtsplab-jitter")
         self.stall_button = widgets.Button(description=f"stall cam1 {self.stall_s:g} s")
         self.stop_button = widgets.Button(description="Stop", icon="stop")
-        self._status = widgets.HTML("not started")
-        self._status.add_class("rtsplab-playground-status")
+        self.status = widgets.HTML("not started")
+        self.status.add_class("rtsplab-playground-status")
         self.consumer.observe(self._on_consumer, names="value")
         self.fps_slider.observe(self._on_fps, names="value")
         self.jitter.observe(self._on_jitter, names="value")
@@ -115,7 +116,7 @@ class Playground:
                 widgets.HBox(
                     [
                         widgets.VBox([self.consumer, self.fps_slider, self.jitter]),
-                        widgets.VBox([self.stall_button, self.stop_button, self._status]),
+                        widgets.VBox([self.stall_button, self.stop_button, self.status]),
                     ]
                 ),
                 self._body,
@@ -149,11 +150,11 @@ class Playground:
             _CURRENT["current"] = self
         if previous is not None and previous is not self:
             previous.stop()
-            previous._status.value = "stopped: a newer playground replaced this one"
+            previous.status.value = "stopped: a newer playground replaced this one"
         with self._lock:
             if self.running:
                 return
-            self._status.value = "starting the cameras…"
+            self.status.value = "starting the cameras…"
             fps = float(self.fps_slider.value)
             jitter = float(self.jitter.value)
             cams = [SimCamera(n, fps=fps, jitter_ms=jitter) for n in ("cam1", "cam2")]
@@ -178,7 +179,7 @@ class Playground:
             self._body.children = [
                 widgets.VBox([view.status, widgets.HBox([view.panels, view.chart])])
             ]
-            self._status.value = "running"
+            self.status.value = "running"
             lifecycle.register(self)
             lifecycle.install_interrupt_hook()
 
@@ -194,7 +195,7 @@ class Playground:
                 view.stop()
             if server is not None:
                 server.close()
-                self._status.value = "stopped (cameras closed)"
+                self.status.value = "stopped (cameras closed)"
             lifecycle.unregister(self)
 
     def stall(self) -> None:
