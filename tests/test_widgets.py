@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -309,3 +312,73 @@ def _pid_alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def _run(kc: Any, code: str, timeout_s: float = 60.0) -> tuple[str, str]:
+    """Execute ``code`` in the kernel; its stdout and the error name, if any."""
+    msg_id = kc.execute(code)
+    out, error = "", ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=timeout_s)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and content["name"] == "stdout":
+            out += content["text"]
+        elif kind == "error":
+            error = content["ename"]
+        elif kind == "status" and content["execution_state"] == "idle":
+            return out, error
+    raise AssertionError(f"the kernel did not finish {code!r} in {timeout_s} s")
+
+
+CHECK_LEFT = """
+import threading
+left = sorted(t.name for t in threading.enumerate() if t.name.startswith("rtsplab"))
+print(pg.running, pg.server._child.alive, left)
+"""
+
+
+@pytest.mark.interop
+def test_interrupting_the_kernel_stops_the_playground_and_its_cameras() -> None:
+    """In a real IPython kernel: interrupt a running cell, then an idle kernel."""
+    from jupyter_client.manager import start_new_kernel
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        # A cell still running when the user interrupts it (like notebook 04's fault cells).
+        msg_id = kc.execute(
+            "from rtsplab.widgets import Playground\nimport time\n"
+            "pg = Playground()\nprint('started', flush=True)\ntime.sleep(60)"
+        )
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=60.0)
+            if msg["msg_type"] == "stream" and "started" in msg["content"]["text"]:
+                break
+        time.sleep(1.0)
+        km.interrupt_kernel()
+        while not (  # the interrupted cell ends (a request sent before then is aborted)
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["content"].get("execution_state") == "idle"
+        ):
+            msg = kc.get_iopub_msg(timeout=30.0)
+        out, error = _run(kc, CHECK_LEFT)
+        assert out.strip() == "False False []", (out, error)
+        # The same with the kernel idle: the playground's cell has finished.
+        _, error = _run(kc, "pg = Playground()")
+        assert not error
+        out, _ = _run(kc, "print(pg.running)")
+        assert out.strip() == "True"
+        km.interrupt_kernel()
+        time.sleep(0.5)
+        deadline = time.monotonic() + 15.0
+        while (out := _run(kc, CHECK_LEFT)[0].strip()) != "False False []":
+            assert time.monotonic() < deadline, out
+            time.sleep(0.5)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
