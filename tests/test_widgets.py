@@ -382,3 +382,23 @@ def test_interrupting_the_kernel_stops_the_playground_and_its_cameras() -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_stream_missing_from_a_set_shows_as_a_gap_with_its_state() -> None:
+    from rtsplab.entities import Clock, Frame, FrameSet, StreamState
+
+    view = LiveView(["rtsp://127.0.0.1:1/cam1", "rtsp://127.0.0.1:1/cam2"], autostart=False)
+    now_ns = time.time_ns()
+    frame = Frame(np.zeros((36, 64, 3), np.uint8), "cam2", 5, now_ns - 80_000_000,
+                  Clock.TIMECODE, now_ns, now_ns)  # fmt: skip
+    partial = FrameSet({"cam2": frame}, 0, 0.0)  # cam1 is down: no frame in the set
+    states = {"cam1": StreamState.RECONNECTING, "cam2": StreamState.STREAMING}
+    view._show(partial, ["cam1", "cam2"], states, {}, 0)
+    view._add_point(time.monotonic(), "latest", partial, ["cam1", "cam2"])
+    view._add_point(time.monotonic(), "latest", None, ["cam1", "cam2"])  # a read timed out
+    assert "no frame" in view.captions[0].value and "reconnecting" in view.captions[0].value
+    assert (caption_age_ms(view, 1) or 0) >= 80
+    first, second = view.history.points
+    assert first.age_ms["cam1"] is None and (first.age_ms["cam2"] or 0) >= 80
+    assert second.age_ms == {"cam1": None, "cam2": None} and second.skew_ms is None
+    view.close()
