@@ -106,6 +106,8 @@ def test_live_view_updates_images_and_captions(sim: SimServer) -> None:
             assert m, view.captions[i].value
             assert 0 < int(m.group(1)) < 1000 and m.group(4) == "streaming"
         assert "cam1" in view._titles[0].value and "cam2" in view._titles[1].value
+        wait_for(lambda: "sets/s (target 10)" in view.status.value, 5.0, "the achieved rate")
+        assert view.rate_sets_s > 0
         wait_for(lambda: "<polyline" in view.chart.value, 5.0, "the chart")
         assert view.chart.value.startswith("<svg") and "Frame age" in view.chart.value
         # A stall shows up as a growing age on that stream only.
