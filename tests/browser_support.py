@@ -146,3 +146,77 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
             return
         time.sleep(0.2)
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+# -- measuring live widgets in the page ----------------------------------------------------
+WATCH_JS = """() => {
+    if (window.__rtsplab) return;
+    const w = window.__rtsplab = {frames: {}, charts: 0, chartTimes: []};
+    new MutationObserver(records => {
+        const now = performance.now();
+        let chart = false;
+        for (const r of records) {
+            const t = r.target;
+            if (r.type === 'attributes' && t.classList && t.classList.contains('rtsplab-frame')) {
+                const i = Array.from(document.querySelectorAll('img.rtsplab-frame')).indexOf(t);
+                (w.frames[i] = w.frames[i] || []).push(now);
+            } else if (r.type === 'childList' && t.closest && t.closest('.rtsplab-chart')) {
+                chart = true;
+            }
+        }
+        if (chart) w.chartTimes.push(now);
+    }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                               attributeFilter: ['src']});
+}"""
+"""Install (once) an observer that timestamps every picture and chart update in the page."""
+
+
+def watch_updates(page: Any) -> None:
+    """Start timestamping picture and chart updates (see :data:`WATCH_JS`)."""
+    page.evaluate(WATCH_JS)
+
+
+def update_times(page: Any) -> dict[str, Any]:
+    """``{"frames": {index: [ms...]}, "chartTimes": [ms...], "now": ms}`` (page clock, ms)."""
+    return page.evaluate(
+        "() => ({frames: window.__rtsplab.frames, chartTimes: window.__rtsplab.chartTimes,"
+        " now: performance.now()})"
+    )
+
+
+def rate_per_s(times_ms: list[float], start_ms: float, end_ms: float) -> float:
+    """Events per second in ``[start_ms, end_ms)``."""
+    n = sum(1 for t in times_ms if start_ms <= t < end_ms)
+    return n / ((end_ms - start_ms) / 1000.0)
+
+
+def set_slider(page: Any, css_class: str, value: int) -> None:
+    """Type ``value`` into the readout of the ipywidgets slider with ``css_class``, as a user would."""
+    readout = page.locator(f".{css_class} .widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(value))
+    page.keyboard.press("Enter")
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[tuple[int, str]] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        try:
+            cmd = (Path("/proc") / str(p) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        found.append((p, cmd))
+        todo.extend(children.get(p, []))
+    return found

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,7 +17,9 @@ import pytest
 from rtsplab.sim import SimServer
 from rtsplab.widgets import LiveView, encode_jpeg, stop_all
 
-AGE_RE = re.compile(r"age <b[^>]*>(\d+) ms</b> · depth (\d+) · dropped (\d+) · (\w+)")
+AGE_RE = re.compile(
+    r"age <b[^>]*>(\d+) ms</b> · depth (?:<b[^>]*>)?(\d+)(?:</b>)?.*? · dropped (\d+) · (\w+)"
+)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -64,7 +69,7 @@ def test_layout_and_repr_without_starting() -> None:
         assert len(view.images) == len(view.captions) == 2
         assert "p@ss:w0rd" not in repr(view) and "w0rd" not in repr(view)
         assert "rtsp://admin:***@127.0.0.1:1/cam1" in repr(view)
-        assert view.widget.children[0].children[0].options == ("naive", "buffered", "latest")
+        assert view._dropdown.options == ("naive", "buffered", "latest", "matched")
         bundle = view._repr_mimebundle_()
         assert "application/vnd.jupyter.widget-view+json" in bundle
         assert view.recorder is not None and len(view.recorder) == 0
@@ -101,8 +106,10 @@ def test_live_view_updates_images_and_captions(sim: SimServer) -> None:
             assert m, view.captions[i].value
             assert 0 < int(m.group(1)) < 1000 and m.group(4) == "streaming"
         assert "cam1" in view._titles[0].value and "cam2" in view._titles[1].value
-        wait_for(lambda: len(view.chart.value) > 0, 5.0, "the chart")
-        assert bytes(view.chart.value[:8]) == b"\x89PNG\r\n\x1a\n"
+        wait_for(lambda: "sets/s (target 10)" in view.status.value, 5.0, "the achieved rate")
+        assert view.rate_sets_s > 0
+        wait_for(lambda: "<polyline" in view.chart.value, 5.0, "the chart")
+        assert view.chart.value.startswith("<svg") and "Frame age" in view.chart.value
         # A stall shows up as a growing age on that stream only.
         sim.camera("cam1").stall(2.0)
         wait_for(lambda: (caption_age_ms(view, 0) or 0) > 800, 5.0, "cam1's age to grow")
@@ -120,7 +127,9 @@ def test_live_view_updates_images_and_captions(sim: SimServer) -> None:
 def test_switching_strategy_reopens_without_leaking(sim: SimServer) -> None:
     view = LiveView(sim.urls, strategy="latest", fps=10)
     try:
-        wait_for(lambda: view.sets_shown >= 2, 15.0, "first sets")
+        # latest at 10 sets/s from 30 fps cameras drops about 2 frames in 3
+        wait_for(lambda: min(view.dropped.values()) >= 10, 15.0, "latest to drop frames")
+        dropped_before = dict(view.dropped)
         view._dropdown.value = "buffered"  # what the user does
         assert view.strategy == "buffered"
         wait_for(
@@ -136,6 +145,9 @@ def test_switching_strategy_reopens_without_leaking(sim: SimServer) -> None:
         view.stop()
     assert rtsplab_threads() == []
     view.stop()  # idempotent
+    # "dropped since the view started" survives the switches and the stop
+    assert all(view.dropped[n] >= dropped_before[n] for n in dropped_before)
+    assert f"dropped {view.dropped['cam1']} since the view started" in view.captions[0].value
 
 
 @pytest.mark.interop
@@ -146,9 +158,249 @@ def test_rerunning_the_cell_stops_the_previous_view(sim: SimServer) -> None:
         wait_for(lambda: first.sets_shown >= 1, 15.0, "first view's sets")
         second = LiveView(sim.urls, fps=10)
         assert not first.running
-        assert "replaced" in first._status.value
+        assert "replaced" in first.status.value
         wait_for(lambda: second is not None and second.sets_shown >= 1, 15.0, "second view")
         assert rtsplab_threads().count("rtsplab-liveview") == 1
     finally:
         stop_all()
     assert rtsplab_threads() == []
+
+
+# -- pure logic: charts, counters, lifecycle ----------------------------------------------
+def _panel_polylines(svg: str, color: str) -> list[list[tuple[float, float]]]:
+    age_panel = svg.split('<g transform="translate(300,0)">')[0]  # the first panel only
+    lines = re.findall(rf'<polyline points="([^"]+)" fill="none" stroke="{color}"', age_panel)
+    return [[tuple(map(float, p.split(","))) for p in line.split()] for line in lines]  # type: ignore[misc]
+
+
+def test_age_axis_stays_readable_after_a_stall() -> None:
+    from rtsplab.plots import strategy_color
+    from rtsplab.widgets.charts import History
+
+    h = History(window_s=30.0)
+    for i in range(60):  # a 6 s stall: the age climbs to 6 s
+        h.add(i * 0.1, "buffered", {"cam1": 100.0 * i}, {"cam1": 0}, 0.0)
+    for i in range(20):  # then +300 ms of latency...
+        h.add(7 + i * 0.1, "naive", {"cam1": 380.0}, {"cam1": 0}, 0.0)
+    for i in range(20):  # ...then a healthy stream
+        h.add(10 + i * 0.1, "latest", {"cam1": 80.0}, {"cam1": 0}, 0.0)
+    svg = h.render()
+    assert ">10 s<" in svg  # the axis reaches the stall's 6 s
+    (high,) = _panel_polylines(svg, strategy_color("naive"))
+    (low,) = _panel_polylines(svg, strategy_color("latest"))
+    plot_h = 170 - 22 - 26
+    # On a linear axis to 10 s these two lines would be 3 % of the height apart.
+    assert low[0][1] - high[0][1] > 0.15 * plot_h
+
+
+def test_a_missing_frame_leaves_a_gap() -> None:
+    from rtsplab.plots import strategy_color
+    from rtsplab.widgets.charts import History
+
+    h = History()
+    for i in range(30):
+        age = None if 10 <= i < 20 else 50.0
+        h.add(i * 0.1, "latest", {"cam1": age, "cam2": 60.0}, {"cam1": 0, "cam2": 0}, None)
+    lines = _panel_polylines(h.render(), strategy_color("latest"))
+    assert len(lines) == 3  # cam1 before and after its gap, cam2 whole
+    assert sorted(len(line) for line in lines) == [10, 10, 30]
+
+
+def test_history_forgets_points_outside_its_window() -> None:
+    from rtsplab.widgets.charts import History
+
+    h = History(window_s=2.0)
+    for i in range(100):
+        h.add(i * 0.1, "latest", {"a": 1.0}, {"a": 0}, None)
+    assert 20 <= len(h) <= 21 and h.points[0].t_s >= 7.9
+
+
+def test_an_interrupted_cell_stops_registered_views() -> None:
+    from rtsplab.widgets import lifecycle
+
+    class Thing:
+        stops = 0
+
+        def stop(self) -> None:
+            self.stops += 1
+
+    class Result:
+        def __init__(self, error: BaseException | None) -> None:
+            self.error_in_exec = error
+
+    thing = Thing()
+    lifecycle.register(thing)
+    try:
+        lifecycle.after_cell(Result(None))
+        lifecycle.after_cell(Result(ValueError("a plain error")))
+        assert thing.stops == 0
+        lifecycle.after_cell(Result(KeyboardInterrupt()))
+        assert thing.stops == 1
+    finally:
+        lifecycle.unregister(thing)
+
+
+def test_playground_controls_without_starting() -> None:
+    from rtsplab.widgets import Playground
+
+    pg = Playground(strategy="latest", consumer_ms=100, fps=10, autostart=False)
+    assert not pg.running and pg.server is None
+    assert pg.strategy_buttons.options == ("naive", "buffered", "latest", "matched")
+    assert (pg.consumer.min, pg.consumer.max, pg.fps_slider.max) == (0, 500, 30)
+    assert "consumer_ms=100" in repr(pg)
+    with pytest.raises(ValueError, match="strategy"):
+        Playground(strategy="fastest", autostart=False)
+
+
+@pytest.mark.interop
+def test_buffered_queue_is_bounded_and_its_overflow_shown(sim: SimServer) -> None:
+    view = LiveView(sim.urls, strategy="buffered", fps=10, consumer_ms=150, maxsize=8)
+    try:
+        wait_for(lambda: "queue full at 8" in view.captions[0].value, 15.0, "a full queue")
+        dropped = view.dropped["cam1"]
+        wait_for(lambda: view.dropped["cam1"] > dropped, 5.0, "overflow drops")
+        df = view.recorder.to_dataframe()
+        assert df["depth"].max() <= 8
+    finally:
+        view.stop()
+    assert "stopped" in view.captions[0].value and "stopped" in view.captions[1].value
+    assert rtsplab_threads() == []
+
+
+@pytest.mark.interop
+def test_playground_slider_moves_the_age_and_an_interrupt_stops_everything(
+    thread_baseline: int,
+) -> None:
+    from rtsplab.widgets import Playground, lifecycle
+
+    first = Playground(strategy="buffered", consumer_ms=0, fps=15)
+    pg = None
+    try:
+        assert first.view is not None and first.server is not None
+        first_pid = first.server.pid
+        pg = Playground(strategy="buffered", consumer_ms=0, fps=15)  # the cell is re-run
+        assert not first.running and "replaced" in first.status.value
+        assert not _pid_alive(first_pid)
+        view = pg.view
+        assert view is not None
+        wait_for(lambda: view.sets_shown >= 10, 20.0, "first sets")
+        calm = []
+        for _ in range(3):
+            time.sleep(0.3)
+            calm.append(caption_age_ms(view, 0) or 0)
+        assert max(calm) < 600, calm
+        pg.consumer.value = 200  # what the slider does: 5 sets/s from 15 fps cameras
+        wait_for(lambda: (caption_age_ms(view, 0) or 0) > 1000, 6.0, "the age to climb")
+        pid = pg.server.pid
+        lifecycle.after_cell(type("Result", (), {"error_in_exec": KeyboardInterrupt()})())
+        assert not pg.running and not _pid_alive(pid)
+    finally:
+        for p in (first, pg):
+            if p is not None:
+                p.stop()
+    assert rtsplab_threads() == []
+    wait_for(lambda: threading.active_count() <= thread_baseline, 10.0, "threads to stop")
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie still answers kill(0): look at its state
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _run(kc: Any, code: str, timeout_s: float = 60.0) -> tuple[str, str]:
+    """Execute ``code`` in the kernel; its stdout and the error name, if any."""
+    msg_id = kc.execute(code)
+    out, error = "", ""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=timeout_s)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and content["name"] == "stdout":
+            out += content["text"]
+        elif kind == "error":
+            error = content["ename"]
+        elif kind == "status" and content["execution_state"] == "idle":
+            return out, error
+    raise AssertionError(f"the kernel did not finish {code!r} in {timeout_s} s")
+
+
+CHECK_LEFT = """
+import threading
+left = sorted(t.name for t in threading.enumerate() if t.name.startswith("rtsplab"))
+print(pg.running, pg.server._child.alive, left)
+"""
+
+
+@pytest.mark.interop
+def test_interrupting_the_kernel_stops_the_playground_and_its_cameras() -> None:
+    """In a real IPython kernel: interrupt a running cell, then an idle kernel."""
+    from jupyter_client.manager import start_new_kernel
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        # A cell still running when the user interrupts it (like notebook 04's fault cells).
+        msg_id = kc.execute(
+            "from rtsplab.widgets import Playground\nimport time\n"
+            "pg = Playground()\nprint('started', flush=True)\ntime.sleep(60)"
+        )
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=60.0)
+            if msg["msg_type"] == "stream" and "started" in msg["content"]["text"]:
+                break
+        time.sleep(1.0)
+        km.interrupt_kernel()
+        while not (  # the interrupted cell ends (a request sent before then is aborted)
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["content"].get("execution_state") == "idle"
+        ):
+            msg = kc.get_iopub_msg(timeout=30.0)
+        out, error = _run(kc, CHECK_LEFT)
+        assert out.strip() == "False False []", (out, error)
+        # The same with the kernel idle: the playground's cell has finished.
+        _, error = _run(kc, "pg = Playground()")
+        assert not error
+        out, _ = _run(kc, "print(pg.running)")
+        assert out.strip() == "True"
+        km.interrupt_kernel()
+        time.sleep(0.5)
+        deadline = time.monotonic() + 15.0
+        while (out := _run(kc, CHECK_LEFT)[0].strip()) != "False False []":
+            assert time.monotonic() < deadline, out
+            time.sleep(0.5)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_stream_missing_from_a_set_shows_as_a_gap_with_its_state() -> None:
+    from rtsplab.entities import Clock, Frame, FrameSet, StreamState
+
+    view = LiveView(["rtsp://127.0.0.1:1/cam1", "rtsp://127.0.0.1:1/cam2"], autostart=False)
+    now_ns = time.time_ns()
+    frame = Frame(np.zeros((36, 64, 3), np.uint8), "cam2", 5, now_ns - 80_000_000,
+                  Clock.TIMECODE, now_ns, now_ns)  # fmt: skip
+    partial = FrameSet({"cam2": frame}, 0, 0.0)  # cam1 is down: no frame in the set
+    states = {"cam1": StreamState.RECONNECTING, "cam2": StreamState.STREAMING}
+    view._show(partial, ["cam1", "cam2"], states, {}, 0)
+    view._add_point(time.monotonic(), "latest", partial, ["cam1", "cam2"])
+    view._add_point(time.monotonic(), "latest", None, ["cam1", "cam2"])  # a read timed out
+    assert "no frame" in view.captions[0].value and "reconnecting" in view.captions[0].value
+    assert (caption_age_ms(view, 1) or 0) >= 80
+    first, second = view.history.points
+    assert first.age_ms["cam1"] is None and (first.age_ms["cam2"] or 0) >= 80
+    assert second.age_ms == {"cam1": None, "cam2": None} and second.skew_ms is None
+    view.close()

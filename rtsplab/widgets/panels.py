@@ -1,0 +1,137 @@
+"""What one stream's panel shows: its picture as JPEG and its caption; and a rate meter.
+
+Example:
+    >>> import re
+    >>> re.sub("<[^>]+>", "", caption_html(48.0, 0, 3, "streaming"))
+    'age 48 ms · depth 0 · dropped 3 · streaming'
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["RateMeter", "caption_html", "encode_jpeg", "html_escape"]
+
+
+def html_escape(text: str) -> str:
+    """``text`` safe to put inside HTML or SVG.
+
+    Example:
+        >>> html_escape("<cam & 1>")
+        '&lt;cam &amp; 1&gt;'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def encode_jpeg(image: npt.NDArray[np.uint8], width: int, quality: int = 75) -> bytes:
+    """Downscale a BGR image to ``width`` px (keeping its aspect) and encode it as JPEG.
+
+    Example:
+        >>> import numpy as np
+        >>> encode_jpeg(np.zeros((360, 640, 3), np.uint8), 160)[:2]
+        b'\\xff\\xd8'
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    small: npt.NDArray[Any] = image
+    if w > width:
+        size = (width, max(1, round(h * width / w)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"JPEG encoding failed for an image of shape {small.shape}")
+    return bytes(buf.tobytes())
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds.
+
+    Example:
+        >>> m = RateMeter(window_s=2.0)
+        >>> for i in range(21):
+        ...     m.tick(i * 0.1)
+        >>> round(m.rate(2.0), 1)
+        10.0
+        >>> m.rate(10.0)
+        0.0
+    """
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._ticks: deque[float] = deque()
+
+    def tick(self, now_s: float) -> None:
+        """Count one event at ``now_s`` (monotonic seconds).
+
+        Example:
+            >>> RateMeter().tick(0.0)
+        """
+        self._ticks.append(now_s)
+        while self._ticks and self._ticks[0] < now_s - self.window_s:
+            self._ticks.popleft()
+
+    def rate(self, now_s: float) -> float:
+        """Events per second in the window ending at ``now_s``; 0 when fewer than two.
+
+        Example:
+            >>> RateMeter().rate(0.0)
+            0.0
+        """
+        while self._ticks and self._ticks[0] < now_s - self.window_s:
+            self._ticks.popleft()
+        if len(self._ticks) < 2:
+            return 0.0
+        return (len(self._ticks) - 1) / max(now_s - self._ticks[0], 1e-9)
+
+    def clear(self) -> None:
+        """Forget every event (after a pause, the rate starts afresh).
+
+        Example:
+            >>> m = RateMeter(); m.tick(0.0); m.clear(); m.rate(0.0)
+            0.0
+        """
+        self._ticks.clear()
+
+
+def caption_html(
+    age_ms: float | None,
+    depth: int | None,
+    dropped: int,
+    state: str,
+    maxsize: int = 0,
+) -> str:
+    """A stream's caption: age, depth (``n/max`` for a bounded queue), drops since start, state.
+
+    ``age_ms=None`` means the stream had no frame in the last set (shown as a gap).
+
+    Example:
+        >>> import re
+        >>> text = re.sub("<[^>]+>", "", caption_html(123.4, 2, 7, "streaming"))
+        >>> text
+        'age 123 ms · depth 2 · dropped 7 · streaming'
+        >>> re.sub("<[^>]+>", "", caption_html(None, None, 7, "stalled"))
+        'age — · no frame · dropped 7 · stalled'
+        >>> "queue full" in caption_html(900.0, 90, 3, "streaming", maxsize=90)
+        True
+    """
+    if age_ms is None:
+        head = "age — · no frame"
+    else:
+        color = "#2ca02c" if age_ms < 250 else "#ff7f0e" if age_ms < 1000 else "#d62728"
+        full = maxsize > 0 and depth is not None and depth >= maxsize - 1
+        depth_text = f"{depth}" if not full else f"<b style='color:#d62728'>{depth}</b>"
+        head = f"age <b style='color:{color}'>{age_ms:.0f} ms</b> · depth {depth_text}"
+        if full:
+            head += (
+                f" <span style='color:#d62728'>(queue full at {maxsize}, dropping oldest)</span>"
+            )
+    return (
+        "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
+        f"{head} · dropped {dropped} · {html_escape(state)}</div>"
+    )
