@@ -281,14 +281,21 @@ class Group:
         if strict and self.open_errors:
             raise next(iter(self.open_errors.values()))
         if self.strategy is not Strategy.LATEST:  # the next frame of each, in turn
-            for r in readers:
-                if _down(r) and not strict:
-                    continue
-                try:
-                    frames[r.name] = r.read_frame(max(0.0, deadline - time.monotonic()))
-                except RtspLabError:
-                    if strict or self._closed:
-                        raise
+            # A naive reader decodes only when read, so its silence says nothing: try it.
+            skip_down = self.strategy is Strategy.BUFFERED and not strict
+            while True:
+                for r in readers:
+                    if r.name in frames or (skip_down and _down(r)):
+                        continue
+                    try:
+                        frames[r.name] = r.read_frame(max(0.0, deadline - time.monotonic()))
+                    except RtspLabError:
+                        if strict or self._closed:
+                            raise
+                remaining = deadline - time.monotonic()
+                if frames or remaining <= 0:
+                    break
+                time.sleep(min(remaining, POLL_S))  # every stream is down: wait for one
             if not frames:
                 raise self._no_set(wait_s)
             return self._finish(frames)
