@@ -10,6 +10,7 @@ import pytest
 from conftest import free_port
 
 import rtsplab
+from rtsplab import plots
 from rtsplab.entities import StreamState
 from rtsplab.errors import ConnectError, ReadTimeout, StreamClosed
 from rtsplab.recorder import Recorder
@@ -84,18 +85,27 @@ def test_a_failed_stream_is_opened_again_by_add() -> None:
                 assert fs.whole and list(fs.frames) == ["cam1", "cam2"]
 
 
-@pytest.mark.parametrize("sync", ["latest", "matched"])
-def test_sets_go_on_among_live_streams_when_one_dies(sync: str) -> None:
+def _read_for(g: rtsplab.Group, seconds: float) -> None:
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        g.read_set(fresh=True, timeout_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("sync", "on_missing"), [("latest", "partial"), ("matched", "partial"), ("latest", "stale")]
+)
+def test_sets_go_on_among_live_streams_when_one_dies(sync: str, on_missing: str) -> None:
     port = free_port()
     with SimServer(_cams("cam1", "cam2")) as srv:
         victim = SimServer(_cams("cam3"), port=port)
         rec = Recorder()
         g = rtsplab.open_group(
-            [*srv.urls, victim.url("cam3")], sync=sync, recorder=rec, backend="native",
-            reconnect=True, read_timeout_s=1.0, max_backoff_s=0.5,
+            [*srv.urls, victim.url("cam3")], sync=sync, on_missing=on_missing, recorder=rec,
+            backend="native", reconnect=True, read_timeout_s=1.0, max_backoff_s=0.5,
         )  # fmt: skip
         try:
             assert g.read_set(timeout_s=3).whole
+            _read_for(g, 0.5)
             victim.close()  # in-process: every connection drops at once
             t0 = time.monotonic()
             sets = []
@@ -105,18 +115,27 @@ def test_sets_go_on_among_live_streams_when_one_dies(sync: str) -> None:
             assert partial and all(fs.missing == ("cam3",) for fs in partial)
             assert len(partial) >= 10  # more than 10 sets a second with the live two
             for fs in partial:
-                assert set(fs.frames) == {"cam1", "cam2"}
+                live = {n for n, f in fs.frames.items() if not f.stale}
+                assert live == {"cam1", "cam2"}
+                assert set(fs.frames) == (
+                    {"cam1", "cam2", "cam3"} if on_missing == "stale" else live
+                )
                 if sync == "matched":
                     assert fs.skew_ms < 25, fs
             victim = SimServer(_cams("cam3"), port=port)
             t_back = time.monotonic()
             while not g.read_set(fresh=True, timeout_s=1.0).whole:
                 assert time.monotonic() - t_back < 3.0
+            _read_for(g, 0.5)
         finally:
             g.close()
             victim.close()
     df = rec.to_dataframe()
-    assert set(df.stream) == {"cam1", "cam2", "cam3"}
+    cam3 = df[df.stream == "cam3"].sort_values("t_s")
+    assert cam3.t_s.diff().max() > 1.4  # no row while it was down, stale repeats included
+    spans = [s for s in plots._outages(plots._with_time(df, "strategy"), "strategy")]
+    assert [(s[0], s[3]) for s in spans] == [("cam3", "no frames")], spans
+    assert spans[0][2] - spans[0][1] > 1.4
 
 
 def test_read_set_is_bounded_when_every_camera_is_down() -> None:
