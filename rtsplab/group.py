@@ -44,6 +44,7 @@ from rtsplab.urls import RtspUrl
 __all__ = ["Group", "open_group"]
 
 MATCH_HISTORY = 16  # frames of history per stream for matching (0.5 s at 30 fps)
+MAX_BACKOFF_S = 2.0  # a group's reconnect cap: a camera back rejoins the sets within ~3 s
 POLL_S = 0.05  # how often a waiting read_set looks again at the streams it is not waiting on
 DOWN = frozenset({StreamState.STALLED, StreamState.RECONNECTING, StreamState.CLOSED})
 
@@ -494,7 +495,9 @@ def open_group(
             flagged) or ``raise``. Also decides whether a stream that fails to open fails the
             whole group (``raise``) or is reported in :attr:`Group.open_errors`.
         **reader_kwargs: passed to every :class:`Reader` (backend, transport, timeouts,
-            ``reconnect``...), and to streams added later with :meth:`Group.add`.
+            ``reconnect``...), and to streams added later with :meth:`Group.add`. A group
+            caps the reconnect backoff at ``max_backoff_s=2`` unless told otherwise, so a
+            camera that comes back is in the sets again within about 3 s.
 
     Raises:
         ValueError: ``sync="matched"`` with a strategy other than ``latest``.
@@ -517,6 +520,7 @@ def open_group(
                 "sync='matched' pairs frames from each stream's recent history; use strategy='latest'"
             )
         reader_kwargs.setdefault("keep", MATCH_HISTORY)
+    reader_kwargs.setdefault("max_backoff_s", MAX_BACKOFF_S)
     stream_names = _unique_names(urls, names)
 
     def _open(i: int) -> Reader | RtspLabError:

@@ -101,7 +101,7 @@ def test_sets_go_on_among_live_streams_when_one_dies(sync: str, on_missing: str)
         rec = Recorder()
         g = rtsplab.open_group(
             [*srv.urls, victim.url("cam3")], sync=sync, on_missing=on_missing, recorder=rec,
-            backend="native", reconnect=True, read_timeout_s=1.0, max_backoff_s=0.5,
+            backend="native", reconnect=True, read_timeout_s=1.0,
         )  # fmt: skip
         try:
             assert g.read_set(timeout_s=3).whole
