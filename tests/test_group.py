@@ -113,7 +113,7 @@ def test_sets_go_on_among_live_streams_when_one_dies(sync: str, on_missing: str)
                 sets.append(g.read_set(fresh=True, timeout_s=1.0))
             partial = [fs for fs in sets if fs.missing]
             assert partial and all(fs.missing == ("cam3",) for fs in partial)
-            assert len(partial) >= 10  # more than 10 sets a second with the live two
+            assert len(partial) >= 15  # at least 10 sets a second from the live two
             for fs in partial:
                 live = {n for n, f in fs.frames.items() if not f.stale}
                 assert live == {"cam1", "cam2"}
