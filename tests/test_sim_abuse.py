@@ -169,5 +169,5 @@ def test_thirty_two_clients_a_third_abusive_leave_good_ages_unchanged() -> None:
     b50, b95 = baseline.transit_ms.quantile([0.5, 0.95])
     a50, a95 = abused.transit_ms.quantile([0.5, 0.95])
     print(f"transit p50 {b50:.1f} -> {a50:.1f} ms, p95 {b95:.1f} -> {a95:.1f} ms; {counts}")
-    assert a50 < b50 + 30 and a50 < 2 * b50 + 10, (b50, a50)
+    assert a50 < b50 + 30, (b50, a50)
     assert a95 < b95 + 80, (b95, a95)
