@@ -16,7 +16,17 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Clock", "Frame", "FrameSet", "Overflow", "Strategy", "StreamState", "Sync", "Transport"]
+__all__ = [
+    "Clock",
+    "Frame",
+    "FrameSet",
+    "OnMissing",
+    "Overflow",
+    "Strategy",
+    "StreamState",
+    "Sync",
+    "Transport",
+]
 
 
 class Strategy(str, Enum):
@@ -52,6 +62,26 @@ class Sync(str, Enum):
 
     LATEST = "latest"
     MATCHED = "matched"
+
+
+class OnMissing(str, Enum):
+    """What a group's set holds for a stream that is down (stalled, reconnecting, closed, or
+    never opened).
+
+    - ``RAISE``: no set; ``read_set`` raises the stream's error (the set must be whole).
+    - ``PARTIAL``: the set holds the streams that have a frame and names the others in
+      :attr:`FrameSet.missing`.
+    - ``STALE``: like ``PARTIAL``, but a stream that had a frame before repeats its last one,
+      flagged :attr:`Frame.stale`, its age growing while the stream is down.
+
+    Example:
+        >>> OnMissing("partial") is OnMissing.PARTIAL
+        True
+    """
+
+    RAISE = "raise"
+    PARTIAL = "partial"
+    STALE = "stale"
 
 
 class Overflow(str, Enum):
@@ -137,6 +167,8 @@ class Frame:
         depth: frames still waiting behind this one when it was read.
         dropped: frames discarded since the previous read.
         source_seq: the source's own frame number from the timecode, if any.
+        stale: a group repeats this frame for a stream that is down (``on_missing="stale"``);
+            ``t_read_ns`` is the time of the repeat, so ``age_ms`` keeps growing.
 
     Example:
         >>> f = Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 1_000_000, Clock.TIMECODE,
@@ -155,6 +187,7 @@ class Frame:
     depth: int = 0
     dropped: int = 0
     source_seq: int | None = None
+    stale: bool = False
 
     @property
     def age_ms(self) -> float:
@@ -191,7 +224,8 @@ class Frame:
         h, w = self.image.shape[:2]
         return (
             f"Frame(stream={self.stream!r}, seq={self.seq}, {w}x{h}, clock={self.clock.value}, "
-            f"age_ms={self.age_ms:.1f}, depth={self.depth}, dropped={self.dropped})"
+            f"age_ms={self.age_ms:.1f}, depth={self.depth}, dropped={self.dropped}"
+            + (", stale)" if self.stale else ")")
         )
 
 
@@ -202,20 +236,35 @@ class FrameSet:
     Attributes:
         frames: frame by stream name, in the group's stream order.
         set_id: counter of sets handed out by the group.
-        skew_ms: max - min ``t_source_ns`` across the set, in ms.
+        skew_ms: max - min ``t_source_ns`` across the set's live (not stale) frames, in ms.
         unmatched: for ``sync="matched"``, frames per stream skipped since the previous set
             because no partner within the tolerance existed.
+        missing: names of the group's streams without a live frame in this set (down, or
+            no frame in time), in stream order; ``()`` when the set is whole. Under
+            ``on_missing="stale"`` those that had a frame before are also in ``frames``,
+            flagged :attr:`Frame.stale`.
 
     Example:
-        >>> fs = FrameSet({}, 0, 0.0)
-        >>> len(fs)
-        0
+        >>> fs = FrameSet({}, 0, 0.0, missing=("cam2",))
+        >>> len(fs), fs.whole, fs.missing
+        (0, False, ('cam2',))
     """
 
     frames: dict[str, Frame]
     set_id: int
     skew_ms: float
     unmatched: dict[str, int] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+
+    @property
+    def whole(self) -> bool:
+        """Whether every stream of the group has a live frame in this set.
+
+        Example:
+            >>> FrameSet({}, 0, 0.0).whole
+            True
+        """
+        return not self.missing
 
     def __getitem__(self, stream: str) -> Frame:
         return self.frames[stream]
@@ -238,4 +287,5 @@ class FrameSet:
 
     def __repr__(self) -> str:
         ages = ", ".join(f"{k}={f.age_ms:.0f}ms" for k, f in self.frames.items())
-        return f"FrameSet(set_id={self.set_id}, skew_ms={self.skew_ms:.1f}, ages=[{ages}])"
+        gone = f", missing={list(self.missing)}" if self.missing else ""
+        return f"FrameSet(set_id={self.set_id}, skew_ms={self.skew_ms:.1f}, ages=[{ages}]{gone})"

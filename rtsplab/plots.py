@@ -5,6 +5,10 @@ draws into ``ax`` when given, else into a new :class:`matplotlib.figure.Figure` 
 state, so it works headless and in notebooks; show a figure with ``display(ax.figure)``).
 Single plots return their ``Axes``; :func:`plot_comparison` returns the ``Figure``.
 
+A stream that handed out no frame for a while (a dead camera, left out of a group's sets)
+shows as a break in its line and a grey span labelled with the stream's recorded state, never
+as a line drawn through the outage.
+
 Series are grouped by the ``strategy`` column (``by="run"`` groups by run label instead) and
 each label keeps one colour everywhere (:data:`STRATEGY_COLORS`, then a fallback cycle).
 Streams of the same label differ by line style. Time on the x axis is ``t_s`` re-based so
@@ -124,7 +128,10 @@ def _with_time(df: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _series(df: pd.DataFrame, by: str) -> Iterator[tuple[str, str, str, pd.DataFrame]]:
-    """(label, stream, line style, rows) for each label and stream."""
+    """(label, stream, line style, frame rows) for each label and stream (rows that are not
+    frames, such as state changes, have no age and are left out)."""
+    if "age_ms" in df.columns:
+        df = df[df["age_ms"].notna()]
     streams = [str(s) for s in df["stream"].drop_duplicates()]
     styles = {s: _LINE_STYLES[i % len(_LINE_STYLES)] for i, s in enumerate(streams)}
     for label in _labels(df, by):
@@ -135,18 +142,80 @@ def _series(df: pd.DataFrame, by: str) -> Iterator[tuple[str, str, str, pd.DataF
                 yield label, stream, styles[stream], rows
 
 
+def _gap_starts(xs: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Indices ``i`` where a pause in frames ends between ``xs[i-1]`` and ``xs[i]``: longer
+    than 0.5 s and five times the median spacing (a dead camera, a reopen, another run)."""
+    import numpy as np
+
+    if len(xs) < 3:
+        return np.array([], dtype=int)
+    dx = np.diff(xs)
+    gap_s = max(0.5, 5.0 * float(np.median(dx)))
+    return np.flatnonzero(dx > gap_s) + 1
+
+
 def _gapped(x: pd.Series, y: pd.Series) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-    """x and y as arrays with a NaN inserted wherever reads paused (a reopen, another run),
-    so a line does not bridge the pause."""
+    """x and y as arrays with a NaN inserted wherever frames paused, so a line does not
+    bridge an outage."""
     import numpy as np
 
     xs, ys = x.to_numpy(float), y.to_numpy(float)
-    if len(xs) < 3:
-        return xs, ys
-    dx = np.diff(xs)
-    gap_s = max(1.0, 10.0 * float(np.median(dx)))
-    cut = np.flatnonzero(dx > gap_s) + 1
+    cut = _gap_starts(xs)
     return np.insert(xs, cut, np.nan), np.insert(ys, cut, np.nan)
+
+
+def _outages(data: pd.DataFrame, by: str) -> list[tuple[str, float, float, str]]:
+    """(stream, x0, x1, what) for every span in which a stream handed out no frame while its
+    run went on: pauses between its frames, and its absence before its first or after its
+    last frame. ``what`` is the states recorded for the stream in the span (rows with a
+    ``state`` column, e.g. ``stalled → reconnecting``), else ``"no frames"``."""
+    frames = data[data["age_ms"].notna()] if "age_ms" in data.columns else data
+    states = None
+    if "state" in data.columns:
+        states = data[data["state"].notna() & (data["state"].astype(str) != "")]
+    out: list[tuple[str, float, float, str]] = []
+    keys = ["run", by] if by != "run" and "run" in frames.columns else [by]
+    for _, run in frames.groupby(keys, sort=False):
+        run = run.sort_values("x_s")
+        start, end = float(run["x_s"].min()), float(run["x_s"].max())
+        for stream in [str(s) for s in run["stream"].drop_duplicates()]:
+            xs = run.loc[run["stream"].astype(str) == stream, "x_s"].to_numpy(float)
+            if len(xs) < 2:
+                continue
+            spans = [(float(xs[i - 1]), float(xs[i])) for i in _gap_starts(xs)]
+            margin = max(0.5, 5.0 * float(_median_step(xs)))
+            if xs[0] - start > margin:
+                spans.insert(0, (start, float(xs[0])))
+            if end - xs[-1] > margin:
+                spans.append((float(xs[-1]), end))
+            for x0, x1 in spans:
+                what = "no frames"
+                if states is not None:
+                    s = states[
+                        (states["stream"].astype(str) == stream)
+                        & states["x_s"].between(x0 - 0.5, x1)
+                    ]["state"].astype(str)
+                    named = list(dict.fromkeys(s))
+                    what = " → ".join(named) if named else what
+                out.append((stream, x0, x1, what))
+    return out
+
+
+def _median_step(xs: npt.NDArray[Any]) -> float:
+    import numpy as np
+
+    return float(np.median(np.diff(xs))) if len(xs) >= 2 else 0.0
+
+
+def _shade_outages(ax: Axes, data: pd.DataFrame, by: str) -> None:
+    """Grey spans where a stream was down, labelled ``stream: state``."""
+    for stream, x0, x1, what in _outages(data, by):
+        ax.axvspan(x0, x1, color="0.5", alpha=0.12, linewidth=0, gid=f"outage:{stream}")
+        ax.text(
+            x0, 0.98, f" {redact(stream)}: {what}", transform=ax.get_xaxis_transform(),
+            ha="left", va="top", fontsize="x-small", color="0.3", clip_on=True,
+            gid=f"outage:{stream}",
+        )  # fmt: skip
 
 
 def _log_scale(ax: Axes, which: str, max_value: float = 0.0) -> None:
@@ -190,6 +259,7 @@ def plot_age(
 
     Returns:
         The Axes; each line's label is ``"<strategy> · <stream>"`` and its ``gid`` the strategy.
+        A span where a stream had no frames is shaded, with gid ``"outage:<stream>"``.
 
     Raises:
         ValueError: ``df`` is empty or is not a recorder DataFrame.
@@ -205,6 +275,7 @@ def plot_age(
             *_gapped(rows["x_s"], rows["age_ms"]), linestyle=style, color=strategy_color(label),
             label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
         )  # fmt: skip
+    _shade_outages(ax, data, by)
     if log:
         _log_scale(ax, "y")
         hidden = int((data["age_ms"] <= 0).sum())
@@ -244,6 +315,7 @@ def plot_depth(df: pd.DataFrame, ax: Axes | None = None, by: str = "strategy") -
             *_gapped(rows["x_s"], rows["depth"]), linestyle=style, color=strategy_color(label),
             drawstyle="steps-post", label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
         )  # fmt: skip
+    _shade_outages(ax, data, by)
     ax.set_xlabel(_TIME_LABEL)
     ax.set_ylabel("buffer depth (frames)")
     ax.set_title("Frames waiting in the buffer")

@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
-from rtsplab.entities import Clock, Frame, Overflow, Strategy, StreamState, Transport
+from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
 from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
+from rtsplab.source_clock import SourceClock, Stamp
 from rtsplab.timecode import read_timecode
 from rtsplab.urls import RtspUrl, scrub
 
@@ -122,8 +123,8 @@ class Reader:
         self._seq = -1  # last decoded
         self._last_decode_ns = time.monotonic_ns()
         self._last_read_seq = -1  # last handed out
-        self._pts_offset_ns: int | None = None
-        self._source_cache: dict[int, tuple[int, Clock, int | None]] = {}
+        self._clock = SourceClock()
+        self._source_cache: dict[int, Stamp] = {}
         self.reconnects = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
@@ -156,7 +157,7 @@ class Reader:
                 self._backend = open_backend(self.url, **args)
                 self.transport_used = Transport(self._backend.options.transport)
                 self.reconnects += 1
-                self._pts_offset_ns = None
+                self._clock.reset()
                 log.info("%s: reconnected", self.url.redacted)
                 return
             except RtspLabError as exc:
@@ -225,33 +226,17 @@ class Reader:
                 self._set_state(StreamState.CLOSED)
 
     # ---- consumer side ----------------------------------------------------------------------
-    def _source_time(self, decoded: DecodedFrame, image: Any) -> tuple[int, Clock, int | None]:
-        """Source time by the best clock available for this frame.
+    def _source_time(self, decoded: DecodedFrame, image: Any) -> Stamp:
+        """Source time by the best clock available for this frame (see :class:`SourceClock`)."""
+        tc = read_timecode(image) if self._timecode else None
+        return self._clock.stamp(
+            decoded.pts_s,
+            decoded.t_recv_ns,
+            t_rtcp_ns=decoded.t_rtcp_ns,
+            timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+        )
 
-        The PTS fallback is calibrated: whenever a frame carries a timecode or an RTCP time,
-        the offset between that clock and the PTS is remembered, so a frame whose timecode
-        was damaged (UDP loss) still gets a true source time. Without any calibration, the
-        PTS is anchored at the first frame's arrival.
-        """
-        pts_ns = int(decoded.pts_s * 1e9) if decoded.pts_s is not None else None
-        found: tuple[int, Clock, int | None] | None = None
-        if self._timecode:
-            tc = read_timecode(image)
-            if tc is not None:
-                found = (tc.t_ns, Clock.TIMECODE, tc.seq)
-        if found is None and decoded.t_rtcp_ns is not None:
-            found = (decoded.t_rtcp_ns, Clock.RTCP, None)
-        if found is not None:
-            if pts_ns is not None:
-                self._pts_offset_ns = found[0] - pts_ns
-            return found
-        if pts_ns is not None:
-            if self._pts_offset_ns is None:
-                self._pts_offset_ns = decoded.t_recv_ns - pts_ns
-            return pts_ns + self._pts_offset_ns, Clock.PTS, None
-        return decoded.t_recv_ns, Clock.NONE, None
-
-    def _source_of(self, item: Item) -> tuple[int, Clock, int | None]:
+    def _source_of(self, item: Item) -> Stamp:
         seq, decoded = item
         found = self._source_cache.get(seq)
         if found is None:

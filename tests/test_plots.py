@@ -263,3 +263,40 @@ def test_credentials_never_reach_a_plot(tmp_path: Path) -> None:
     labels = " ".join(str(line.get_label()) for line in ax.get_lines())
     assert "s3cret" not in labels
     assert "***" in labels
+
+
+def _outage_df(with_state: bool) -> pd.DataFrame:
+    """Two streams in sets at 30 fps for 4 s; cam2 is left out of the sets from 1 s to 3 s."""
+    rec = Recorder(run="outage")
+    for i in range(120):
+        t_src = T0_NS + i * 33 * MS
+        frames = {"cam1": _frame("cam1", i, t_src, 40.0, 1.0, 0)}
+        if not 30 <= i < 90:
+            frames["cam2"] = _frame("cam2", i, t_src + 2 * MS, 40.0, 1.0, 0)
+        rec.add_set(FrameSet(frames, i, 2.0 if len(frames) == 2 else 0.0), strategy="latest")
+    df = rec.to_dataframe()
+    if with_state:  # state rows as a recorder may hold them: a stream, a time and a state
+        t_ns = T0_NS + 31 * 33 * MS + 41 * MS
+        rows = pd.DataFrame(
+            {"run": "outage", "stream": "cam2", "strategy": "latest", "t_read_ns": [t_ns, t_ns + MS],
+             "state": ["stalled", "reconnecting"]}
+        )  # fmt: skip
+        rows["t_s"] = (rows["t_read_ns"] - df["t_read_ns"].min()) / 1e9
+        df = pd.concat([df.assign(state=pd.NA), rows], ignore_index=True)
+    return df
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_a_dead_camera_is_a_labelled_gap_not_a_line(with_state: bool) -> None:
+    ax = plots.plot_age(_outage_df(with_state))
+    cam2 = next(line for line in ax.get_lines() if "cam2" in str(line.get_label()))
+    xs = np.asarray(cam2.get_xdata(), float)
+    assert np.isnan(xs).sum() == 1  # the line breaks once, at the outage
+    before = xs[: int(np.flatnonzero(np.isnan(xs))[0])]
+    assert before.max() < 1.0
+    spans = [p for p in ax.patches if p.get_gid() == "outage:cam2"]
+    assert len(spans) == 1 and not [p for p in ax.patches if p.get_gid() == "outage:cam1"]
+    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert 0.9 < x0 < 1.05 and 2.9 < x1 < 3.05
+    texts = [t.get_text().strip() for t in ax.texts if t.get_gid() == "outage:cam2"]
+    assert texts == ["cam2: stalled → reconnecting" if with_state else "cam2: no frames"]
