@@ -17,7 +17,7 @@ from typing import Any
 from rtsplab.backends import BACKENDS, Profile
 from rtsplab.entities import Transport
 from rtsplab.errors import RtspLabError
-from rtsplab.experiment import STRATEGY_LABELS, compare, comparison_json
+from rtsplab.lab.experiment import STRATEGY_LABELS, compare, comparison_json
 from rtsplab.urls import redact
 
 __all__ = [
@@ -209,7 +209,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         >>> main(["doctor", "rtsp://127.0.0.1:1/cam1", "--json"])  # doctest: +SKIP
         2
     """
-    from rtsplab.diagnose import diagnose
+    from rtsplab.lab.diagnose import diagnose
 
     def say(line: str) -> None:
         print(f"measuring {line}", file=sys.stderr, flush=True)

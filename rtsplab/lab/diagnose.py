@@ -32,7 +32,7 @@ from rtsplab.errors import (
     RtspLabError,
     UnsupportedStream,
 )
-from rtsplab.experiment import (
+from rtsplab.lab.experiment import (
     age_growth_ms_per_s,
     open_one_by_one,
     read_sets,
@@ -40,7 +40,7 @@ from rtsplab.experiment import (
     stream_names,
     timed_first_set,
 )
-from rtsplab.findings import (
+from rtsplab.lab.findings import (
     DEFAULT,
     LEVELS,
     LL,

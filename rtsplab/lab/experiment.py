@@ -10,9 +10,9 @@ Strategy labels: ``naive``, ``buffered``, ``latest`` (sets of the newest frame o
 stream) and ``matched`` (``latest`` readers with timestamp-matched sets), optionally with a
 backend: ``latest@native`` runs ``latest`` on rtsplab's own RTSP client.
 
-:func:`reproduce_seed` replays the problem statement (two captures opened one after the other
-end up a second apart) step by step and then fixes it; :func:`diagnose` (from
-:mod:`rtsplab.diagnose`) measures the same effects on your own cameras.
+:func:`rtsplab.lab.seed.reproduce_seed` replays the problem statement (two captures opened one
+after the other end up a second apart) step by step and then fixes it;
+:func:`rtsplab.lab.diagnose.diagnose` measures the same effects on your own cameras.
 
 Example:
     >>> df = compare(sim=2, strategies=["naive", "latest"], seconds=3)  # doctest: +SKIP
@@ -339,22 +339,3 @@ def age_growth_ms_per_s(df: pd.DataFrame) -> dict[str, float]:
         ]
         out[str(label)] = round(sum(slopes) / len(slopes), 1) + 0.0 if slopes else math.nan
     return out
-
-
-_LAZY = {
-    "diagnose": "rtsplab.diagnose",
-    "Diagnosis": "rtsplab.diagnose",
-    "Finding": "rtsplab.findings",
-    "reproduce_seed": "rtsplab.seed",
-    "SeedResult": "rtsplab.seed",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """``reproduce_seed``/``SeedResult`` (:mod:`rtsplab.seed`) and ``diagnose``/``Diagnosis``
-    (:mod:`rtsplab.diagnose`) build on this module, so they are re-exported lazily."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,16 @@
-"""Start and stop real RTSP server processes on 127.0.0.1 (no pytest here).
+"""Start and stop real third-party RTSP servers on 127.0.0.1, to measure readers against.
 
-Used by the pytest fixtures (``tests/servers/fixtures.py``, ``tests/conftest.py``) and by the
-benchmarks (``benchmarks/``), so both run the same servers the same way.
+The pytest fixtures (``tests/servers/fixtures.py``, ``tests/conftest.py``) and the benchmarks
+(``benchmarks/``) both import this module, so they run the same servers the same way.
+gst-rtsp-server runs from ``tests/servers/gst_rtsp_server.py`` under the system Python (it
+needs PyGObject), so :func:`start_gst_server` works from a source checkout.
+
+Example:
+    >>> port = free_port()
+    >>> wait_port(port, timeout_s=0.2)
+    Traceback (most recent call last):
+    ...
+    TimeoutError: nothing listening on 127.0.0.1:... after 0.2s
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-GST_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
+GST_SCRIPT = Path(__file__).resolve().parents[2] / "tests" / "servers" / "gst_rtsp_server.py"
 PASSWORD_ENV = "RTSPLAB_TEST_SERVER_PASSWORD"
 
 

@@ -16,7 +16,7 @@ from conftest import free_port
 
 from rtsplab.entities import Clock, Frame, FrameSet
 from rtsplab.errors import ConnectError
-from rtsplab.experiment import (
+from rtsplab.lab.experiment import (
     age_growth_ms_per_s,
     comparison_json,
     open_one_by_one,
