@@ -30,12 +30,26 @@ from rtsplab.readers import Item, Reader, stream_name
 from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl
 
-__all__ = ["Group", "open_group"]
+__all__ = ["Group", "open_group", "stream_names"]
 
 MATCH_HISTORY = 16  # frames of history per stream for matching (0.5 s at 30 fps)
 
 
-def _unique_names(urls: Sequence[str | RtspUrl], names: Sequence[str] | None) -> list[str]:
+def stream_names(urls: Sequence[str | RtspUrl], names: Sequence[str] | None = None) -> list[str]:
+    """The names of a group's streams: ``names`` checked, or each URL's last path segment,
+    made unique by appending ``#<index>``.
+
+    Raises:
+        ValueError: ``names`` are not unique or not one per URL.
+
+    Example:
+        >>> stream_names(["rtsp://h/a/cam", "rtsp://h/b/cam", "rtsp://h/door"])
+        ['cam', 'cam#1', 'door']
+        >>> stream_names(["rtsp://h/a"], names=["front", "back"])
+        Traceback (most recent call last):
+        ...
+        ValueError: names must be unique and one per URL
+    """
     if names is not None:
         if len(names) != len(urls) or len(set(names)) != len(names):
             raise ValueError("names must be unique and one per URL")
@@ -261,7 +275,7 @@ def open_group(
         **reader_kwargs: passed to every :class:`Reader` (backend, transport, timeouts...).
 
     Raises:
-        ValueError: ``sync="matched"`` with a strategy other than ``latest``.
+        ValueError: no URL; ``sync="matched"`` with a strategy other than ``latest``.
         RtspLabError: a stream failed to open (the others are closed again).
 
     Example:
@@ -269,6 +283,8 @@ def open_group(
         >>> with rtsplab.open_group([u1, u2], strategy="latest", sync="latest") as g:  # doctest: +SKIP
         ...     fs = g.read_set()
     """
+    if not urls:
+        raise ValueError("open_group needs at least one URL")
     strategy = Strategy(strategy)
     sync = Sync(sync)
     if sync is Sync.MATCHED:
@@ -277,11 +293,11 @@ def open_group(
                 "sync='matched' pairs frames from each stream's recent history; use strategy='latest'"
             )
         reader_kwargs.setdefault("keep", MATCH_HISTORY)
-    stream_names = _unique_names(urls, names)
+    unique_names = stream_names(urls, names)
 
     def _open(i: int) -> Reader | RtspLabError:
         try:
-            return Reader(urls[i], strategy=strategy, name=stream_names[i], **reader_kwargs)
+            return Reader(urls[i], strategy=strategy, name=unique_names[i], **reader_kwargs)
         except RtspLabError as exc:
             return exc
 

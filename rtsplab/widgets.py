@@ -38,7 +38,7 @@ from rtsplab.errors import ReadTimeout
 from rtsplab.group import Group, open_group
 from rtsplab.plots import strategy_color
 from rtsplab.recorder import Recorder
-from rtsplab.urls import RtspUrl, redact, scrub
+from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 
 if TYPE_CHECKING:
     import numpy as np
@@ -211,7 +211,7 @@ class LiveView:
             raise ValueError("fps and chart_hz must be > 0 and width >= 16 px")
         self._urls = list(urls)
         self._redacted = [redact(u) for u in self._urls]
-        self._secrets = tuple(s for u in self._urls for s in _secrets_of(u))
+        self._secrets = tuple(s for u in self._urls for s in url_secrets(u))
         self.strategy = Strategy(strategy).value
         self.sync = Sync(sync).value
         self.backend = backend
@@ -428,13 +428,6 @@ def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _secrets_of(url: str) -> tuple[str, ...]:
-    try:
-        return RtspUrl.parse(url).secrets
-    except ValueError:
-        return ()
 
 
 def _default_name(url: str, index: int) -> str:

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from rtsplab.backends import BACKENDS, Profile
 from rtsplab.entities import Strategy, Sync
 from rtsplab.errors import ReadTimeout
-from rtsplab.group import Group, open_group
-from rtsplab.readers import Reader, stream_name
+from rtsplab.group import Group, open_group, stream_names
+from rtsplab.readers import Reader
 from rtsplab.recorder import Recorder, summarize
 
 if TYPE_CHECKING:
@@ -236,20 +236,6 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
 
 
 # ---- the problem statement, reproduced ------------------------------------------------------
-
-
-def stream_names(urls: Sequence[str]) -> list[str]:
-    """Unique stream names for ``urls``, as :func:`rtsplab.open_group` names them.
-
-    Example:
-        >>> stream_names(["rtsp://h/a/cam", "rtsp://h/b/cam"])
-        ['cam', 'cam#1']
-    """
-    out: list[str] = []
-    for i, u in enumerate(urls):
-        n = stream_name(u)
-        out.append(n if n not in out else f"{n}#{i}")
-    return out
 
 
 def open_one_by_one(
