@@ -21,14 +21,17 @@ import itertools
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtsplab.entities import Frame, FrameSet, Strategy, StreamState, Sync
 from rtsplab.errors import ReadTimeout, RtspLabError
 from rtsplab.policies import LatestPolicy
-from rtsplab.readers import Item, Reader, stream_name
+from rtsplab.readers import Item, Reader, ReaderOptions, show_options, stream_name
 from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["Group", "open_group", "stream_names"]
 
@@ -254,6 +257,7 @@ def _parallel(fn: Any, items: Sequence[Any]) -> list[Any]:
         return list(ex.map(fn, items))
 
 
+@show_options(ReaderOptions)
 def open_group(
     urls: Sequence[str | RtspUrl],
     strategy: Strategy | str = Strategy.LATEST,
@@ -261,7 +265,7 @@ def open_group(
     recorder: Recorder | None = None,
     names: Sequence[str] | None = None,
     tolerance_ms: float | None = None,
-    **reader_kwargs: Any,
+    **reader_kwargs: Unpack[ReaderOptions],
 ) -> Group:
     """Open several streams in parallel and read them as sets.
 
@@ -272,7 +276,8 @@ def open_group(
         recorder: gets one row per frame of every set, with the set id and skew.
         names: stream names (default: last URL path segment, made unique).
         tolerance_ms: ``matched`` only: max distance of a frame from the set's instant.
-        **reader_kwargs: passed to every :class:`Reader` (backend, transport, timeouts...).
+        **reader_kwargs: :class:`~rtsplab.readers.ReaderOptions` for every :class:`Reader`
+            (backend, transport, timeouts...).
 
     Raises:
         ValueError: no URL; ``sync="matched"`` with a strategy other than ``latest``.

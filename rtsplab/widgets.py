@@ -37,10 +37,13 @@ from rtsplab.entities import FrameSet, Strategy, Sync
 from rtsplab.errors import ReadTimeout
 from rtsplab.group import Group, open_group
 from rtsplab.plots import strategy_color
+from rtsplab.readers import StreamOptions, show_options
 from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import numpy as np
     import numpy.typing as npt
     from matplotlib.typing import LineStyleType
@@ -172,7 +175,8 @@ class LiveView:
         recorder: where every set read is recorded; a new :class:`Recorder` by default.
         autostart: start reading at once.
         read_timeout_s: how long one read waits before the captions show the stream states.
-        **open_kwargs: more keyword arguments for :func:`rtsplab.open_group`.
+        **open_kwargs: :class:`~rtsplab.readers.StreamOptions` for every stream (transport,
+            timeouts, decoder threads...).
 
     Attributes:
         widget: the ipywidgets layout (display it, or just leave the view last in a cell).
@@ -190,6 +194,7 @@ class LiveView:
         ...     view.stop()
     """
 
+    @show_options(StreamOptions)
     def __init__(
         self,
         urls: Sequence[str],
@@ -203,7 +208,7 @@ class LiveView:
         recorder: Recorder | None = None,
         autostart: bool = True,
         read_timeout_s: float = 1.0,
-        **open_kwargs: Any,
+        **open_kwargs: Unpack[StreamOptions],
     ) -> None:
         if not urls:
             raise ValueError("LiveView needs at least one URL")

@@ -31,10 +31,12 @@ from rtsplab.backends import BACKENDS, Profile
 from rtsplab.entities import Strategy, Sync
 from rtsplab.errors import ReadTimeout
 from rtsplab.group import Group, open_group, stream_names
-from rtsplab.readers import Reader
+from rtsplab.readers import Reader, ReaderOptions, show_options
 from rtsplab.recorder import Recorder, summarize
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import pandas as pd
 
 __all__ = [
@@ -153,6 +155,7 @@ def run_strategy(
     return rec
 
 
+@show_options(ReaderOptions)
 def compare(
     urls: Sequence[str] | None = None,
     sim: int = 0,
@@ -160,7 +163,7 @@ def compare(
     consumer_ms: float = 60.0,
     seconds: float = 10.0,
     progress: bool = True,
-    **reader_kwargs: Any,
+    **reader_kwargs: Unpack[ReaderOptions],
 ) -> pd.DataFrame:
     """Run each strategy on the same streams with a consumer of ``consumer_ms`` per set.
 
@@ -170,7 +173,8 @@ def compare(
         consumer_ms: time the simulated consumer spends on each set (``time.sleep``).
         seconds: duration of each strategy's run.
         progress: a tqdm progress bar per strategy (shown in notebooks and terminals).
-        **reader_kwargs: backend, transport, timeouts... for every reader.
+        **reader_kwargs: :class:`~rtsplab.readers.ReaderOptions` for every reader (backend,
+            transport, timeouts...).
 
     Returns:
         The recorder DataFrame of all runs (``run`` = strategy label).
