@@ -307,8 +307,10 @@ class Reader:
         """Source capture time of a decoded item (cached; groups use it to match frames).
 
         Example:
-            >>> Reader.source_time_ns.__name__
-            'source_time_ns'
+            >>> r = open("rtsp://127.0.0.1:8554/cam1", strategy="latest", keep=4)  # doctest: +SKIP
+            >>> item = r.policy.history()[-1]  # doctest: +SKIP
+            >>> round((time.time_ns() - r.source_time_ns(item)) / 1e6)  # doctest: +SKIP
+            38
         """
         return self._source_of(item)[0]
 
@@ -319,8 +321,9 @@ class Reader:
         skipped since the previous hand-out, and records the frame. Groups call this too.
 
         Example:
-            >>> Reader.make_frame.__name__
-            'make_frame'
+            >>> item = r.policy.history()[-1]  # doctest: +SKIP
+            >>> f = r.make_frame(item, depth=0); f.stream, f.clock, f.age_ms  # doctest: +SKIP
+            ('cam1', <Clock.TIMECODE: 'timecode'>, 40.2)
         """
         seq, decoded = item
         t_source_ns, clock, source_seq = self._source_of(item)

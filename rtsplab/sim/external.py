@@ -63,7 +63,14 @@ def wait_port(
 
 
 def stop_pid(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
-    """Stop a server process by PID: SIGTERM, then SIGKILL. Idempotent."""
+    """Stop a server process by PID: SIGTERM, then SIGKILL. Idempotent.
+
+    Example:
+        >>> import sys
+        >>> proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        >>> stop_pid(proc); stop_pid(proc); proc.returncode == -signal.SIGTERM
+        True
+    """
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -87,6 +94,11 @@ class GstServer:
         size: ``(width, height)`` of every mount.
         udp_only: whether the server refuses RTP over TCP (``461``).
         proc: the server process.
+
+    Example:
+        >>> with start_gst_server(Path("/tmp"), mounts=("cam1",), fps=15) as srv:  # doctest: +SKIP
+        ...     print(srv.url("cam1"), srv.proc.poll())
+        rtsp://127.0.0.1:40411/cam1 None
     """
 
     port: int
@@ -176,6 +188,12 @@ def start_gst_server(
 
     Raises:
         RuntimeError: the server did not start; the message ends with its stderr.
+
+    Example:
+        >>> srv = start_gst_server(Path("/tmp"), credentials=("admin", "pa:ss@1"))  # doctest: +SKIP
+        >>> srv.url("cam2", credentials=True)  # doctest: +SKIP
+        'rtsp://admin:pa%3Ass%401@127.0.0.1:40411/cam2'
+        >>> srv.stop()  # doctest: +SKIP
     """
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     last_error: Exception | None = None
