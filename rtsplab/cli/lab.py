@@ -77,7 +77,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """A readable table of :func:`rtsplab.experiment.comparison_json` output.
+    """A readable table of :func:`rtsplab.lab.experiment.comparison_json` output.
 
     Example:
         >>> print(format_table({"strategies": {}}).splitlines()[0].split()[:2])
