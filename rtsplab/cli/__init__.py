@@ -1,7 +1,6 @@
 """The ``rtsplab`` command: one module per group of subcommands, dispatched by :mod:`.main`.
 
-* :mod:`~rtsplab.cli.lab`: ``demo``, ``compare`` and ``doctor``.
-* :mod:`~rtsplab.cli.probe`: ``probe``.
+* :mod:`~rtsplab.cli.lab`: ``demo``, ``compare``, ``doctor`` and ``probe``.
 * :mod:`~rtsplab.cli.sim`: ``sim``.
 
 Example:

@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "compare naive, buffered and latest on two simulated cameras",
     ),
     "sim": ("rtsplab.cli.sim", "serve simulated RTSP cameras with burned-in timecodes"),
-    "probe": ("rtsplab.cli.probe", "open one stream and report codec, open time and frame age"),
+    "probe": ("rtsplab.cli.lab", "open one stream and report codec, open time and frame age"),
     "compare": ("rtsplab.cli.lab", "run reading strategies on the same streams"),
     "doctor": ("rtsplab.cli.lab", "diagnose latency problems of your own cameras"),
 }

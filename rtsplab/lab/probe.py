@@ -1,4 +1,4 @@
-"""Probe: open one stream, report what it is and how fresh its frames are (``rtsplab probe``).
+"""``rtsplab probe``: open one stream, report what it is and how fresh its frames are.
 
 Example:
     >>> probe("rtsp://127.0.0.1:8554/cam1", seconds=2)["open_s"]  # doctest: +SKIP
