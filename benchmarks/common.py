@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rtsplab.sim.external import GstServer, free_port, start_gst_server
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from servers.launch import GstServer, free_port, start_gst_server  # noqa: E402  (the tests' launcher)
 
 __all__ = [
     "GstServer",

@@ -28,8 +28,11 @@ class ConnectError(RtspLabError):
     """The host refused the connection or could not be reached.
 
     Example:
-        >>> isinstance(ConnectError("x"), RtspLabError)
-        True
+        >>> import rtsplab
+        >>> rtsplab.open("rtsp://admin:s3cret@127.0.0.1:1/cam", backend="pyav")
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.ConnectError: rtsp://admin:***@127.0.0.1:1/cam: connection refused; is the server running on that port?
     """
 
 
@@ -37,8 +40,9 @@ class OpenTimeout(ConnectError):
     """Opening the stream took longer than ``open_timeout_s``.
 
     Example:
-        >>> isinstance(OpenTimeout("x"), ConnectError)
-        True
+        >>> rtsplab.open("rtsp://10.255.255.1/cam", open_timeout_s=2)  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.OpenTimeout: rtsp://10.255.255.1/cam: no answer within open_timeout_s=2 ...
     """
 
 
@@ -46,8 +50,11 @@ class ReadTimeout(RtspLabError):
     """No frame arrived within ``read_timeout_s``.
 
     Example:
-        >>> isinstance(ReadTimeout("x"), RtspLabError)
-        True
+        >>> from rtsplab.policies import LatestPolicy
+        >>> LatestPolicy().take(timeout_s=0.01)
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.ReadTimeout: no frame within 0.01 s
     """
 
 
@@ -55,8 +62,9 @@ class AuthError(RtspLabError):
     """The server answered 401: wrong or missing credentials.
 
     Example:
-        >>> isinstance(AuthError("x"), RtspLabError)
-        True
+        >>> rtsplab.open("rtsp://admin:wrong@127.0.0.1:8554/cam1")  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.AuthError: rtsp://admin:***@127.0.0.1:8554/cam1: 401 Unauthorized ...
     """
 
 
@@ -64,8 +72,9 @@ class NotFound(RtspLabError):
     """The server answered 404: no stream at that path.
 
     Example:
-        >>> isinstance(NotFound("x"), RtspLabError)
-        True
+        >>> rtsplab.open("rtsp://127.0.0.1:8554/nope")  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.NotFound: rtsp://127.0.0.1:8554/nope: 404 Not Found ...
     """
 
 
@@ -73,8 +82,9 @@ class UnsupportedStream(RtspLabError):
     """The stream opened but its codec or transport cannot be decoded.
 
     Example:
-        >>> isinstance(UnsupportedStream("x"), RtspLabError)
-        True
+        >>> rtsplab.open("rtsp://127.0.0.1:8554/audio-only", backend="native")  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.UnsupportedStream: rtsp://127.0.0.1:8554/audio-only: no H.264 video ...
     """
 
 
@@ -82,8 +92,12 @@ class StreamClosed(RtspLabError):
     """The reader was closed, or the stream ended and will not reconnect.
 
     Example:
-        >>> isinstance(StreamClosed("x"), RtspLabError)
-        True
+        >>> from rtsplab.policies import LatestPolicy
+        >>> policy = LatestPolicy(); policy.close()
+        >>> policy.take(timeout_s=1.0)
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.StreamClosed: the reader is closed
     """
 
 

@@ -31,17 +31,20 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtsplab import sync as matching
 from rtsplab.entities import Frame, FrameSet, OnMissing, Strategy, StreamState, Sync
 from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy
-from rtsplab.readers import Item, Reader, stream_name
+from rtsplab.readers import Item, Reader, ReaderOptions, show_options, stream_name
 from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl
 
-__all__ = ["Group", "open_group"]
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = ["Group", "open_group", "stream_names"]
 
 MATCH_HISTORY = 16  # frames of history per stream for matching (0.5 s at 30 fps)
 MAX_BACKOFF_S = 2.0  # a group's reconnect cap: a camera back rejoins the sets within ~3 s
@@ -49,7 +52,21 @@ POLL_S = 0.05  # how often a waiting read_set looks again at the streams it is n
 DOWN = frozenset({StreamState.STALLED, StreamState.RECONNECTING, StreamState.CLOSED})
 
 
-def _unique_names(urls: Sequence[str | RtspUrl], names: Sequence[str] | None) -> list[str]:
+def stream_names(urls: Sequence[str | RtspUrl], names: Sequence[str] | None = None) -> list[str]:
+    """The names of a group's streams: ``names`` checked, or each URL's last path segment,
+    made unique by appending ``#<index>``.
+
+    Raises:
+        ValueError: ``names`` are not unique or not one per URL.
+
+    Example:
+        >>> stream_names(["rtsp://h/a/cam", "rtsp://h/b/cam", "rtsp://h/door"])
+        ['cam', 'cam#1', 'door']
+        >>> stream_names(["rtsp://h/a"], names=["front", "back"])
+        Traceback (most recent call last):
+        ...
+        ValueError: names must be unique and one per URL
+    """
     if names is not None:
         if len(names) != len(urls) or len(set(names)) != len(names):
             raise ValueError("names must be unique and one per URL")
@@ -471,6 +488,7 @@ def _parallel(fn: Any, items: Sequence[Any]) -> list[Any]:
         return list(ex.map(fn, items))
 
 
+@show_options(ReaderOptions)
 def open_group(
     urls: Sequence[str | RtspUrl],
     strategy: Strategy | str = Strategy.LATEST,
@@ -479,7 +497,7 @@ def open_group(
     names: Sequence[str] | None = None,
     tolerance_ms: float | None = None,
     on_missing: OnMissing | str = OnMissing.PARTIAL,
-    **reader_kwargs: Any,
+    **reader_kwargs: Unpack[ReaderOptions],
 ) -> Group:
     """Open several streams in parallel and read them as sets.
 
@@ -494,13 +512,13 @@ def open_group(
             it out, name it in :attr:`FrameSet.missing`), ``stale`` (repeat its last frame,
             flagged) or ``raise``. Also decides whether a stream that fails to open fails the
             whole group (``raise``) or is reported in :attr:`Group.open_errors`.
-        **reader_kwargs: passed to every :class:`Reader` (backend, transport, timeouts,
-            ``reconnect``...), and to streams added later with :meth:`Group.add`. A group
+        **reader_kwargs: :class:`~rtsplab.readers.ReaderOptions` for every :class:`Reader`
+            (backend, transport, timeouts, ``reconnect``...), and to streams added later with :meth:`Group.add`. A group
             caps the reconnect backoff at ``max_backoff_s=2`` unless told otherwise, so a
             camera that comes back is in the sets again within about 3 s.
 
     Raises:
-        ValueError: ``sync="matched"`` with a strategy other than ``latest``.
+        ValueError: no URL; ``sync="matched"`` with a strategy other than ``latest``.
         RtspLabError: every stream failed to open, or one did with ``on_missing="raise"``
             (the others are closed again).
 
@@ -511,6 +529,8 @@ def open_group(
         ...     fs.missing, g.open_errors
         ((), {})
     """
+    if not urls:
+        raise ValueError("open_group needs at least one URL")
     strategy = Strategy(strategy)
     sync = Sync(sync)
     on_missing = OnMissing(on_missing)
@@ -521,16 +541,16 @@ def open_group(
             )
         reader_kwargs.setdefault("keep", MATCH_HISTORY)
     reader_kwargs.setdefault("max_backoff_s", MAX_BACKOFF_S)
-    stream_names = _unique_names(urls, names)
+    unique_names = stream_names(urls, names)
 
     def _open(i: int) -> Reader | RtspLabError:
         try:
-            return Reader(urls[i], strategy=strategy, name=stream_names[i], **reader_kwargs)
+            return Reader(urls[i], strategy=strategy, name=unique_names[i], **reader_kwargs)
         except RtspLabError as exc:
             return exc
 
     results = _parallel(_open, list(range(len(urls))))
-    errors = {n: r for n, r in zip(stream_names, results, strict=True) if not isinstance(r, Reader)}
+    errors = {n: r for n, r in zip(unique_names, results, strict=True) if not isinstance(r, Reader)}
     readers = [r for r in results if isinstance(r, Reader)]
     if errors and (on_missing is OnMissing.RAISE or not readers):
         _parallel(lambda r: r.close(), readers)
@@ -544,5 +564,5 @@ def open_group(
         open_errors=errors,
         reader_options={"strategy": strategy, **reader_kwargs},
     )
-    group._order = list(stream_names)  # set order follows the URLs, failed streams included
+    group._order = list(unique_names)  # set order follows the URLs, failed streams included
     return group

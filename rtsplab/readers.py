@@ -17,11 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
@@ -32,11 +33,52 @@ from rtsplab.source_clock import SourceClock, Stamp
 from rtsplab.timecode import read_timecode
 from rtsplab.urls import RtspUrl, scrub
 
-__all__ = ["Reader", "open", "stream_name"]
+if TYPE_CHECKING:
+    from typing import Unpack
+
+__all__ = ["Reader", "ReaderOptions", "StreamOptions", "open", "show_options", "stream_name"]
 
 log = logging.getLogger("rtsplab")
 
 Item = tuple[int, DecodedFrame]  # (reader seq, decoded frame)
+
+
+class StreamOptions(TypedDict, total=False):
+    """How each stream is opened, decoded and buffered; every key optional (see :class:`Reader`).
+
+    Typed once for :func:`open`, :func:`rtsplab.open_group`, :func:`rtsplab.lab.compare` and
+    :class:`rtsplab.widgets.LiveView`, so type checkers and tab completion see each option.
+
+    Example:
+        >>> options: StreamOptions = {"transport": "tcp", "open_timeout_s": 3.0}
+        >>> sorted(StreamOptions.__annotations__)[:4]
+        ['decoder_threads', 'keep', 'max_backoff_s', 'maxsize']
+    """
+
+    transport: Transport | str
+    open_timeout_s: float
+    reconnect: bool
+    profile: str
+    decoder_threads: int | None
+    maxsize: int
+    overflow: Overflow | str
+    keep: int
+    max_backoff_s: float
+    timecode: bool
+
+
+class ReaderOptions(StreamOptions, total=False):
+    """:class:`StreamOptions` plus the backend and the read timeout.
+
+    Example:
+        >>> import inspect
+        >>> keywords = set(inspect.signature(Reader).parameters)
+        >>> sorted(keywords - set(ReaderOptions.__annotations__))  # every other one is here
+        ['name', 'recorder', 'strategy', 'url']
+    """
+
+    backend: str
+    read_timeout_s: float
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -250,8 +292,10 @@ class Reader:
         """Source capture time of a decoded item (cached; groups use it to match frames).
 
         Example:
-            >>> Reader.source_time_ns.__name__
-            'source_time_ns'
+            >>> r = open("rtsp://127.0.0.1:8554/cam1", strategy="latest", keep=4)  # doctest: +SKIP
+            >>> item = r.policy.history()[-1]  # doctest: +SKIP
+            >>> round((time.time_ns() - r.source_time_ns(item)) / 1e6)  # doctest: +SKIP
+            38
         """
         return self._source_of(item)[0]
 
@@ -262,8 +306,9 @@ class Reader:
         skipped since the previous hand-out, and records the frame. Groups call this too.
 
         Example:
-            >>> Reader.make_frame.__name__
-            'make_frame'
+            >>> item = r.policy.history()[-1]  # doctest: +SKIP
+            >>> f = r.make_frame(item, depth=0); f.stream, f.clock, f.age_ms  # doctest: +SKIP
+            ('cam1', <Clock.TIMECODE: 'timecode'>, 40.2)
         """
         seq, decoded = item
         t_source_ns, clock, source_seq = self._source_of(item)
@@ -461,7 +506,46 @@ class Reader:
         )
 
 
-def open(url: str | RtspUrl, strategy: Strategy | str = Strategy.LATEST, **kwargs: Any) -> Reader:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def show_options(options: type[Any]) -> Callable[[_F], _F]:
+    """Spell out ``options``' keys, with :class:`Reader`'s defaults, in the runtime signature.
+
+    ``**kwargs: Unpack[ReaderOptions]`` types the options for type checkers; ``help()`` and
+    Jupyter's tab completion read the runtime signature, which this decorator completes.
+
+    Example:
+        >>> import inspect
+        >>> inspect.signature(open).parameters["open_timeout_s"]
+        <Parameter "open_timeout_s: 'float' = 5.0">
+    """
+    defaults = inspect.signature(Reader).parameters
+
+    def decorate(func: _F) -> _F:
+        sig = inspect.signature(func)
+        params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        named = {p.name for p in params}
+        params += [
+            defaults[key].replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for key in options.__annotations__
+            if key not in named
+        ]
+        setattr(func, "__signature__", sig.replace(parameters=params))  # noqa: B010
+        return func
+
+    return decorate
+
+
+@show_options(ReaderOptions)
+def open(
+    url: str | RtspUrl,
+    strategy: Strategy | str = Strategy.LATEST,
+    *,
+    name: str | None = None,
+    recorder: Recorder | None = None,
+    **options: Unpack[ReaderOptions],
+) -> Reader:
     """Open one stream with a reading strategy; see :class:`Reader` for every option.
 
     Example:
@@ -469,4 +553,4 @@ def open(url: str | RtspUrl, strategy: Strategy | str = Strategy.LATEST, **kwarg
         >>> with rtsplab.open("rtsp://127.0.0.1:8554/cam1", strategy="latest") as r:  # doctest: +SKIP
         ...     ok, image = r.read()
     """
-    return Reader(url, strategy=strategy, **kwargs)
+    return Reader(url, strategy=strategy, name=name, recorder=recorder, **options)

@@ -100,8 +100,13 @@ class Recorder:
         """Record one frame handed to the consumer.
 
         Example:
-            >>> Recorder().add.__name__
-            'add'
+            >>> import numpy as np
+            >>> from rtsplab.entities import Clock, Frame
+            >>> rec = Recorder(run="demo")
+            >>> rec.add(Frame(np.zeros((1, 1, 3), np.uint8), "cam1", 7, 1_000_000, Clock.TIMECODE,
+            ...               2_000_000, 41_000_000), strategy="latest")
+            >>> rec.to_dataframe()[["run", "stream", "strategy", "seq", "age_ms"]].to_dict("records")
+            [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
         """
         row = (
             self.run if run is None else run,

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
-__all__ = ["REDACTED", "RtspUrl", "redact", "scrub"]
+__all__ = ["REDACTED", "RtspUrl", "redact", "scrub", "url_secrets"]
 
 REDACTED = "***"
 
@@ -172,6 +172,21 @@ def redact(url: str) -> str:
         return RtspUrl.parse(url).redacted
     except ValueError:
         return _blank_userinfo(url)
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """:attr:`RtspUrl.secrets` of ``url``, or ``()`` when it does not parse; never raises.
+
+    Example:
+        >>> url_secrets("rtsp://admin:pa/ss@h/cam")
+        ('pa%2Fss', 'pa/ss')
+        >>> url_secrets("not a url")
+        ()
+    """
+    try:
+        return RtspUrl.parse(url).secrets
+    except ValueError:
+        return ()
 
 
 def _blank_userinfo(text: str) -> str:

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from servers.launch import free_port, stop_pid, wait_port
+
+from rtsplab.sim.external import free_port, stop_pid, wait_port
 
 pytest_plugins = ["servers.fixtures", "servers.sim_fixtures"]
 __all__ = ["IN_CI", "free_port", "require_tool", "stop_pid", "wait_port"]

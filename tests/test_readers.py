@@ -50,7 +50,7 @@ def test_latest_frames_are_fresh_and_carry_timecodes(gst, backend: str) -> None:
 
 def test_strategies_on_a_slow_consumer(gst) -> None:  # type: ignore[no-untyped-def]
     """naive and buffered fall behind a 60 ms consumer; latest stays fresh; matched aligns."""
-    from rtsplab.experiment import compare, comparison_json
+    from rtsplab.lab.experiment import compare, comparison_json
 
     urls = [gst.url("cam1"), gst.url("cam2")]
     df = compare(

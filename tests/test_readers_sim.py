@@ -12,7 +12,7 @@ from conftest import free_port
 import rtsplab
 from rtsplab.entities import StreamState
 from rtsplab.errors import AuthError, ConnectError, ReadTimeout, StreamClosed
-from rtsplab.experiment import compare, comparison_json
+from rtsplab.lab.experiment import compare, comparison_json
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimCamera, SimServer
 

@@ -143,8 +143,9 @@ class OpenCVBackend(Backend):
             StreamClosed: the stream ended or the capture was released.
 
         Example:
-            >>> OpenCVBackend.read.__name__
-            'read'
+            >>> b = open_backend(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), "opencv")  # doctest: +SKIP
+            >>> f = b.read(); f.image.shape, f.t_recv_ns > 0  # doctest: +SKIP
+            ((360, 640, 3), True)
         """
         cap = self._cap
         if cap is None:
@@ -169,8 +170,10 @@ class OpenCVBackend(Backend):
         """Release the capture. Idempotent.
 
         Example:
-            >>> OpenCVBackend.close.__name__
-            'close'
+            >>> b.close(); b.close()  # idempotent  # doctest: +SKIP
+            >>> b.read()  # doctest: +SKIP
+            Traceback (most recent call last):
+            rtsplab.errors.StreamClosed: capture is closed
         """
         with self._lock:
             cap, self._cap = self._cap, None

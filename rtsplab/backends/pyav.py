@@ -158,8 +158,9 @@ class PyAVBackend(Backend):
             StreamClosed: the stream ended or failed.
 
         Example:
-            >>> PyAVBackend.read.__name__
-            'read'
+            >>> b = open_backend(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), "pyav")  # doctest: +SKIP
+            >>> f = b.read(); f.image.shape, f.t_recv_ns > 0  # doctest: +SKIP
+            ((360, 640, 3), True)
         """
         if self._container is None:
             raise StreamClosed("container is closed")
@@ -184,8 +185,10 @@ class PyAVBackend(Backend):
         """Close the container. Idempotent.
 
         Example:
-            >>> PyAVBackend.close.__name__
-            'close'
+            >>> b.close(); b.close()  # idempotent  # doctest: +SKIP
+            >>> b.read()  # doctest: +SKIP
+            Traceback (most recent call last):
+            rtsplab.errors.StreamClosed: container is closed
         """
         with self._lock:
             container, self._container = getattr(self, "_container", None), None

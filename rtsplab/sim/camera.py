@@ -8,7 +8,8 @@ encoder is asked for an IDR right away so the join is fast. While nobody subscri
 camera draws and encodes nothing.
 
 Fault knobs (``latency_ms``, ``jitter_ms``, ``fps``, ``loss``, :meth:`SimCamera.stall`,
-:meth:`SimCamera.disconnect`) change while running; senders read them per frame.
+:meth:`SimCamera.disconnect`) change while running; senders read them per frame. When a
+child-process server serves the camera, the same calls are forwarded to the child.
 
 Example:
     >>> cam = SimCamera("cam1", fps=15)
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +34,7 @@ from rtsplab.sim.media import AccessUnit, H264Encoder, Subscriber
 from rtsplab.sim.rtp import rtp_timestamp
 from rtsplab.sim.scene import Scene
 
-if TYPE_CHECKING:
-    from rtsplab.sim.publish import Publisher
-
-__all__ = ["CameraConfig", "SimCamera", "knob_kwargs"]
+__all__ = ["CameraConfig", "SimCamera"]
 
 _log = logging.getLogger("rtsplab.sim")
 _KNOBS = ("latency_ms", "jitter_ms", "fps", "loss")
@@ -103,6 +101,7 @@ class SimCamera:
         self.idr_on_join = idr_on_join
         self.fps = 30.0
         self.latency_ms = self.jitter_ms = self.loss = 0.0
+        self._remote: Callable[[str, Any], CameraConfig] | None = None
         self.set(fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss)
         self.rtp_offset = int.from_bytes(os.urandom(4), "big")
         self._lock = threading.Condition()
@@ -136,9 +135,11 @@ class SimCamera:
         """This camera's settings and current knob values.
 
         Example:
-            >>> SimCamera("a").config().name
-            'a'
+            >>> SimCamera("a", fps=12).config()
+            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True)
         """
+        if self._remote is not None:
+            self._adopt(self._remote("config", None))
         return CameraConfig(
             self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
             self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join,
@@ -155,6 +156,7 @@ class SimCamera:
             >>> cam = SimCamera("c"); cam.set(fps=15, loss=0.1); cam.fps, cam.loss
             (15.0, 0.1)
         """
+        values: dict[str, float] = {}
         for key, value in knobs.items():
             if key not in _KNOBS:
                 raise ValueError(f"unknown knob {key!r}; knobs are {', '.join(_KNOBS)}")
@@ -165,14 +167,23 @@ class SimCamera:
                 raise ValueError("loss must be in [0, 1]")
             if key in ("latency_ms", "jitter_ms") and not 0 <= v <= 30_000:
                 raise ValueError(f"{key} must be in [0, 30000]")
+            values[key] = v
+        if self._remote is not None:
+            self._adopt(self._remote("set", values))
+            return
+        for key, v in values.items():
             setattr(self, key, v)
 
     def stall(self, seconds: float) -> None:
         """Stop producing frames for ``seconds`` (sockets stay open); resume with an IDR.
 
         Example:
-            >>> SimCamera("c").stall(0.0)
+            >>> cam = SimCamera("c"); cam.stall(0.0); cam.running
+            False
         """
+        if self._remote is not None:
+            self._remote("stall", max(0.0, float(seconds)))
+            return
         self._stall_until_mono = time.monotonic() + max(0.0, float(seconds))
         self._force_idr = True
 
@@ -180,8 +191,11 @@ class SimCamera:
         """Hard-close every client connection currently streaming this camera.
 
         Example:
-            >>> SimCamera("c").disconnect()
+            >>> SimCamera("c").disconnect()  # nobody is connected: nothing happens
         """
+        if self._remote is not None:
+            self._remote("disconnect", None)
+            return
         with self._lock:
             subs = list(self._subs)
             hooks = list(self._disconnect_hooks)
@@ -211,6 +225,42 @@ class SimCamera:
             if hook in self._disconnect_hooks:
                 self._disconnect_hooks.remove(hook)
 
+    def forward_to(self, call: Callable[[str, Any], CameraConfig] | None) -> None:
+        """Forward :meth:`set`, :meth:`stall`, :meth:`disconnect` and :meth:`config` to ``call``.
+
+        A child-process server does this with the cameras it serves, so the caller's camera
+        objects keep working as handles; ``call(command, argument)`` returns the camera's
+        config after the command. ``None`` makes the camera local again. A forwarded camera
+        cannot :meth:`start` here.
+
+        Raises:
+            RuntimeError: the camera runs in this process.
+
+        Example:
+            >>> cam = SimCamera("c")
+            >>> cam.forward_to(lambda cmd, arg: CameraConfig("c", fps=arg["fps"]))
+            >>> cam.set(fps=12); cam.fps
+            12.0
+            >>> cam.start()
+            Traceback (most recent call last):
+            ...
+            RuntimeError: camera 'c' is served by another process: use its server's handle
+        """
+        with self._lock:
+            if call is not None and self._thread is not None:
+                raise RuntimeError(f"camera {self.name!r} is running in this process")
+            self._remote = call
+
+    def _adopt(self, cfg: CameraConfig) -> None:
+        for key in _KNOBS:
+            setattr(self, key, float(getattr(cfg, key)))
+
+    def _local_only(self) -> None:
+        if self._remote is not None:
+            raise RuntimeError(
+                f"camera {self.name!r} is served by another process: use its server's handle"
+            )
+
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> SimCamera:
         """Start the capture thread (reference counted; pair every call with :meth:`stop`).
@@ -219,14 +269,21 @@ class SimCamera:
             >>> cam = SimCamera("c").start(); cam.stop()
         """
         with self._lock:
+            self._local_only()
             self._users += 1
             if self._thread is not None:
                 return self
-            self._encoder = H264Encoder(self.width, self.height, self.fps, self.gop, self.bitrate)
+            # each run has its own encoder and stop event: a stop() still joining the
+            # previous run can neither revive it nor close this run's encoder
+            encoder = H264Encoder(self.width, self.height, self.fps, self.gop, self.bitrate)
+            self._encoder = encoder
             self._probe_parameter_sets()
-            self._stop.clear()
+            self._stop = threading.Event()
             self._thread = threading.Thread(
-                target=self._run, name=f"rtsplab-sim-{self.name}", daemon=True
+                target=self._run,
+                args=(encoder, self._stop),
+                name=f"rtsplab-sim-{self.name}",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -242,12 +299,12 @@ class SimCamera:
             if self._users > 0 or self._thread is None:
                 return
             thread, self._thread = self._thread, None
+            encoder, self._encoder = self._encoder, None
             self._stop.set()
             self._lock.notify_all()
         thread.join(5.0)
-        if self._encoder is not None:
-            self._encoder.close()
-            self._encoder = None
+        if encoder is not None:
+            encoder.close()
 
     @property
     def running(self) -> bool:
@@ -265,19 +322,6 @@ class SimCamera:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def publish(self, url: str, transport: str | None = None, timeout_s: float = 10.0) -> Publisher:
-        """Push this camera's live stream to an RTSP server (ANNOUNCE/RECORD).
-
-        Returns a started :class:`~rtsplab.sim.publish.Publisher`; close it to stop.
-
-        Example:
-            >>> pub = SimCamera("cam1").publish("rtsp://127.0.0.1:8554/cam1")  # doctest: +SKIP
-            >>> pub.close()  # doctest: +SKIP
-        """
-        from rtsplab.sim.publish import Publisher
-
-        return Publisher(self, url, transport=transport, timeout_s=timeout_s)
-
     # ---- subscribers -------------------------------------------------------------------
     def subscribe(self, sub: Subscriber) -> None:
         """Deliver access units to ``sub`` from the next keyframe on.
@@ -286,6 +330,7 @@ class SimCamera:
             >>> cam = SimCamera("c"); s = Subscriber(); cam.subscribe(s); cam.unsubscribe(s)
         """
         with self._lock:
+            self._local_only()
             self._subs.append(sub)
             if self.idr_on_join:
                 self._force_idr = True
@@ -352,20 +397,18 @@ class SimCamera:
                 self._pps = nal
         self._force_idr = True
 
-    def _run(self) -> None:
+    def _run(self, enc: H264Encoder, stop: threading.Event) -> None:
         scene = Scene(self.name, self.width, self.height)
-        enc = self._encoder
-        assert enc is not None
         t0_mono = time.monotonic_ns()
         next_due = time.monotonic()
-        while not self._stop.is_set():
+        while not stop.is_set():
             with self._lock:
-                while not self._subs and not self._stop.is_set():
+                while not self._subs and not stop.is_set():
                     self._lock.wait(0.5)
                     next_due = time.monotonic()
                     self._force_idr = True
             delay = next_due - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            if delay > 0 and stop.wait(delay):
                 break
             now = time.monotonic()
             next_due = max(next_due + 1.0 / self.fps, now - 0.5 / self.fps)
@@ -376,7 +419,7 @@ class SimCamera:
                 self._capture_one(scene, enc, t0_mono)
             except Exception:  # never let one bad frame kill a live camera
                 _log.exception("camera %s: frame %d failed", self.name, self._seq)
-                self._stop.wait(0.1)
+                stop.wait(0.1)
 
     def _capture_one(self, scene: Scene, enc: H264Encoder, t0_mono: int) -> None:
         t_ns, t_mono = time.time_ns(), time.monotonic_ns()
@@ -406,13 +449,3 @@ class SimCamera:
             f"gop={self.gop}, bitrate={self.bitrate}, latency_ms={self.latency_ms:g}, "
             f"running={self.running})"
         )
-
-
-def knob_kwargs(values: dict[str, Any]) -> dict[str, float]:
-    """The subset of ``values`` that are camera knobs (for forwarding to a child process).
-
-    Example:
-        >>> knob_kwargs({"fps": 10, "x": 1})
-        {'fps': 10.0}
-    """
-    return {k: float(v) for k, v in values.items() if k in _KNOBS}

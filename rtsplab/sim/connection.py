@@ -118,8 +118,7 @@ class RtspConnection:
         """Send bytes on the connection (thread-safe; raises OSError on failure or timeout).
 
         Example:
-            >>> RtspConnection.write  # doctest: +ELLIPSIS
-            <function ...>
+            >>> conn.write(b"RTSP/1.0 200 OK" + bytes(2))  # the client reads them  # doctest: +SKIP
         """
         with self._write_lock:
             self.sock.sendall(data)
@@ -128,8 +127,8 @@ class RtspConnection:
         """Abort the connection from any thread; :meth:`run` then cleans up and returns.
 
         Example:
-            >>> RtspConnection.close  # doctest: +ELLIPSIS
-            <function ...>
+            >>> conn.close(); conn.thread.join(1.0); conn.thread.is_alive()  # doctest: +SKIP
+            False
         """
         self._closing.set()
         with contextlib.suppress(OSError):
@@ -139,8 +138,8 @@ class RtspConnection:
         """True if a session of this connection streams ``camera_name``.
 
         Example:
-            >>> RtspConnection.uses  # doctest: +ELLIPSIS
-            <function ...>
+            >>> conn.uses("cam1"), conn.uses("cam2")  # after SETUP of .../cam1/track1  # doctest: +SKIP
+            (True, False)
         """
         return any(s.camera.name == camera_name for s in list(self.sessions.values()))
 
@@ -148,8 +147,7 @@ class RtspConnection:
         """Serve requests until the client leaves, an error closes it, or :meth:`close`.
 
         Example:
-            >>> RtspConnection.run  # doctest: +ELLIPSIS
-            <function ...>
+            >>> conn.thread.start()  # the thread runs run() until the client leaves  # doctest: +SKIP
         """
         try:
             while not self._closing.is_set():

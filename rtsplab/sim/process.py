@@ -1,248 +1,253 @@
-"""Run a SimServer in a child process, so tests can kill it like a crashing camera.
+"""Serve simulated cameras from a child process, so tests can kill it like a crashing camera.
 
-The child (``multiprocessing`` *spawn*) builds an in-process :class:`SimServer` from camera
-configs, reports its port over a ``Pipe`` and then serves commands: knob changes, stall,
-disconnect, close. :meth:`ChildServer.kill` sends SIGKILL; :meth:`ChildServer.close` asks
-the child to stop and SIGKILLs it after a timeout. The child also exits when the parent dies
-(its end of the pipe sees EOF).
+:class:`ChildProcessServer` starts ``python -m rtsplab.sim --child`` (a fresh interpreter,
+not ``multiprocessing``: a plain script needs no ``if __name__ == "__main__":`` guard) and
+talks to it over its stdin and stdout, one JSON object a line: first the server's settings
+(the password travels there, never on a command line), then camera commands (``set``,
+``stall``, ``disconnect``, ``config``), ``connections`` and ``close``. The child
+(:mod:`rtsplab.sim.child`) runs an in-process server and exits when its stdin closes, so it
+never outlives its parent. :meth:`ChildProcessServer.kill` sends SIGKILL.
+
+The cameras given to the server stay the handles: their knob calls are forwarded to the
+child (:meth:`~rtsplab.sim.camera.SimCamera.forward_to`) until the server is closed.
 
 Example:
     >>> from rtsplab.sim import SimServer
     >>> srv = SimServer(1, process=True)  # doctest: +SKIP
-    >>> srv.camera("cam1").set(latency_ms=200)  # doctest: +SKIP
+    >>> srv.cameras[0].set(latency_ms=200)  # acts in the child  # doctest: +SKIP
     >>> srv.kill()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
+import json
 import os
+import select
 import signal
+import subprocess
+import sys
 import threading
-from multiprocessing.connection import Connection
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from rtsplab.sim.camera import CameraConfig, SimCamera, knob_kwargs
+from rtsplab.sim.auth import Authenticator
+from rtsplab.sim.base import Server, cameras_of
+from rtsplab.sim.camera import CameraConfig, SimCamera
 
-__all__ = ["CameraProxy", "ChildServer"]
+__all__ = ["CHILD_COMMAND", "ChildProcessServer"]
 
 START_TIMEOUT_S = 60.0
 CALL_TIMEOUT_S = 10.0
+CHILD_COMMAND = ("-m", "rtsplab.sim", "--child")
+"""Arguments of the child's interpreter (after ``sys.executable``)."""
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds rtsplab/
 
 
-def _child_main(
-    conn: Connection,
-    configs: list[CameraConfig],
-    host: str,
-    port: int,
-    credentials: tuple[str, str] | None,
-    auth: str,
-    options: dict[str, Any],
-) -> None:
-    """Entry point of the child process."""
-    from rtsplab.sim.server import SimServer
+class ChildProcessServer(Server):
+    """An RTSP server for simulated cameras running in a child process; a context manager.
 
-    def on_term(signum: int, frame: object) -> None:
-        raise SystemExit(0)
+    Takes the same arguments as :class:`~rtsplab.sim.server.InProcessServer` (see
+    :func:`~rtsplab.sim.server.SimServer`). ``srv.cameras`` are the caller's cameras, which
+    forward their knobs to the child; ``srv.connections`` asks the child.
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        cams = [SimCamera.from_config(c) for c in configs]
-        srv = SimServer(cams, host, port, credentials, auth, process=False, **options)
-    except Exception as e:  # report why we could not start (bind error...), then exit
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-        return
-    try:
-        conn.send(("ready", srv.port))
-        while True:
-            if not conn.poll(1.0):
-                continue
-            cmd, name, arg = conn.recv()
-            if cmd == "close":
-                break
-            try:
-                cam = srv.camera(name)
-                assert isinstance(cam, SimCamera)
-                if cmd == "set":
-                    cam.set(**arg)
-                elif cmd == "stall":
-                    cam.stall(float(arg))
-                elif cmd == "disconnect":
-                    cam.disconnect()
-                elif cmd != "config":
-                    raise ValueError(f"unknown command {cmd!r}")
-                conn.send(("ok", cam.config()))
-            except Exception as e:
-                conn.send(("error", f"{type(e).__name__}: {e}"))
-    except (EOFError, OSError):
-        pass  # the parent is gone
-    finally:
-        srv.close()
-        with contextlib.suppress(OSError):
-            conn.send(("closed", None))
-
-
-class ChildServer:
-    """The parent's handle on a SimServer running in a child process.
+    Raises:
+        ValueError: bad cameras or credentials, or a camera already running in this process.
+        OSError: the child could not start serving (e.g. the port is taken).
+        TimeoutError: the child did not report within ``START_TIMEOUT_S``.
 
     Example:
-        >>> ChildServer([CameraConfig("cam1")], "127.0.0.1", 0, None, "digest", {})  # doctest: +SKIP
+        >>> with ChildProcessServer(1) as srv:  # doctest: +SKIP
+        ...     srv.pid != os.getpid(), srv.connections
+        (True, 0)
     """
+
+    process = True
 
     def __init__(
         self,
-        configs: list[CameraConfig],
-        host: str,
-        port: int,
-        credentials: tuple[str, str] | None,
-        auth: str,
-        options: dict[str, Any],
+        cameras: int | Sequence[SimCamera] = 2,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: tuple[str, str] | None = None,
+        auth: str = "digest",
+        allow_tcp: bool = True,
+        allow_udp: bool = True,
+        session_timeout_s: float = 60.0,
+        send_timeout_s: float = 10.0,
     ) -> None:
-        ctx = mp.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
+        self.cameras = cameras_of(cameras)
+        running = [c.name for c in self.cameras if c.running]
+        if running:
+            raise ValueError(f"cameras {running} run in this process; stop them first")
+        if credentials is not None:
+            Authenticator(credentials[0], credentials[1], auth)  # validate here, not in the child
+        self.host = host
+        self.credentials = credentials
+        self.auth_scheme = auth
+        self._closed = False
         self._lock = threading.Lock()
-        self.names = [c.name for c in configs]
-        self._proc = ctx.Process(
-            target=_child_main,
-            args=(child_conn, configs, host, port, credentials, auth, options),
-            name="rtsplab-sim-child",
-            daemon=True,
+        self._buf = b""
+        settings = {
+            "cameras": [asdict(c.config()) for c in self.cameras],
+            "host": host,
+            "port": port,
+            "credentials": list(credentials) if credentials else None,
+            "auth": auth,
+            "options": dict(
+                allow_tcp=allow_tcp,
+                allow_udp=allow_udp,
+                session_timeout_s=session_timeout_s,
+                send_timeout_s=send_timeout_s,
+            ),
+        }
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SOURCE_ROOT, env.get("PYTHONPATH")]))
+        self._proc = subprocess.Popen(
+            [sys.executable, *CHILD_COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
-        self._proc.start()
-        child_conn.close()
-        if not self._conn.poll(START_TIMEOUT_S):
-            self.kill()
-            raise TimeoutError(f"simulator child did not start within {START_TIMEOUT_S:g} s")
         try:
-            status, value = self._conn.recv()
-        except EOFError:
-            self.kill()
-            raise RuntimeError("simulator child exited while starting") from None
-        if status != "ready":
-            self.kill()
-            raise OSError(f"simulator child failed to start: {value}")
-        self.port = int(value)
-        assert self._proc.pid is not None
-        self.pid: int = self._proc.pid
+            self._send(settings)
+            reply = self._recv(START_TIMEOUT_S, "start")
+        except BaseException:
+            self._reap()
+            raise
+        if "error" in reply:
+            self._reap()
+            raise OSError(f"simulator child failed to start: {reply['error']}")
+        self.port = int(reply["ready"])
+        for cam in self.cameras:
+            cam.forward_to(self._forwarder(cam.name))
+
+    # ---- the Server surface -----------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        """PID of the child process.
+
+        Example:
+            >>> ChildProcessServer(1).pid != os.getpid()  # doctest: +SKIP
+            True
+        """
+        return self._proc.pid
 
     @property
     def alive(self) -> bool:
         """True while the child runs.
 
         Example:
-            >>> ChildServer.alive  # doctest: +ELLIPSIS
-            <property ...>
+            >>> srv = ChildProcessServer(1); srv.kill(); srv.alive  # doctest: +SKIP
+            False
         """
-        return self._proc.is_alive()
+        return self._proc.poll() is None
 
-    def call(self, cmd: str, name: str, arg: Any = None) -> CameraConfig:
-        """Run a camera command in the child; return the camera's config afterwards.
+    @property
+    def connections(self) -> int:
+        """Number of open RTSP connections in the child.
 
         Raises:
-            RuntimeError: the child is gone or did not answer.
-            ValueError: the child rejected the command (bad knob value...).
+            RuntimeError: the child is gone.
 
         Example:
-            >>> child.call("set", "cam1", {"fps": 15})  # doctest: +SKIP
+            >>> ChildProcessServer(1).connections  # doctest: +SKIP
+            0
+        """
+        return int(self.call("connections"))
+
+    def call(self, cmd: str, name: str = "", arg: Any = None) -> Any:
+        """Run ``cmd`` in the child and return its answer (a camera's config as a dict).
+
+        Raises:
+            RuntimeError: the child is gone or did not answer within ``CALL_TIMEOUT_S``.
+            ValueError, KeyError: the child rejected the command.
+
+        Example:
+            >>> srv.call("set", "cam1", {"fps": 15})["fps"]  # doctest: +SKIP
+            15.0
         """
         with self._lock:
-            if not self._proc.is_alive():
+            if self._closed or not self.alive:
                 raise RuntimeError("the simulator child process is not running")
             try:
-                self._conn.send((cmd, name, arg))
-                if not self._conn.poll(CALL_TIMEOUT_S):
-                    raise RuntimeError(f"simulator child did not answer {cmd!r}")
-                status, value = self._conn.recv()
-            except (EOFError, OSError) as e:
-                raise RuntimeError("the simulator child process is not running") from e
-        if status != "ok":
-            raise ValueError(str(value))
-        assert isinstance(value, CameraConfig)
-        return value
-
-    def camera(self, name: str) -> CameraProxy:
-        """A proxy for camera ``name`` in the child.
-
-        Example:
-            >>> child.camera("cam1").stall(1.0)  # doctest: +SKIP
-        """
-        if name not in self.names:
-            raise KeyError(f"no camera {name!r}; cameras: {self.names}")
-        return CameraProxy(self, name)
+                self._send({"cmd": cmd, "name": name, "arg": arg})
+                reply = self._recv(CALL_TIMEOUT_S, cmd)
+            except (OSError, ValueError) as e:
+                raise RuntimeError(f"the simulator child process did not answer {cmd!r}") from e
+        if "error" in reply:
+            kind = {"ValueError": ValueError, "KeyError": KeyError}.get(reply.get("type", ""))
+            raise (kind or RuntimeError)(reply["error"])
+        return reply["ok"]
 
     def kill(self) -> None:
-        """SIGKILL the child and reap it.
+        """Simulate a crash: SIGKILL the child and reap it. Idempotent.
 
         Example:
-            >>> child.kill()  # doctest: +SKIP
+            >>> ChildProcessServer(1).kill()  # doctest: +SKIP
         """
-        if self._proc.pid is not None and self._proc.is_alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, signal.SIGKILL)
-        self._proc.join(5.0)
-        self._conn.close()
+        self._closed = True
+        self._reap()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Ask the child to stop; SIGKILL it if it has not exited after ``timeout_s``.
+        """Ask the child to stop; SIGKILL it if it has not exited after ``timeout_s``. Idempotent.
 
         Example:
-            >>> child.close()  # doctest: +SKIP
+            >>> ChildProcessServer(1).close()  # doctest: +SKIP
         """
-        if self._proc.is_alive():
-            with contextlib.suppress(OSError, EOFError), self._lock:
-                self._conn.send(("close", "", None))
-            self._proc.join(timeout_s)
-        self.kill()
+        if self._closed:
+            return
+        self._closed = True
+        if self.alive:
+            with contextlib.suppress(OSError, ValueError), self._lock:
+                self._send({"cmd": "close"})
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout_s)
+        self._reap()
 
+    # ---- internals ----------------------------------------------------------------------
+    def _forwarder(self, name: str) -> Any:
+        def forward(cmd: str, arg: Any) -> CameraConfig:
+            return CameraConfig(**self.call(cmd, name, arg))
 
-class CameraProxy:
-    """Stands in for a :class:`SimCamera` that lives in a child process; knobs are forwarded.
+        return forward
 
-    Example:
-        >>> srv.camera("cam1").set(latency_ms=100, loss=0.02)  # doctest: +SKIP
-    """
+    def _reap(self) -> None:
+        for cam in self.cameras:
+            cam.forward_to(None)
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(5.0)
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
-    def __init__(self, child: ChildServer, name: str) -> None:
-        self._child = child
-        self.name = name
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self._proc.stdin.flush()
 
-    def set(self, **knobs: float) -> None:
-        """Change knobs in the child (see :meth:`SimCamera.set`).
-
-        Example:
-            >>> srv.camera("cam1").set(fps=15)  # doctest: +SKIP
-        """
-        bad = set(knobs) - set(knob_kwargs(dict(knobs)))
-        if bad:
-            raise ValueError(f"unknown knob(s) {sorted(bad)}")
-        self._child.call("set", self.name, knob_kwargs(dict(knobs)))
-
-    def stall(self, seconds: float) -> None:
-        """Stall the camera in the child (see :meth:`SimCamera.stall`).
-
-        Example:
-            >>> srv.camera("cam1").stall(2.0)  # doctest: +SKIP
-        """
-        self._child.call("stall", self.name, float(seconds))
-
-    def disconnect(self) -> None:
-        """Drop the camera's clients in the child (see :meth:`SimCamera.disconnect`).
-
-        Example:
-            >>> srv.camera("cam1").disconnect()  # doctest: +SKIP
-        """
-        self._child.call("disconnect", self.name)
-
-    def config(self) -> CameraConfig:
-        """The camera's current settings and knob values in the child.
-
-        Example:
-            >>> srv.camera("cam1").config().fps  # doctest: +SKIP
-            30.0
-        """
-        return self._child.call("config", self.name)
-
-    def __repr__(self) -> str:
-        return f"CameraProxy({self.name!r}, pid={self._child.pid})"
+    def _recv(self, timeout_s: float, what: str) -> dict[str, Any]:
+        """The child's next line as a dict; RuntimeError when it exits, TimeoutError when slow."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"simulator child did not answer {what!r} in {timeout_s:g} s")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"simulator child exited (code {self._proc.poll()}) on {what!r}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        reply = json.loads(line)
+        assert isinstance(reply, dict)
+        return reply

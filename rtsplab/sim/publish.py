@@ -5,8 +5,8 @@ FFmpeg's ``rtsp`` muxer through PyAV; a media server or relay (e.g. ``rtsp-serve
 MediaMTX) then serves them to readers.
 
 Example:
-    >>> from rtsplab.sim import SimCamera
-    >>> pub = SimCamera("cam1").publish("rtsp://127.0.0.1:5545/cam1", transport="udp")  # doctest: +SKIP
+    >>> from rtsplab.sim import Publisher, SimCamera
+    >>> pub = Publisher(SimCamera("cam1"), "rtsp://127.0.0.1:5545/cam1", transport="udp")  # doctest: +SKIP
     >>> pub.frames_sent > 0  # doctest: +SKIP
     True
     >>> pub.close()  # doctest: +SKIP
@@ -17,16 +17,13 @@ from __future__ import annotations
 import contextlib
 import threading
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import av
 
 from rtsplab.errors import AuthError, ConnectError, NotFound
+from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.media import Subscriber
 from rtsplab.urls import RtspUrl, scrub
-
-if TYPE_CHECKING:
-    from rtsplab.sim.camera import SimCamera
 
 __all__ = ["Publisher"]
 

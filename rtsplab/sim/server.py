@@ -1,9 +1,12 @@
-"""SimServer: serve simulated cameras over real RTSP 1.0 with RTP over TCP or UDP.
+"""Serve simulated cameras over real RTSP 1.0 with RTP over TCP or UDP.
 
-One accept thread, one thread per RTSP connection, one sender thread per playing session,
-one capture/encode thread per camera. Everything is joined in :meth:`SimServer.close`
-within a bounded time. With ``process=True`` the same server runs in a child process
-(:mod:`rtsplab.sim.process`) that can be killed to simulate a crash.
+:func:`SimServer` makes a server in either mode: :class:`InProcessServer` serves from this
+process; with ``process=True`` a :class:`~rtsplab.sim.process.ChildProcessServer` runs an
+:class:`InProcessServer` in a child process, which can be killed to simulate a crash.
+
+In process: one accept thread, one thread per RTSP connection, one sender thread per playing
+session, one capture/encode thread per camera. Everything is joined in
+:meth:`InProcessServer.close` within a bounded time.
 
 Example:
     >>> with SimServer(2) as srv:  # doctest: +SKIP
@@ -18,33 +21,30 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
 from rtsplab.sim.auth import Authenticator
+from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.connection import RtspConnection
+from rtsplab.sim.process import ChildProcessServer
 
-if TYPE_CHECKING:
-    from rtsplab.sim.process import CameraProxy, ChildServer
-
-__all__ = ["SimServer"]
+__all__ = ["InProcessServer", "SimServer"]
 
 
-def _cameras(cameras: int | Sequence[SimCamera]) -> list[SimCamera]:
-    cams = (
-        [SimCamera(f"cam{i + 1}") for i in range(cameras)]
-        if isinstance(cameras, int)
-        else list(cameras)
-    )
-    names = [c.name for c in cams]
-    if not cams or len(set(names)) != len(names):
-        raise ValueError(f"need at least one camera and unique names, got {names}")
-    return cams
-
-
-class SimServer:
-    """An RTSP server for simulated cameras; a context manager.
+def SimServer(  # a factory named like the class it replaces: `SimServer(2)` reads the same
+    cameras: int | Sequence[SimCamera] = 2,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    credentials: tuple[str, str] | None = None,
+    auth: str = "digest",
+    allow_tcp: bool = True,
+    allow_udp: bool = True,
+    process: bool = False,
+    session_timeout_s: float = 60.0,
+    send_timeout_s: float = 10.0,
+) -> Server:
+    """An RTSP server for simulated cameras, in this process or in a child process.
 
     Args:
         cameras: an int ``n`` (``cam1`` .. ``camn`` with defaults) or a list of cameras.
@@ -55,14 +55,51 @@ class SimServer:
         auth: ``"digest"`` or ``"basic"`` when ``credentials`` are set.
         allow_tcp: accept ``RTP/AVP/TCP`` interleaved transport; False answers 461.
         allow_udp: accept UDP transport; False answers 461.
-        process: run the server in a child process (``multiprocessing`` spawn).
+        process: serve from a child process (``python -m rtsplab.sim``), so the encoders do
+            not compete with the caller for the GIL and ``kill()`` is a real crash. Works from
+            a plain script, without an ``if __name__ == "__main__":`` guard.
+        session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``.
+        send_timeout_s: drop a client that does not read for this long.
+
+    Returns:
+        an :class:`InProcessServer` or a :class:`~rtsplab.sim.process.ChildProcessServer`;
+        both have the :class:`~rtsplab.sim.base.Server` surface.
+
+    Example:
+        >>> with SimServer([SimCamera("cam1", fps=15)], process=True) as srv:  # doctest: +SKIP
+        ...     srv.camera("cam1").set(latency_ms=100)  # acts in the child
+        ...     print(srv.url("cam1"), srv.connections)
+        rtsp://127.0.0.1:41234/cam1 0
+    """
+    options: dict[str, Any] = dict(
+        allow_tcp=allow_tcp,
+        allow_udp=allow_udp,
+        session_timeout_s=session_timeout_s,
+        send_timeout_s=send_timeout_s,
+    )
+    kind = ChildProcessServer if process else InProcessServer
+    return kind(cameras, host, port, credentials, auth, **options)
+
+
+class InProcessServer(Server):
+    """An RTSP server for simulated cameras, serving from this process' threads.
+
+    Args:
+        cameras: an int ``n`` (``cam1`` .. ``camn`` with defaults) or a list of cameras.
+        host: address to listen on (127.0.0.1 for tests).
+        port: TCP port, 0 for a free one. The socket uses SO_REUSEADDR, so a server can be
+            restarted on the same port right after ``close()`` or ``kill()``.
+        credentials: ``(user, password)`` to require, or None.
+        auth: ``"digest"`` or ``"basic"`` when ``credentials`` are set.
+        allow_tcp: accept ``RTP/AVP/TCP`` interleaved transport; False answers 461.
+        allow_udp: accept UDP transport; False answers 461.
         session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``.
         send_timeout_s: drop a client that does not read for this long.
 
     Example:
-        >>> srv = SimServer([SimCamera("cam1", fps=15)], port=0)  # doctest: +SKIP
-        >>> srv.url("cam1")  # doctest: +SKIP
-        'rtsp://127.0.0.1:41234/cam1'
+        >>> srv = InProcessServer([SimCamera("cam1", fps=15)], port=0)  # doctest: +SKIP
+        >>> srv.url("cam1"), srv.pid == os.getpid()  # doctest: +SKIP
+        ('rtsp://127.0.0.1:41234/cam1', True)
         >>> srv.close()  # doctest: +SKIP
     """
 
@@ -75,17 +112,14 @@ class SimServer:
         auth: str = "digest",
         allow_tcp: bool = True,
         allow_udp: bool = True,
-        process: bool = False,
         session_timeout_s: float = 60.0,
         send_timeout_s: float = 10.0,
     ) -> None:
-        self.cameras = _cameras(cameras)
+        self.cameras = cameras_of(cameras)
         self.host = host
         self.credentials = credentials
         self.auth_scheme = auth
-        self.process = process
         self._closed = False
-        self._child: ChildServer | None = None
         self._threads: list[threading.Thread] = []
         self._conns: set[RtspConnection] = set()
         self._lock = threading.Lock()
@@ -97,16 +131,6 @@ class SimServer:
             session_timeout_s=session_timeout_s,
             send_timeout_s=send_timeout_s,
         )
-        if credentials is not None:
-            Authenticator(credentials[0], credentials[1], auth)  # validate early
-        if process:
-            from rtsplab.sim.process import ChildServer
-
-            self._child = ChildServer(
-                [c.config() for c in self.cameras], host, port, credentials, auth, self._options
-            )
-            self.port = self._child.port
-            return
         self._auth = Authenticator(credentials[0], credentials[1], auth) if credentials else None
         self._by_name = {c.name: c for c in self.cameras}
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -140,89 +164,42 @@ class SimServer:
     # ---- public API ------------------------------------------------------------------------
     @property
     def pid(self) -> int:
-        """PID of the process serving (the child with ``process=True``).
+        """PID of the process serving: this one.
 
         Example:
-            >>> SimServer(1).pid == os.getpid()  # doctest: +SKIP
+            >>> InProcessServer(1).pid == os.getpid()  # doctest: +SKIP
             True
         """
-        return self._child.pid if self._child is not None else os.getpid()
-
-    def url(self, name: str, credentials: bool = False) -> str:
-        """The RTSP URL of camera ``name``; with ``credentials=True`` user:password included.
-
-        The password is percent-encoded. Never print or log the credentialed URL.
-
-        Example:
-            >>> SimServer(1).url("cam1")  # doctest: +SKIP
-            'rtsp://127.0.0.1:40123/cam1'
-        """
-        if name not in {c.name for c in self.cameras}:
-            raise KeyError(f"no camera {name!r}; cameras: {[c.name for c in self.cameras]}")
-        auth = ""
-        if credentials and self.credentials is not None:
-            user, password = self.credentials
-            auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        return f"rtsp://{auth}{self.host}:{self.port}/{name}"
-
-    @property
-    def urls(self) -> list[str]:
-        """URLs of all cameras, without credentials.
-
-        Example:
-            >>> len(SimServer(2).urls)  # doctest: +SKIP
-            2
-        """
-        return [self.url(c.name) for c in self.cameras]
-
-    def camera(self, name: str) -> SimCamera | CameraProxy:
-        """The camera ``name``, to turn its knobs (a proxy in process mode).
-
-        Example:
-            >>> SimServer(1).camera("cam1").set(latency_ms=100)  # doctest: +SKIP
-        """
-        if self._child is not None:
-            return self._child.camera(name)
-        try:
-            return self._by_name[name]
-        except KeyError:
-            raise KeyError(f"no camera {name!r}; cameras: {list(self._by_name)}") from None
+        return os.getpid()
 
     @property
     def connections(self) -> int:
-        """Number of open RTSP connections (in-process mode).
+        """Number of open RTSP connections.
 
         Example:
-            >>> SimServer(1).connections  # doctest: +SKIP
+            >>> InProcessServer(1).connections  # doctest: +SKIP
             0
         """
         with self._lock:
             return len(self._conns)
 
     def kill(self) -> None:
-        """Simulate a crash: SIGKILL the child (process mode); in-process, close at once.
+        """In process there is nothing to crash: close at once.
 
         Example:
-            >>> SimServer(1, process=True).kill()  # doctest: +SKIP
+            >>> InProcessServer(1).kill()  # doctest: +SKIP
         """
-        if self._child is not None:
-            self._child.kill()
-            self._closed = True
-        else:
-            self.close()
+        self.close()
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop serving: close all connections, join all threads, stop the cameras. Idempotent.
 
         Example:
-            >>> SimServer(1).close()  # doctest: +SKIP
+            >>> InProcessServer(1).close()  # doctest: +SKIP
         """
         if self._closed:
             return
         self._closed = True
-        if self._child is not None:
-            self._child.close(timeout_s)
-            return
         self._stop.set()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
@@ -239,23 +216,6 @@ class SimServer:
         self._hooks.clear()
         for cam in self.cameras:
             cam.stop()
-
-    def __enter__(self) -> SimServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        user = (
-            f", user={self.credentials[0]!r}, auth={self.auth_scheme!r}" if self.credentials else ""
-        )
-        names = ",".join(c.name for c in self.cameras)
-        state = "closed" if self._closed else "open"
-        return (
-            f"SimServer({self.host}:{self.port}, cameras=[{names}]{user}, "
-            f"process={self.process}, {state})"
-        )
 
     # ---- internals -------------------------------------------------------------------------
     def _make_hook(self, name: str) -> Callable[[], None]:

@@ -30,19 +30,23 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from rtsplab.entities import FrameSet, Strategy, Sync
 from rtsplab.errors import ReadTimeout
 from rtsplab.group import Group, open_group
+from rtsplab.readers import StreamOptions, show_options
 from rtsplab.recorder import Recorder
-from rtsplab.urls import RtspUrl, redact, scrub
+from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
 from rtsplab.widgets.panels import RateMeter, caption_html, encode_jpeg
 from rtsplab.widgets.panels import html_escape as _html
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["BUFFERED_MAXSIZE", "MODES", "LiveView"]
 
@@ -80,7 +84,8 @@ class LiveView:
         chart_columns: chart panels per row (3: side by side; 1: stacked).
         maxsize: bound of the ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default;
             ``0`` for unbounded, which only a short demonstration should use).
-        **open_kwargs: more keyword arguments for :func:`rtsplab.open_group`.
+        **open_kwargs: :class:`~rtsplab.readers.StreamOptions` for every stream (transport,
+            timeouts, decoder threads...).
 
     Attributes:
         widget: the ipywidgets layout (display it, or just leave the view last in a cell).
@@ -101,6 +106,7 @@ class LiveView:
         ...     view.stop()
     """
 
+    @show_options(StreamOptions)
     def __init__(
         self,
         urls: Sequence[str],
@@ -117,18 +123,18 @@ class LiveView:
         consumer_ms: float = 0.0,
         display_fps: float | None = None,
         chart_columns: int = 3,
-        maxsize: int = BUFFERED_MAXSIZE,
-        **open_kwargs: Any,
+        **open_kwargs: Unpack[StreamOptions],
     ) -> None:
         if not urls:
             raise ValueError("LiveView needs at least one URL")
+        maxsize = int(open_kwargs.pop("maxsize", BUFFERED_MAXSIZE))
         if fps <= 0 or chart_hz <= 0 or width < 16 or consumer_ms < 0 or maxsize < 0:
             raise ValueError(
                 "fps and chart_hz must be > 0, width >= 16 px, consumer_ms and maxsize >= 0"
             )
         self._urls = list(urls)
         self._redacted = [redact(u) for u in self._urls]
-        self._secrets = tuple(s for u in self._urls for s in _secrets_of(u))
+        self._secrets = tuple(s for u in self._urls for s in url_secrets(u))
         self.mode = _mode(strategy, Sync(sync).value)
         self.backend = backend
         self.fps = float(fps)
@@ -137,7 +143,7 @@ class LiveView:
         self.chart_hz = float(chart_hz)
         self.read_timeout_s = float(read_timeout_s)
         self.consumer_ms = float(consumer_ms)
-        self.maxsize = int(maxsize)
+        self.maxsize = maxsize
         self.recorder = recorder if recorder is not None else Recorder(run="liveview")
         self.sets_shown = 0
         self.names = [_default_name(u, i) for i, u in enumerate(self._urls)]
@@ -314,7 +320,7 @@ class LiveView:
     # -- refresh loop --------------------------------------------------------------------
     def _run(self, mode: str, stop: threading.Event) -> None:
         self._set_status(f"connecting ({mode})…")
-        kwargs = dict(self._open_kwargs)
+        kwargs: StreamOptions = {**self._open_kwargs}
         if mode == "buffered" and self.maxsize:
             kwargs.setdefault("maxsize", self.maxsize)
             kwargs.setdefault("overflow", "drop_oldest")
@@ -332,7 +338,7 @@ class LiveView:
                 for title, name in zip(self._titles, names, strict=False):
                     title.value = f"<b>{_html(name)}</b>"
                 self._set_status(f"streaming · {mode}")
-                self._loop(group, mode, stop, names, int(kwargs.get("maxsize", 0) or 0))
+                self._loop(group, mode, stop, names, kwargs.get("maxsize", 0))
             self._set_status(f"stopped · {mode} · {self.sets_shown} sets read")
         except Exception as e:
             log.warning("live view stopped: %s", scrub(str(e), self._secrets))
@@ -447,13 +453,6 @@ def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _secrets_of(url: str) -> tuple[str, ...]:
-    try:
-        return RtspUrl.parse(url).secrets
-    except ValueError:
-        return ()
 
 
 def _default_name(url: str, index: int) -> str:

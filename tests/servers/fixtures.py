@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import IN_CI, free_port, require_tool, stop_pid, wait_port
 
-from servers.launch import SYSTEM_PYTHON, GstServer, start_gst_server
+from rtsplab.sim.external import SYSTEM_PYTHON, GstServer, start_gst_server
 
 PERL_RELAY = "/usr/bin/rtsp-server-perl"
 GST_APT = "gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-ugly python3-numpy"

@@ -86,7 +86,7 @@ def fps_of(row: dict[str, Any]) -> float:
 def build_findings(
     rows: list[dict[str, Any]], streams: list[str], consumer_ms: float, seconds: float
 ) -> list[Finding]:
-    """Turn :func:`rtsplab.diagnose.diagnose`'s measurement rows into findings.
+    """Turn :func:`rtsplab.lab.diagnose.diagnose`'s measurement rows into findings.
 
     Example:
         >>> build_findings([], [], 60.0, 2.0)

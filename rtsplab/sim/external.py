@@ -1,7 +1,16 @@
-"""Start and stop real RTSP server processes on 127.0.0.1 (no pytest here).
+"""Start and stop real third-party RTSP servers on 127.0.0.1, to measure readers against.
 
-Used by the pytest fixtures (``tests/servers/fixtures.py``, ``tests/conftest.py``) and by the
-benchmarks (``benchmarks/``), so both run the same servers the same way.
+The pytest fixtures (``tests/servers/fixtures.py``, ``tests/conftest.py``) and the benchmarks
+(``benchmarks/``) both import this module, so they run the same servers the same way.
+gst-rtsp-server runs from ``tests/servers/gst_rtsp_server.py`` under the system Python (it
+needs PyGObject), so :func:`start_gst_server` works from a source checkout.
+
+Example:
+    >>> port = free_port()
+    >>> wait_port(port, timeout_s=0.2)
+    Traceback (most recent call last):
+    ...
+    TimeoutError: nothing listening on 127.0.0.1:... after 0.2s
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-GST_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
+GST_SCRIPT = Path(__file__).resolve().parents[2] / "tests" / "servers" / "gst_rtsp_server.py"
 PASSWORD_ENV = "RTSPLAB_TEST_SERVER_PASSWORD"
 
 
@@ -54,7 +63,14 @@ def wait_port(
 
 
 def stop_pid(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
-    """Stop a server process by PID: SIGTERM, then SIGKILL. Idempotent."""
+    """Stop a server process by PID: SIGTERM, then SIGKILL. Idempotent.
+
+    Example:
+        >>> import sys
+        >>> proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        >>> stop_pid(proc); stop_pid(proc); proc.returncode == -signal.SIGTERM
+        True
+    """
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -78,6 +94,11 @@ class GstServer:
         size: ``(width, height)`` of every mount.
         udp_only: whether the server refuses RTP over TCP (``461``).
         proc: the server process.
+
+    Example:
+        >>> with start_gst_server(Path("/tmp"), mounts=("cam1",), fps=15) as srv:  # doctest: +SKIP
+        ...     print(srv.url("cam1"), srv.proc.poll())
+        rtsp://127.0.0.1:40411/cam1 None
     """
 
     port: int
@@ -167,6 +188,12 @@ def start_gst_server(
 
     Raises:
         RuntimeError: the server did not start; the message ends with its stderr.
+
+    Example:
+        >>> srv = start_gst_server(Path("/tmp"), credentials=("admin", "pa:ss@1"))  # doctest: +SKIP
+        >>> srv.url("cam2", credentials=True)  # doctest: +SKIP
+        'rtsp://admin:pa%3Ass%401@127.0.0.1:40411/cam2'
+        >>> srv.stop()  # doctest: +SKIP
     """
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     last_error: Exception | None = None

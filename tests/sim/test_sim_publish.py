@@ -1,4 +1,4 @@
-"""SimCamera.publish pushes (ANNOUNCE/RECORD) to a real relay; readers get the timecodes back."""
+"""Publisher pushes a camera (ANNOUNCE/RECORD) to a real relay; readers get the timecodes back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import free_port, require_tool, stop_pid, wait_port
 from servers.sim_fixtures import read_pyav
 
 from rtsplab.errors import ConnectError
-from rtsplab.sim import SimCamera
+from rtsplab.sim import Publisher, SimCamera
 
 pytestmark = pytest.mark.interop
 
@@ -36,7 +36,7 @@ def relay() -> Iterator[tuple[int, int]]:
 def test_publish_and_read_back(relay: tuple[int, int]) -> None:
     client_port, source_port = relay
     cam = SimCamera("cam1")
-    with cam.publish(f"rtsp://127.0.0.1:{source_port}/cam1", transport="udp") as pub:
+    with Publisher(cam, f"rtsp://127.0.0.1:{source_port}/cam1", transport="udp") as pub:
         assert "cam1" in repr(pub)
         r = read_pyav(f"rtsp://127.0.0.1:{client_port}/cam1", 40, transport="udp")
         assert pub.alive and pub.frames_sent > 0, pub.error
@@ -49,5 +49,5 @@ def test_publish_and_read_back(relay: tuple[int, int]) -> None:
 
 def test_publish_to_nothing_fails_cleanly() -> None:
     with pytest.raises(ConnectError) as e:
-        SimCamera("cam1").publish(f"rtsp://u:s3cret@127.0.0.1:{free_port()}/cam1", timeout_s=2)
+        Publisher(SimCamera("cam1"), f"rtsp://u:s3cret@127.0.0.1:{free_port()}/cam1", timeout_s=2)
     assert "s3cret" not in str(e.value)

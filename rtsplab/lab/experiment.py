@@ -10,9 +10,9 @@ Strategy labels: ``naive``, ``buffered``, ``latest`` (sets of the newest frame o
 stream) and ``matched`` (``latest`` readers with timestamp-matched sets), optionally with a
 backend: ``latest@native`` runs ``latest`` on rtsplab's own RTSP client.
 
-:func:`reproduce_seed` replays the problem statement (two captures opened one after the other
-end up a second apart) step by step and then fixes it; :func:`diagnose` (from
-:mod:`rtsplab.diagnose`) measures the same effects on your own cameras.
+:func:`rtsplab.lab.seed.reproduce_seed` replays the problem statement (two captures opened one
+after the other end up a second apart) step by step and then fixes it;
+:func:`rtsplab.lab.diagnose.diagnose` measures the same effects on your own cameras.
 
 Example:
     >>> df = compare(sim=2, strategies=["naive", "latest"], seconds=3)  # doctest: +SKIP
@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 from rtsplab.backends import BACKENDS, Profile
 from rtsplab.entities import Strategy, Sync
 from rtsplab.errors import ReadTimeout
-from rtsplab.group import Group, open_group
-from rtsplab.readers import Reader, stream_name
+from rtsplab.group import Group, open_group, stream_names
+from rtsplab.readers import Reader, ReaderOptions, show_options
 from rtsplab.recorder import Recorder, summarize
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import pandas as pd
 
 __all__ = [
@@ -153,6 +155,7 @@ def run_strategy(
     return rec
 
 
+@show_options(ReaderOptions)
 def compare(
     urls: Sequence[str] | None = None,
     sim: int = 0,
@@ -160,7 +163,7 @@ def compare(
     consumer_ms: float = 60.0,
     seconds: float = 10.0,
     progress: bool = True,
-    **reader_kwargs: Any,
+    **reader_kwargs: Unpack[ReaderOptions],
 ) -> pd.DataFrame:
     """Run each strategy on the same streams with a consumer of ``consumer_ms`` per set.
 
@@ -170,7 +173,8 @@ def compare(
         consumer_ms: time the simulated consumer spends on each set (``time.sleep``).
         seconds: duration of each strategy's run.
         progress: a tqdm progress bar per strategy (shown in notebooks and terminals).
-        **reader_kwargs: backend, transport, timeouts... for every reader.
+        **reader_kwargs: :class:`~rtsplab.readers.ReaderOptions` for every reader (backend,
+            transport, timeouts...).
 
     Returns:
         The recorder DataFrame of all runs (``run`` = strategy label).
@@ -236,20 +240,6 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
 
 
 # ---- the problem statement, reproduced ------------------------------------------------------
-
-
-def stream_names(urls: Sequence[str]) -> list[str]:
-    """Unique stream names for ``urls``, as :func:`rtsplab.open_group` names them.
-
-    Example:
-        >>> stream_names(["rtsp://h/a/cam", "rtsp://h/b/cam"])
-        ['cam', 'cam#1']
-    """
-    out: list[str] = []
-    for i, u in enumerate(urls):
-        n = stream_name(u)
-        out.append(n if n not in out else f"{n}#{i}")
-    return out
 
 
 def open_one_by_one(
@@ -339,22 +329,3 @@ def age_growth_ms_per_s(df: pd.DataFrame) -> dict[str, float]:
         ]
         out[str(label)] = round(sum(slopes) / len(slopes), 1) + 0.0 if slopes else math.nan
     return out
-
-
-_LAZY = {
-    "diagnose": "rtsplab.diagnose",
-    "Diagnosis": "rtsplab.diagnose",
-    "Finding": "rtsplab.findings",
-    "reproduce_seed": "rtsplab.seed",
-    "SeedResult": "rtsplab.seed",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """``reproduce_seed``/``SeedResult`` (:mod:`rtsplab.seed`) and ``diagnose``/``Diagnosis``
-    (:mod:`rtsplab.diagnose`) build on this module, so they are re-exported lazily."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

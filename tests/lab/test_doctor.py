@@ -13,8 +13,8 @@ import re
 import pytest
 from conftest import free_port
 
-from rtsplab.diagnose import DEFAULT, LL, Diagnosis, diagnose
-from rtsplab.experiment_cli import add_doctor_arguments, run_doctor
+from rtsplab.cli.lab import add_doctor_arguments, run_doctor
+from rtsplab.lab.diagnose import DEFAULT, LL, Diagnosis, diagnose
 from rtsplab.sim import SimCamera
 
 pytestmark = pytest.mark.interop

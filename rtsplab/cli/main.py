@@ -1,7 +1,7 @@
 """The ``rtsplab`` command: ``demo``, ``sim``, ``probe``, ``compare``, ``doctor``.
 
-Each subcommand lives next to the code it drives and registers itself through two functions,
-``add_arguments(parser)`` and ``run(args) -> int``, so this file only dispatches.
+Each subcommand lives in a module of :mod:`rtsplab.cli` and registers itself through two
+functions, ``add_arguments(parser)`` and ``run(args) -> int``, so this file only dispatches.
 
 Example:
     >>> main(["--version"])  # doctest: +SKIP
@@ -20,13 +20,13 @@ from rtsplab import __version__
 # subcommand -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "rtsplab.experiment_cli",
+        "rtsplab.cli.lab",
         "compare naive, buffered and latest on two simulated cameras",
     ),
-    "sim": ("rtsplab.sim.cli", "serve simulated RTSP cameras with burned-in timecodes"),
-    "probe": ("rtsplab.probe", "open one stream and report codec, open time and frame age"),
-    "compare": ("rtsplab.experiment_cli", "run reading strategies on the same streams"),
-    "doctor": ("rtsplab.experiment_cli", "diagnose latency problems of your own cameras"),
+    "sim": ("rtsplab.cli.sim", "serve simulated RTSP cameras with burned-in timecodes"),
+    "probe": ("rtsplab.cli.lab", "open one stream and report codec, open time and frame age"),
+    "compare": ("rtsplab.cli.lab", "run reading strategies on the same streams"),
+    "doctor": ("rtsplab.cli.lab", "diagnose latency problems of your own cameras"),
 }
 
 

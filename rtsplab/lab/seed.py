@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtsplab.entities import Strategy
-from rtsplab.experiment import (
+from rtsplab.group import open_group
+from rtsplab.lab.experiment import (
     age_growth_ms_per_s,
     comparison_json,
     open_one_by_one,
@@ -32,7 +33,6 @@ from rtsplab.experiment import (
     stream_names,
     timed_first_set,
 )
-from rtsplab.group import open_group
 from rtsplab.recorder import Recorder
 
 if TYPE_CHECKING:

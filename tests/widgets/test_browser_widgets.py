@@ -38,7 +38,7 @@ from browser_support import (
 )
 from conftest import require_tool
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK = "04_live_view.ipynb"
 DONE_TEXT = "live view stopped, simulator closed"
 CAPTION_RE = re.compile(r"age (\d+) ms · depth (\d+).*? · dropped (\d+) · (\w+)")

@@ -32,7 +32,7 @@ from rtsplab.errors import (
     RtspLabError,
     UnsupportedStream,
 )
-from rtsplab.experiment import (
+from rtsplab.lab.experiment import (
     age_growth_ms_per_s,
     open_one_by_one,
     read_sets,
@@ -40,7 +40,7 @@ from rtsplab.experiment import (
     stream_names,
     timed_first_set,
 )
-from rtsplab.findings import (
+from rtsplab.lab.findings import (
     DEFAULT,
     LEVELS,
     LL,
@@ -53,7 +53,7 @@ from rtsplab.findings import (
 )
 from rtsplab.readers import Reader
 from rtsplab.recorder import Recorder
-from rtsplab.urls import RtspUrl, redact, scrub
+from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,7 +251,7 @@ def diagnose(
     import pandas as pd
 
     say = progress or (lambda _: None)
-    secrets = [s for u in urls for s in _secrets(u)]
+    secrets = [s for u in urls for s in url_secrets(u)]
     names = stream_names(
         [u if _valid(u) else f"rtsp://-/stream{i + 1}" for i, u in enumerate(urls)]
     )
@@ -309,13 +309,6 @@ def _valid(url: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _secrets(url: str) -> tuple[str, ...]:
-    try:
-        return RtspUrl.parse(url).secrets
-    except ValueError:
-        return ()
 
 
 def _one_by_one(urls: list[str], seconds: float, **kwargs: Any) -> list[dict[str, Any]]:

@@ -16,12 +16,8 @@ from conftest import free_port
 
 from rtsplab.entities import Clock, Frame, FrameSet
 from rtsplab.errors import ConnectError
-from rtsplab.experiment import (
-    age_growth_ms_per_s,
-    comparison_json,
-    open_one_by_one,
-    reproduce_seed,
-)
+from rtsplab.lab.experiment import age_growth_ms_per_s, comparison_json, open_one_by_one
+from rtsplab.lab.seed import reproduce_seed
 from rtsplab.recorder import Recorder
 
 

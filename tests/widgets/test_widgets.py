@@ -347,7 +347,7 @@ def test_interrupting_the_kernel_stops_the_playground_and_its_cameras() -> None:
     """In a real IPython kernel: interrupt a running cell, then an idle kernel."""
     from jupyter_client.manager import start_new_kernel
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
