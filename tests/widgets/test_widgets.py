@@ -338,7 +338,7 @@ def _run(kc: Any, code: str, timeout_s: float = 60.0) -> tuple[str, str]:
 CHECK_LEFT = """
 import threading
 left = sorted(t.name for t in threading.enumerate() if t.name.startswith("rtsplab"))
-print(pg.running, pg.server._child.alive, left)
+print(pg.running, pg.server.alive, left)
 """
 
 
