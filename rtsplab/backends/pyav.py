@@ -163,11 +163,18 @@ class PyAVBackend(Backend):
         """
         if self._container is None:
             raise StreamClosed("container is closed")
+        t0 = time.monotonic_ns()
         try:
             frame = next(self._frames)
-        except StopIteration:
-            raise StreamClosed(f"{self.url.redacted}: the stream ended") from None
         except Exception as exc:
+            waited_s = (time.monotonic_ns() - t0) / 1e9
+            if waited_s >= 0.9 * self.options.read_timeout_s:  # the interrupt fired: a stall
+                raise ReadTimeout(
+                    f"{self.url.redacted}: no frame for {waited_s:.1f} s (read_timeout_s="
+                    f"{self.options.read_timeout_s:g}); the camera stalled or the network dropped"
+                ) from None
+            if isinstance(exc, StopIteration):
+                raise StreamClosed(f"{self.url.redacted}: the stream ended") from None
             raise map_av_error(
                 exc, self.url, opening=False, timeout_s=self.options.read_timeout_s
             ) from None
