@@ -137,7 +137,7 @@ def test_server_frozen_then_thawed(backend: str, sim_proc: SimServer) -> None:
             finally:
                 os.kill(sim_proc.pid, signal.SIGCONT)
             t_thaw = time.monotonic()
-            frame, _ = next_fresh(r, within_s=10)
+            next_fresh(r, within_s=10)
             c.recovery_s = time.monotonic() - t_thaw
             assert c.recovery_s < 3.0
             assert "stalled" in states(rec) and states(rec)[-1] == "streaming"
@@ -179,7 +179,7 @@ def test_stall_longer_than_read_timeout_resumes(backend: str, cam1: SimServer) -
             waited_s = first_timeout(r, within_s=2.4)
             c.error_type = "ReadTimeout"
             assert waited_s <= READ_TIMEOUT_S + TIMEOUT_SLACK_S
-            frame, _ = next_fresh(r, within_s=8)  # the reader kept waiting: no StreamClosed
+            next_fresh(r, within_s=8)  # the reader kept waiting: no StreamClosed
             c.recovery_s = time.monotonic() - t_end
             assert c.recovery_s < 2.5
             assert r.state is StreamState.STREAMING
