@@ -186,7 +186,9 @@ class _Attempt(Generic[T]):
         try:
             value = self._fn()
         except BaseException as exc:  # handed to the caller, or dropped once abandoned
-            self.error = exc
+            with self._lock:
+                if not self._abandoned:  # an abandoned error (and the traceback holding
+                    self.error = exc  # what the call had opened) is let go at once
             self.done.set()
             return
         with self._lock:

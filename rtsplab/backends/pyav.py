@@ -121,6 +121,9 @@ class PyAVBackend(Backend):
             raise UnsupportedStream(f"{url.redacted}: the stream has no video track")
         stream = container.streams.video[0]
         cc = stream.codec_context
+        if cc is None:  # FFmpeg has no decoder for the codec the SDP names
+            self.close()
+            raise UnsupportedStream(f"{url.redacted}: no decoder for this stream's video codec")
         if options.threads > 0:
             cc.thread_count = options.threads
             cc.thread_type = "SLICE"
