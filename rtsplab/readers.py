@@ -37,7 +37,7 @@ log = logging.getLogger("rtsplab")
 
 Item = tuple[int, DecodedFrame]  # (reader seq, decoded frame)
 
-CLOSE_JOIN_S = 0.4  # close() waits this long for a blocked call, then leaves it to finish
+CLOSE_JOIN_S = 0.25  # close() waits this long for a blocked call, then leaves it to finish
 
 
 def stream_name(url: RtspUrl | str) -> str:
