@@ -121,8 +121,9 @@ class Reader:
             self._policy = LatestPolicy(keep)
         self._state = StreamState.CONNECTING
         self.state_reason = "opening"
+        self._state_recorder: Recorder | None = None
         if recorder is not None:
-            recorder.add_state(self.name, self._state.value, self.state_reason)
+            self.record_states_to(recorder)
         self._stop = threading.Event()
         self._io_lock = threading.Lock()  # naive: serialises read() and close()
         self._close_lock = threading.Lock()
@@ -158,8 +159,8 @@ class Reader:
         log.debug("%s: %s -> %s (%s)", self.url.redacted, self._state.value, state.value, reason)
         self._state = state
         self.state_reason = reason
-        if self.recorder is not None:
-            self.recorder.add_state(self.name, state.value, reason)
+        if self._state_recorder is not None:
+            self._state_recorder.add_state(self.name, state.value, reason)
 
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
@@ -273,6 +274,19 @@ class Reader:
             policy.fail(StreamClosed(f"{self.url.redacted}: the decode thread failed ({detail})"))
         finally:
             self._drop_backend()
+
+    def record_states_to(self, recorder: Recorder) -> None:
+        """Record this stream's state changes in ``recorder`` from now on (a row for the current
+        state first). A reader's own ``recorder`` gets them already; a group passes its own.
+
+        Example:
+            >>> rec = Recorder()
+            >>> r.record_states_to(rec)  # doctest: +SKIP
+            >>> rec.states()["state"].tolist()  # doctest: +SKIP
+            ['streaming']
+        """
+        self._state_recorder = recorder
+        recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
     def _source_time(self, decoded: DecodedFrame, image: Any) -> tuple[int, Clock, int | None]:

@@ -199,6 +199,13 @@ class PyAVBackend(Backend):
         """
         with self._lock:
             container, self._container = getattr(self, "_container", None), None
+            # the demux generator refers back to this backend: drop it and the stream now, so
+            # the decoder (and its threads) is freed at once rather than by the cycle collector
+            frames, self._frames = getattr(self, "_frames", None), iter(())
+            self._stream = None
+        if frames is not None and hasattr(frames, "close"):
+            with contextlib.suppress(Exception):
+                frames.close()
         if container is not None:
             # closing a broken connection may raise; the container is released regardless
             with contextlib.suppress(Exception):

@@ -153,5 +153,6 @@ def case(name: str, backend: str, settle_s: float = 6.0) -> Iterator[Case]:
     threads_after, fds_after = settle(threads_before, fds_before, c.settle_s)
     record(name, backend, c.outcome, c.error_type, c.recovery_s, threads_after, fds_after)
     left = [n for n in thread_names() if n not in names_before or names_before.remove(n)]
-    assert threads_after == 0, f"{name}/{backend}: thread(s) left behind: {left}"
+    py_left = [t.name for t in threading.enumerate()]
+    assert threads_after == 0, f"{name}/{backend}: thread(s) left behind: {left} ({py_left})"
     assert fds_after == 0, f"{name}/{backend}: {fds_after} fd(s) left behind"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ import rtsplab
 from faults.conftest import MATRIX_BACKENDS
 from faults.faultlog import case
 from rtsplab.entities import StreamState
+from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.readers import Reader
 from rtsplab.sim import SimServer
 
@@ -89,3 +91,32 @@ def test_close_while_reconnecting(backend: str) -> None:
             c.recovery_s = timed_close(r)
     finally:
         srv.close()
+
+
+def test_close_while_a_naive_read_is_blocked(backend: str, sim_proc: SimServer) -> None:
+    with case("close() while a naive read is blocked (frozen server)", backend) as c:
+        r = rtsplab.open(
+            sim_proc.url("cam1"), strategy="naive", backend=backend, read_timeout_s=1.0
+        )
+        r.read_frame()
+        raised: list[BaseException] = []
+
+        def consume() -> None:
+            try:
+                while True:
+                    r.read_frame()
+            except RtspLabError as exc:
+                raised.append(exc)
+
+        consumer = threading.Thread(target=consume, name="consumer", daemon=True)
+        consumer.start()
+        os.kill(sim_proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.3)  # the consumer's read is now blocked in the backend
+            c.recovery_s = timed_close(r)
+            consumer.join(timeout=2.0)  # its read returns within read_timeout_s
+            assert not consumer.is_alive()
+            assert raised and isinstance(raised[0], StreamClosed | ReadTimeout)
+            c.error_type = type(raised[0]).__name__
+        finally:
+            os.kill(sim_proc.pid, signal.SIGCONT)
