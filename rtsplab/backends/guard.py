@@ -273,7 +273,11 @@ def bounded_open(
             if found is not None and not attempt.done.is_set():
                 raise give_up(found) from None
             continue
-        attempt.done.wait(min(POLL_S, max(0.0, deadline_s - now)))
+        try:
+            attempt.done.wait(min(POLL_S, max(0.0, deadline_s - now)))
+        except BaseException:  # KeyboardInterrupt (a Jupyter cell stopped): release it later
+            give_up(StreamClosed(f"{url.redacted}: open interrupted"))
+            raise
     if attempt.error is not None:
         raise attempt.error
     value = attempt.abandon()
