@@ -17,7 +17,7 @@ import rtsplab
 from faults.conftest import MATRIX_BACKENDS
 from faults.faultlog import case
 from rtsplab.entities import Clock, Frame, StreamState
-from rtsplab.errors import ReadTimeout, UnsupportedStream
+from rtsplab.errors import ReadTimeout, StreamClosed, UnsupportedStream
 from rtsplab.readers import Reader
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimServer
@@ -294,5 +294,62 @@ def test_slow_consumer_soak(backend: str, cam1: SimServer) -> None:
             p95 = sorted(ages)[int(0.95 * (len(ages) - 1))]
             assert p95 < 300  # latest keeps handing out fresh frames to a slow consumer
             c.outcome = f"ok: RSS {grew_mib:+.1f} MiB, fds flat, p95 age {p95:.0f} ms"
+        finally:
+            close_timed(r)
+
+
+def test_server_killed_without_reconnect_ends_the_reader(backend: str) -> None:
+    srv = SimServer(1, port=free_port(), process=True)
+    rec = Recorder()
+    try:
+        with case("server killed, reconnect=False", backend) as c:
+            r = open_reader(srv.url("cam1"), backend, recorder=rec, reconnect=False)
+            try:
+                srv.kill()
+                t_kill = time.monotonic()
+                with pytest.raises(StreamClosed) as info:
+                    for _ in range(200):  # frames decoded before the kill come first
+                        r.read_frame(fresh=True, timeout_s=READ_TIMEOUT_S)
+                c.error_type = type(info.value).__name__
+                c.recovery_s = time.monotonic() - t_kill
+                assert c.recovery_s <= READ_TIMEOUT_S + TIMEOUT_SLACK_S
+                assert states(rec)[-1] == "closed"
+                c.outcome = "ok: the reader ends"
+            finally:
+                close_timed(r)
+    finally:
+        srv.close()
+
+
+def test_naive_stall_longer_than_read_timeout_resumes(backend: str, cam1: SimServer) -> None:
+    with case("naive: camera stall 2.5 s > read_timeout_s", backend) as c:
+        r = rtsplab.open(
+            cam1.url("cam1"),
+            strategy="naive",
+            backend=backend,
+            read_timeout_s=READ_TIMEOUT_S,
+            open_timeout_s=OPEN_TIMEOUT_S,
+        )
+        try:
+            r.read_frame()
+            cam1.camera("cam1").stall(2.5)
+            t_end = time.monotonic() + 2.5
+            timeouts = 0
+            deadline = t_end + 8
+            while True:
+                t0 = time.monotonic()
+                try:
+                    frame = r.read_frame()
+                except ReadTimeout:
+                    timeouts += 1
+                    took_s = time.monotonic() - t0
+                    assert took_s <= READ_TIMEOUT_S + TIMEOUT_SLACK_S, f"read took {took_s:.2f}"
+                    continue
+                if time.monotonic() > t_end and frame.age_ms < FRESH_MS:
+                    break
+                assert time.monotonic() < deadline, "the naive reader never resumed"
+            c.recovery_s = time.monotonic() - t_end
+            c.error_type = "ReadTimeout" if timeouts else ""
+            assert timeouts >= 1 and c.recovery_s < 2.5
         finally:
             close_timed(r)
