@@ -13,7 +13,7 @@ APT_PACKAGES := python3-venv ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
 	gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-numpy \
 	rtsp-server-perl chromium
 
-.PHONY: demo test lint sysdeps venv bench clean
+.PHONY: demo test lint sysdeps venv bench soak clean
 
 demo: venv
 	$(VENV)/bin/rtsplab demo
@@ -25,6 +25,10 @@ lint: venv
 	$(VENV)/bin/ruff check rtsplab tests benchmarks
 	$(VENV)/bin/ruff format --check rtsplab tests benchmarks
 	$(VENV)/bin/mypy
+
+# The slow-consumer fault case for 10 minutes per backend: RSS and open fds must stay flat.
+soak: venv
+	RTSPLAB_SOAK_S=600 $(PY) -m pytest tests/faults/test_stream_faults.py -k soak --timeout=0
 
 bench: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'

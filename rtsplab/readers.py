@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.source_clock import SourceClock, Stamp
@@ -41,6 +41,8 @@ __all__ = ["Reader", "ReaderOptions", "StreamOptions", "open", "show_options", "
 log = logging.getLogger("rtsplab")
 
 Item = tuple[int, DecodedFrame]  # (reader seq, decoded frame)
+
+CLOSE_JOIN_S = 0.25  # close() waits this long for a blocked call, then leaves it to finish
 
 
 class StreamOptions(TypedDict, total=False):
@@ -103,7 +105,10 @@ class Reader:
         transport: ``auto`` (TCP, then UDP if refused), ``tcp`` or ``udp``.
         open_timeout_s: bound on opening; raises :class:`OpenTimeout` past it.
         read_timeout_s: bound on waiting for a frame; raises :class:`ReadTimeout` past it.
-        reconnect: reopen after a stall or a lost stream, with capped exponential backoff.
+        reconnect: reopen after a stall or a lost stream, with capped exponential backoff;
+            default ``True`` for the threaded strategies (``buffered``, ``latest``), ``False``
+            for ``naive``. Without it a stall is still waited out (the reader resumes when
+            frames return); a lost stream ends the reader with :class:`StreamClosed`.
         profile: ``low_latency`` (default) or ``default`` (FFmpeg's own options, to compare).
         decoder_threads: 1 (no frame-threading delay), 0 (FFmpeg chooses) or None (by profile).
         name: stream name (default: last path segment).
@@ -125,7 +130,7 @@ class Reader:
         transport: Transport | str = Transport.AUTO,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 2.0,
-        reconnect: bool = False,
+        reconnect: bool | None = None,
         profile: str = Profile.LOW_LATENCY,
         decoder_threads: int | None = None,
         name: str | None = None,
@@ -140,7 +145,7 @@ class Reader:
         self.strategy = Strategy(strategy)
         self.name = name or stream_name(self.url)
         self.recorder = recorder
-        self.reconnect = reconnect
+        self.reconnect = (self.strategy is not Strategy.NAIVE) if reconnect is None else reconnect
         self.read_timeout_s = read_timeout_s
         self.max_backoff_s = max_backoff_s
         self._timecode = timecode
@@ -158,6 +163,10 @@ class Reader:
         elif self.strategy is Strategy.LATEST:
             self._policy = LatestPolicy(keep)
         self._state = StreamState.CONNECTING
+        self.state_reason = "opening"
+        self._state_recorder: Recorder | None = None
+        if recorder is not None:
+            self.record_states_to(recorder)
         self._stop = threading.Event()
         self._io_lock = threading.Lock()  # naive: serialises read() and close()
         self._close_lock = threading.Lock()
@@ -170,7 +179,11 @@ class Reader:
         self.reconnects = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
-        self._backend: Backend | None = open_backend(self.url, **self._open_args)
+        try:
+            self._backend: Backend | None = open_backend(self.url, **self._open_args)
+        except RtspLabError as exc:
+            self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
+            raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._info: StreamInfo = self._backend.info
         self.transport_used = Transport(self._backend.options.transport)
@@ -182,37 +195,60 @@ class Reader:
             self._thread.start()
 
     # ---- the one decode loop -------------------------------------------------------------
-    def _set_state(self, state: StreamState) -> None:
-        if state is not self._state:
-            log.debug("%s: %s -> %s", self.url.redacted, self._state.value, state.value)
-            self._state = state
+    def _set_state(self, state: StreamState, reason: str) -> None:
+        """Change state; every change is logged and recorded as a row (state, reason, time)."""
+        if state is self._state:
+            return
+        log.debug("%s: %s -> %s (%s)", self.url.redacted, self._state.value, state.value, reason)
+        self._state = state
+        self.state_reason = reason
+        if self._state_recorder is not None:
+            self._state_recorder.add_state(self.name, state.value, reason)
+
+    def _closed_error(self) -> StreamClosed:
+        return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
     def _reopen(self, deadline_s: float | None) -> None:
-        """Reconnect with capped exponential backoff until it works, the reader closes or
-        (naive: the consumer is waiting) ``deadline_s`` on the monotonic clock passes."""
-        self._set_state(StreamState.RECONNECTING)
+        """Reopen the stream with capped exponential backoff until it works, the reader closes
+        or (naive: the consumer is waiting) ``deadline_s`` on the monotonic clock passes.
+
+        With ``reconnect=False`` this only runs to resume after a stall on a backend whose
+        demuxer gave up (FFmpeg): a silent server is waited for, anything else (refused,
+        401, 404) means the stream is gone and raises :class:`StreamClosed`.
+        """
+        self._set_state(StreamState.RECONNECTING, self.state_reason)
         backoff_s = 0.25
         args = dict(self._open_args)
-        args["open_timeout_s"] = min(args["open_timeout_s"], 2 * self.read_timeout_s)
+        args["open_timeout_s"] = min(args["open_timeout_s"], max(1.0, 2 * self.read_timeout_s))
         while not self._stop.is_set():
+            if deadline_s is not None:
+                args["open_timeout_s"] = min(
+                    args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
+                )
             try:
-                self._backend = open_backend(self.url, **args)
+                self._backend = open_backend(self.url, cancel=self._stop, **args)
                 self.transport_used = Transport(self._backend.options.transport)
                 self.reconnects += 1
                 self._clock.reset()
-                log.info("%s: reconnected", self.url.redacted)
+                log.info("%s: reopened", self.url.redacted)
                 return
             except RtspLabError as exc:
+                if self._stop.is_set():
+                    break
+                self.state_reason = f"reopen failed: {exc}"
+                if not self.reconnect and not isinstance(exc, OpenTimeout):
+                    raise StreamClosed(
+                        f"{self.url.redacted}: the stream is gone ({type(exc).__name__}) and "
+                        "reconnect=False"
+                    ) from None
                 log.info(
-                    "%s: reconnect failed (%s); retry in %.2f s", self.url.redacted, exc, backoff_s
+                    "%s: reopen failed (%s); retry in %.2f s", self.url.redacted, exc, backoff_s
                 )
-                if self._policy is not None:
-                    self._policy.fail(exc)
             if deadline_s is not None and time.monotonic() + backoff_s > deadline_s:
                 raise ReadTimeout(f"{self.url.redacted}: still reconnecting; read again to retry")
             self._stop.wait(backoff_s)
             backoff_s = min(backoff_s * 2, self.max_backoff_s)
-        raise StreamClosed(f"{self.url.redacted}: the reader is closed")
+        raise self._closed_error()
 
     def _drop_backend(self) -> None:
         backend, self._backend = self._backend, None
@@ -220,30 +256,45 @@ class Reader:
             backend.close()
 
     def _step(self) -> Item:
-        """Decode the next frame, stalling/reconnecting as configured. Shared by all strategies."""
+        """Decode the next frame, stalling/reconnecting as configured. Shared by all strategies.
+
+        A stall (the backend's :class:`ReadTimeout`) never ends the reader: it is reported and
+        waited out; a backend that cannot resume after a timeout (FFmpeg) is reopened. A lost
+        stream is reopened with ``reconnect=True`` and ends the reader otherwise.
+        """
         deadline_s = None if self._policy is not None else time.monotonic() + self.read_timeout_s
         while True:
             if self._stop.is_set():
-                raise StreamClosed(f"{self.url.redacted}: the reader is closed")
-            if self._backend is None:
+                raise self._closed_error()
+            backend = self._backend
+            if backend is None:
                 self._reopen(deadline_s)
                 continue
             try:
-                decoded = self._backend.read()
+                decoded = backend.read()
             except ReadTimeout:
-                self._set_state(StreamState.STALLED)
+                if self._stop.is_set():
+                    raise self._closed_error() from None
+                self._set_state(
+                    StreamState.STALLED, f"no frame for read_timeout_s={self.read_timeout_s:g}"
+                )
+                if self.reconnect or not backend.resumable:
+                    self._drop_backend()
+                if self.reconnect and (deadline_s is None or time.monotonic() < deadline_s):
+                    continue
+                raise
+            except StreamClosed as exc:
+                if self._stop.is_set():
+                    raise self._closed_error() from None
+                self._drop_backend()
                 if not self.reconnect:
                     raise
-                self._drop_backend()
-                continue
-            except StreamClosed:
-                if not self.reconnect or self._stop.is_set():
-                    raise
-                self._drop_backend()
+                self._set_state(StreamState.STALLED, f"stream lost: {exc}")
                 continue
             self._seq += 1
             self._last_decode_ns = time.monotonic_ns()
-            self._set_state(StreamState.STREAMING)
+            if self._state is not StreamState.STREAMING:
+                self._set_state(StreamState.STREAMING, "frames arrive")
             return self._seq, decoded
 
     def _run(self) -> None:
@@ -253,19 +304,32 @@ class Reader:
             while not self._stop.is_set():
                 try:
                     policy.put(self._step())
-                except ReadTimeout as exc:  # no reconnect: report the stall, keep waiting
-                    policy.fail(exc)
+                except ReadTimeout:  # a stall: waiting consumers time out; keep waiting
+                    continue
         except RtspLabError as exc:
             if not self._stop.is_set():
+                self._set_state(StreamState.CLOSED, f"{type(exc).__name__}: {exc}")
                 policy.fail(exc)
         except Exception as exc:  # a bug or an unexpected library error: report it, typed
             detail = scrub(f"{type(exc).__name__}: {exc}", self.url.secrets)
             log.error("%s: decode thread failed: %s", self.url.redacted, detail)
+            self._set_state(StreamState.CLOSED, f"decode thread failed: {detail}")
             policy.fail(StreamClosed(f"{self.url.redacted}: the decode thread failed ({detail})"))
         finally:
             self._drop_backend()
-            if self._stop.is_set():
-                self._set_state(StreamState.CLOSED)
+
+    def record_states_to(self, recorder: Recorder) -> None:
+        """Record this stream's state changes in ``recorder`` from now on (a row for the current
+        state first). A reader's own ``recorder`` gets them already; a group passes its own.
+
+        Example:
+            >>> rec = Recorder()
+            >>> r.record_states_to(rec)  # doctest: +SKIP
+            >>> rec.states()["state"].tolist()  # doctest: +SKIP
+            ['streaming']
+        """
+        self._state_recorder = recorder
+        recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
     def _source_time(self, decoded: DecodedFrame, image: Any) -> Stamp:
@@ -351,12 +415,27 @@ class Reader:
         wait_s = self.read_timeout_s if timeout_s is None else timeout_s
         if self._policy is None:
             with self._io_lock:
-                if self._closed:
-                    raise StreamClosed(f"{self.url.redacted}: the reader is closed")
-                item, depth = self._step(), 0
-                frame = self.make_frame(item, depth)
+                try:
+                    if self._closed:
+                        raise self._closed_error()
+                    item, depth = self._step(), 0
+                    frame = self.make_frame(item, depth)
+                except StreamClosed:
+                    if not self._closed:
+                        self._set_state(StreamState.CLOSED, "the stream ended")
+                    raise
+                finally:
+                    if self._closed:  # close() ran meanwhile and left the stream to us
+                        self._drop_backend()
         else:
-            item, depth = self._policy.take(wait_s, fresh)
+            try:
+                item, depth = self._policy.take(wait_s, fresh)
+            except ReadTimeout:
+                state = self.state
+                raise ReadTimeout(
+                    f"{self.url.redacted}: no frame within {wait_s:g} s (stream {state.value}: "
+                    f"{self.state_reason})"
+                ) from None
             frame = self.make_frame(item, depth)
         if self.recorder is not None:
             self.recorder.add(frame, strategy=self.strategy.value)
@@ -469,9 +548,12 @@ class Reader:
         return self._closed
 
     def close(self) -> None:
-        """Stop the decode thread, join it and release the stream. Idempotent.
+        """Stop the decode thread and release the stream. Idempotent; returns within 0.5 s.
 
-        Returns within about ``2 * read_timeout_s`` even if the backend is blocked in a read.
+        In every state (streaming, stalled, frozen peer, opening, reconnecting): a socket that
+        can be shut down is (the native backend's), an open in progress is cancelled, and a
+        call that cannot be interrupted (an FFmpeg read) is left to its daemon thread, which
+        releases the stream when the call returns (within ``read_timeout_s``).
 
         Example:
             >>> r.close(); r.close()  # doctest: +SKIP
@@ -483,14 +565,19 @@ class Reader:
         self._stop.set()
         if self._policy is not None:
             self._policy.close()
+        backend = self._backend
+        if backend is not None:
+            backend.interrupt()
         if self._thread is not None:
-            self._thread.join(timeout=2 * self.read_timeout_s + 1.0)
+            self._thread.join(timeout=CLOSE_JOIN_S)
             if self._thread.is_alive():
-                log.warning("%s: decode thread still blocked after close()", self.url.redacted)
-        else:
-            with self._io_lock:
+                log.debug("%s: a blocked read finishes in the background", self.url.redacted)
+        elif self._io_lock.acquire(timeout=CLOSE_JOIN_S):
+            try:
                 self._drop_backend()
-        self._set_state(StreamState.CLOSED)
+            finally:
+                self._io_lock.release()
+        self._set_state(StreamState.CLOSED, "close()")
 
     def __enter__(self) -> Reader:
         return self

@@ -27,6 +27,11 @@ skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
+Stream state changes (:class:`~rtsplab.entities.StreamState`: connecting, streaming, stalled,
+reconnecting, closed) are kept apart, one row each, in :meth:`Recorder.states`: ``run``,
+``stream``, ``state``, ``reason``, ``t_ns`` (wall clock, comparable with ``t_read_ns``) and
+``t_s``, so a plot can shade each outage from its ``stalled`` row to the next ``streaming``.
+
 Example:
     >>> import numpy as np
     >>> from rtsplab.entities import Clock, Frame
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +55,7 @@ from rtsplab.entities import Frame, FrameSet
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "Recorder", "summarize"]
+__all__ = ["COLUMNS", "STATE_COLUMNS", "Recorder", "summarize"]
 
 COLUMNS = (
     "run",
@@ -70,6 +76,8 @@ COLUMNS = (
     "skew_ms",
 )
 
+STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
+
 
 class Recorder:
     """Collects one row per frame handed out; thread-safe.
@@ -86,6 +94,7 @@ class Recorder:
     def __init__(self, run: str = "") -> None:
         self.run = run
         self._rows: list[tuple[Any, ...]] = []
+        self._state_rows: list[tuple[str, str, str, str, int]] = []
         self._lock = threading.Lock()
 
     def add(
@@ -129,6 +138,43 @@ class Recorder:
         with self._lock:
             self._rows.append(row)
 
+    def add_state(self, stream: str, state: str, reason: str = "", t_ns: int | None = None) -> None:
+        """Record a change of a stream's state (``t_ns``: wall clock, default now).
+
+        Example:
+            >>> rec = Recorder()
+            >>> rec.add_state("cam1", "stalled", "no frame for 2 s", t_ns=5)
+            >>> rec.states()[["stream", "state", "reason"]].to_dict("records")
+            [{'stream': 'cam1', 'state': 'stalled', 'reason': 'no frame for 2 s'}]
+        """
+        row = (self.run, stream, str(state), reason, time.time_ns() if t_ns is None else t_ns)
+        with self._lock:
+            self._state_rows.append(row)
+
+    def states(self) -> pd.DataFrame:
+        """Every state change as a DataFrame: run, stream, state, reason, t_ns, t_s.
+
+        ``t_s`` counts from the first frame row when there is one (so it lines up with
+        :meth:`to_dataframe`'s ``t_s``), else from the first state row.
+
+        Example:
+            >>> rec = Recorder()
+            >>> rec.add_state("cam1", "streaming", t_ns=10**9)
+            >>> rec.add_state("cam1", "stalled", t_ns=3 * 10**9)
+            >>> rec.states()["t_s"].tolist()
+            [0.0, 2.0]
+        """
+        import pandas as pd
+
+        with self._lock:
+            rows = list(self._state_rows)
+            t0_frames = min((r[8] for r in self._rows), default=None)
+        df = pd.DataFrame(rows, columns=list(STATE_COLUMNS))
+        df["t_ns"] = df["t_ns"].astype("int64")
+        t0 = t0_frames if t0_frames is not None else (df["t_ns"].min() if len(df) else 0)
+        df["t_s"] = (df["t_ns"] - t0) / 1e9
+        return df
+
     def add_set(self, frame_set: FrameSet, *, strategy: str = "", run: str | None = None) -> None:
         """Record every frame of a group's set, with the set's id and skew.
 
@@ -156,6 +202,7 @@ class Recorder:
         """
         with self._lock:
             self._rows.clear()
+            self._state_rows.clear()
 
     def to_dataframe(self) -> pd.DataFrame:
         """All rows as a DataFrame with the columns listed in the module docstring.

@@ -207,6 +207,18 @@ class RtspClient:
             self._challenge = (digest or challenges)[0]
         return resp
 
+    def interrupt(self) -> None:
+        """Shut the socket down so that a ``recv`` blocked in another thread returns now.
+
+        Example:
+            >>> RtspClient.interrupt.__name__
+            'interrupt'
+        """
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self, teardown: bool = True) -> None:
         """Send TEARDOWN (best effort, when a session exists) and close. Idempotent.
 

@@ -12,6 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+
 from rtsplab.backends.base import (
     LOW_LATENCY_OPTIONS,
     Backend,
@@ -20,12 +24,14 @@ from rtsplab.backends.base import (
     Profile,
     StreamInfo,
 )
+from rtsplab.backends.guard import bounded_open, inspect_server
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     AuthError,
     ConnectError,
     NotFound,
     OpenTimeout,
+    ProtocolError,
     RtspLabError,
     StreamClosed,
 )
@@ -71,14 +77,21 @@ def open_backend(
     profile: str = Profile.LOW_LATENCY,
     decoder_threads: int | None = None,
     extra: dict[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
 
+    The whole call, every transport tried included, returns within ``open_timeout_s`` (the
+    backend's open runs in a daemon thread that is abandoned at the deadline, see
+    :mod:`rtsplab.backends.guard`), or as soon as ``cancel`` is set.
+
     With ``transport="auto"`` a failed TCP open is retried over UDP unless the failure cannot
-    be a transport problem (wrong password, unknown path, refused connection, timeout).
+    be a transport problem (wrong password, unknown path, refused connection, timeout, a
+    server that is not RTSP).
 
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, UnsupportedStream.
+        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream,
+        StreamClosed (``cancel`` was set).
 
     Example:
         >>> open_backend(RtspUrl.parse("rtsp://127.0.0.1:1/x"), open_timeout_s=0.5)
@@ -88,9 +101,13 @@ def open_backend(
     """
     cls = _backend_class(backend)
     mode = Transport(transport)
-    tries = [Transport.TCP, Transport.UDP] if mode is Transport.AUTO else [mode]
+    tries = list(cls.transports) if mode is Transport.AUTO else [mode]
     error: RtspLabError | None = None
+    deadline_s = time.monotonic() + open_timeout_s
     for choice in tries:
+        remaining_s = deadline_s - time.monotonic()
+        if remaining_s <= 0.05 and error is not None:
+            break
         options = OpenOptions(
             transport=choice,
             open_timeout_s=open_timeout_s,
@@ -100,12 +117,35 @@ def open_backend(
             extra=dict(extra or {}),
         )
         try:
-            return cls(url, options)
+            return bounded_open(
+                url,
+                functools.partial(cls, url, options),
+                release=lambda b: b.close(),
+                timeout_s=max(0.05, remaining_s),
+                cancel=cancel,
+            )
         except StreamClosed:  # OpenCV says only "not opened": ask the server why
-            error = classify_failure(url, timeout_s=min(open_timeout_s, 2.0))
+            if cancel is not None and cancel.is_set():
+                raise
+            error = _explain(url, deadline_s)
+        except ProtocolError as exc:  # quote what the server said, as for every backend
+            error = _explain(url, deadline_s)
+            if not isinstance(error, ProtocolError):
+                error = ProtocolError(f"{url.redacted}: the server broke RTSP ({exc})")
         except RtspLabError as exc:
             error = exc
-        if isinstance(error, AuthError | NotFound | OpenTimeout) or type(error) is ConnectError:
+        if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError):
+            break
+        if type(error) is ConnectError:
             break
     assert error is not None
     raise error
+
+
+def _explain(url: RtspUrl, deadline_s: float) -> RtspLabError:
+    """The typed reason a backend gave no reason for, found by asking the server before
+    ``deadline_s``: not RTSP (:class:`ProtocolError`), refused, silent, 401, 404, codec."""
+    found = inspect_server(url, time.monotonic() + max(0.05, deadline_s - time.monotonic()))
+    if found is not None:
+        return found
+    return classify_failure(url, timeout_s=max(0.05, deadline_s - time.monotonic()))

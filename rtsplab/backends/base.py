@@ -172,14 +172,18 @@ class Backend(ABC):
 
     ``read()`` must return within about ``read_timeout_s`` and raise a typed error
     (:class:`~rtsplab.errors.ReadTimeout`, :class:`~rtsplab.errors.StreamClosed`) otherwise.
-    ``close()`` must be idempotent.
+    ``close()`` must be idempotent. ``resumable`` says whether ``read()`` may be called again
+    after a :class:`~rtsplab.errors.ReadTimeout` (the native client keeps its connection;
+    FFmpeg's demuxer is finished once its interrupt fired, so the reader reopens it).
 
     Example:
-        >>> issubclass(Backend, ABC)
-        True
+        >>> Backend.resumable
+        False
     """
 
     name: str = "?"
+    resumable: bool = False
+    transports: tuple[Transport, ...] = (Transport.TCP, Transport.UDP)  # tried by "auto"
 
     def __init__(self, url: RtspUrl, options: OpenOptions) -> None:
         self.url = url
@@ -194,6 +198,14 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the stream. Idempotent."""
+
+    def interrupt(self) -> None:
+        """Make a ``read()`` blocked in another thread return soon, if the backend can.
+
+        Safe to call from any thread, in any state; the default does nothing (FFmpeg's reads
+        return by their own ``read_timeout_s``).
+        """
+        return None
 
     def __repr__(self) -> str:
         return (

@@ -71,6 +71,8 @@ class NativeBackend(Backend):
     """
 
     name = "native"
+    resumable = True
+    transports = (Transport.TCP,)
 
     def __init__(self, url: RtspUrl, options: OpenOptions) -> None:
         super().__init__(url, options)
@@ -246,6 +248,17 @@ class NativeBackend(Backend):
                 decoded = self._handle(item)
                 if decoded is not None:
                     return decoded
+
+    def interrupt(self) -> None:
+        """Unblock a ``read()`` waiting in another thread (shuts the socket down).
+
+        Example:
+            >>> NativeBackend.interrupt.__name__
+            'interrupt'
+        """
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.interrupt()
 
     def close(self) -> None:
         """Send TEARDOWN (best effort) and close the connection. Idempotent.

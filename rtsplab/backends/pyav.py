@@ -121,6 +121,9 @@ class PyAVBackend(Backend):
             raise UnsupportedStream(f"{url.redacted}: the stream has no video track")
         stream = container.streams.video[0]
         cc = stream.codec_context
+        if cc is None:  # FFmpeg has no decoder for the codec the SDP names
+            self.close()
+            raise UnsupportedStream(f"{url.redacted}: no decoder for this stream's video codec")
         if options.threads > 0:
             cc.thread_count = options.threads
             cc.thread_type = "SLICE"
@@ -164,11 +167,18 @@ class PyAVBackend(Backend):
         """
         if self._container is None:
             raise StreamClosed("container is closed")
+        t0 = time.monotonic_ns()
         try:
             frame = next(self._frames)
-        except StopIteration:
-            raise StreamClosed(f"{self.url.redacted}: the stream ended") from None
         except Exception as exc:
+            waited_s = (time.monotonic_ns() - t0) / 1e9
+            if waited_s >= 0.9 * self.options.read_timeout_s:  # the interrupt fired: a stall
+                raise ReadTimeout(
+                    f"{self.url.redacted}: no frame for {waited_s:.1f} s (read_timeout_s="
+                    f"{self.options.read_timeout_s:g}); the camera stalled or the network dropped"
+                ) from None
+            if isinstance(exc, StopIteration):
+                raise StreamClosed(f"{self.url.redacted}: the stream ended") from None
             raise map_av_error(
                 exc, self.url, opening=False, timeout_s=self.options.read_timeout_s
             ) from None
@@ -192,6 +202,13 @@ class PyAVBackend(Backend):
         """
         with self._lock:
             container, self._container = getattr(self, "_container", None), None
+            # the demux generator refers back to this backend: drop it and the stream now, so
+            # the decoder (and its threads) is freed at once rather than by the cycle collector
+            frames, self._frames = getattr(self, "_frames", None), iter(())
+            self._stream = None
+        if frames is not None and hasattr(frames, "close"):
+            with contextlib.suppress(Exception):
+                frames.close()
         if container is not None:
             # closing a broken connection may raise; the container is released regardless
             with contextlib.suppress(Exception):

@@ -1,16 +1,39 @@
-"""The fault matrix's record: one row per (case, backend), written to data/faults.csv.
+"""Rows of the fault matrix: one per (case, backend), written to ``data/faults.csv``.
 
-Rows collected in a session replace the rows of the same (case, backend) already in the file,
-so running a subset of the fault tests updates only those rows. The file is sorted by
-(case, backend), columns in the order of :data:`COLUMNS`.
+Columns, in order: ``case``, ``backend``, ``outcome`` (``ok``, ``n/a: ...`` or ``FAIL: ...``),
+``error_type`` (what the consumer was raised, empty when nothing), ``recovery_s`` (seconds from
+the end of the fault to the first fresh frame; for bad inputs, seconds until the typed error;
+empty when it does not apply), ``threads_after`` and ``fds_after`` (threads and file
+descriptors of the test process left over once the case is closed, against the count before
+it; 0 means nothing leaked).
+
+:func:`record` keeps a row; at the end of the session :func:`flush` merges the rows into the
+CSV (rows of cases that did not run are kept), sorted by (case, backend).
 """
 
 from __future__ import annotations
 
-import atexit
 import csv
+import os
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+__all__ = [
+    "COLUMNS",
+    "CSV_PATH",
+    "Case",
+    "case",
+    "flush",
+    "open_fds",
+    "os_threads",
+    "record",
+    "settle",
+    "thread_names",
+]
 
 COLUMNS = ("case", "backend", "outcome", "error_type", "recovery_s", "threads_after", "fds_after")
 CSV_PATH = Path(__file__).resolve().parents[2] / "data" / "faults.csv"
@@ -28,13 +51,13 @@ def record(
     threads_after: int,
     fds_after: int,
 ) -> None:
-    """Append one row (the last one of a (case, backend) wins); written at session end."""
+    """Keep one row of the matrix (the last one wins for a (case, backend) pair)."""
     row = (
         case,
         backend,
         outcome,
         error_type,
-        "" if recovery_s is None else f"{recovery_s:.3f}",
+        "" if recovery_s is None else f"{recovery_s:.2f}",
         str(threads_after),
         str(fds_after),
     )
@@ -42,24 +65,94 @@ def record(
         _rows[(case, backend)] = row
 
 
-def write(path: Path = CSV_PATH) -> Path | None:
-    """Merge the rows recorded so far into ``path``; None when nothing was recorded."""
+def flush(path: Path = CSV_PATH) -> Path | None:
+    """Merge the rows recorded in this session into ``path``; None when there were none."""
     with _lock:
-        if not _rows:
-            return None
-        merged: dict[tuple[str, str], tuple[str, ...]] = {}
-        if path.exists():
-            with path.open(newline="") as f:
-                for old in csv.DictReader(f):
-                    merged[(old["case"], old["backend"])] = tuple(old.get(c, "") for c in COLUMNS)
-        merged.update(_rows)
+        rows = dict(_rows)
+    if not rows:
+        return None
+    if path.exists():
+        with path.open(newline="") as f:
+            for old in csv.DictReader(f):
+                key = (old["case"], old["backend"])
+                rows.setdefault(key, tuple(old[c] for c in COLUMNS))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(COLUMNS)
-        for key in sorted(merged):
-            w.writerow(merged[key])
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows[k] for k in sorted(rows))
+    tmp.replace(path)
     return path
 
 
-atexit.register(write)
+def open_fds() -> int:
+    """File descriptors open in this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+# Process-wide helper threads that a library starts once, on first use, and keeps for the
+# life of the process (not per stream): the allocator's background purger.
+GLOBAL_THREADS = frozenset({"jemalloc_bg_thd"})
+
+
+def os_threads() -> int:
+    """Threads of this process as the kernel sees them (FFmpeg's native threads included),
+    except the process-wide :data:`GLOBAL_THREADS`."""
+    return sum(1 for n in thread_names() if n not in GLOBAL_THREADS)
+
+
+def thread_names() -> list[str]:
+    """Names of this process's threads (Python threads by name, native ones by their comm)."""
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return sorted(names)
+
+
+def settle(threads_before: int, fds_before: int, timeout_s: float) -> tuple[int, int]:
+    """Wait (up to ``timeout_s``) for threads and fds to fall back; return what is left over."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        extra = (os_threads() - threads_before, open_fds() - fds_before)
+        if (extra[0] <= 0 and extra[1] <= 0) or time.monotonic() >= deadline:
+            return max(0, extra[0]), max(0, extra[1])
+        time.sleep(0.05)
+
+
+@dataclass
+class Case:
+    """What a running case reports; the test fills it in."""
+
+    name: str
+    backend: str
+    outcome: str = "ok"
+    error_type: str = ""
+    recovery_s: float | None = None
+    settle_s: float = 6.0
+
+
+@contextmanager
+def case(name: str, backend: str, settle_s: float = 6.0) -> Iterator[Case]:
+    """Run one case: count threads and fds before, settle after, record the row, and fail the
+    test when a thread or fd was left behind."""
+    threads_before, fds_before = os_threads(), open_fds()
+    names_before = thread_names()
+    c = Case(name, backend, settle_s=settle_s)
+    try:
+        yield c
+    except BaseException as exc:
+        left = settle(threads_before, fds_before, c.settle_s)
+        detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        record(name, backend, f"FAIL: {detail}", c.error_type, c.recovery_s, *left)
+        raise
+    threads_after, fds_after = settle(threads_before, fds_before, c.settle_s)
+    record(name, backend, c.outcome, c.error_type, c.recovery_s, threads_after, fds_after)
+    left = [n for n in thread_names() if n not in names_before or names_before.remove(n)]
+    py_left = [t.name for t in threading.enumerate()]
+    assert threads_after == 0, f"{name}/{backend}: thread(s) left behind: {left} ({py_left})"
+    assert fds_after == 0, f"{name}/{backend}: {fds_after} fd(s) left behind"

@@ -117,7 +117,8 @@ def test_live_view_updates_images_and_captions(sim: SimServer) -> None:
     finally:
         view.stop()
     assert not view.running
-    assert rtsplab_threads() == []
+    # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
+    wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
     df = view.recorder.to_dataframe()
     assert set(df["stream"]) == {"cam1", "cam2"} and set(df["strategy"]) == {"latest"}
     assert df["set_id"].nunique() >= 3
@@ -143,7 +144,8 @@ def test_switching_strategy_reopens_without_leaking(sim: SimServer) -> None:
         assert rtsplab_threads() == ["rtsplab-liveview"]  # naive readers have no thread
     finally:
         view.stop()
-    assert rtsplab_threads() == []
+    # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
+    wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
     view.stop()  # idempotent
     # "dropped since the view started" survives the switches and the stop
     assert all(view.dropped[n] >= dropped_before[n] for n in dropped_before)
@@ -163,7 +165,8 @@ def test_rerunning_the_cell_stops_the_previous_view(sim: SimServer) -> None:
         assert rtsplab_threads().count("rtsplab-liveview") == 1
     finally:
         stop_all()
-    assert rtsplab_threads() == []
+    # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
+    wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
 
 
 # -- pure logic: charts, counters, lifecycle ----------------------------------------------
@@ -264,7 +267,8 @@ def test_buffered_queue_is_bounded_and_its_overflow_shown(sim: SimServer) -> Non
     finally:
         view.stop()
     assert "stopped" in view.captions[0].value and "stopped" in view.captions[1].value
-    assert rtsplab_threads() == []
+    # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
+    wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
 
 
 @pytest.mark.interop
@@ -298,7 +302,8 @@ def test_playground_slider_moves_the_age_and_an_interrupt_stops_everything(
         for p in (first, pg):
             if p is not None:
                 p.stop()
-    assert rtsplab_threads() == []
+    # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
+    wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
     wait_for(lambda: threading.active_count() <= thread_baseline, 10.0, "threads to stop")
 
 
