@@ -123,6 +123,9 @@ class Group:
         self._last_frame: dict[str, Frame] = {}
         self._lock = threading.Lock()  # guards membership (readers, open_errors, _order)
         self._closed = False
+        if recorder is not None:
+            for reader in self.readers:
+                reader.record_states_to(recorder)
 
     # ---- membership ------------------------------------------------------------------------
     @property
@@ -176,6 +179,8 @@ class Group:
             raise ValueError(f"a stream named {name!r} is already in the group")
         options = dict(self._reader_options)
         reader = Reader(url, strategy=options.pop("strategy", self.strategy), name=name, **options)
+        if self.recorder is not None:
+            reader.record_states_to(self.recorder)
         with self._lock:
             if self._closed or name in {r.name for r in self.readers}:
                 late = True

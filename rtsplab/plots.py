@@ -245,8 +245,27 @@ def _legend(ax: Axes) -> None:
         ax.legend(fontsize="small", framealpha=0.8)
 
 
+def _merge_states(df: pd.DataFrame, states: pd.DataFrame | None, by: str) -> pd.DataFrame:
+    """``df`` with the recorder's state rows (:meth:`Recorder.states`) appended as rows that
+    have a ``state`` and no age, labelled like the frames of their run."""
+    import pandas as pd
+
+    if states is None or not len(states):
+        return df
+    rows = states.rename(columns={"t_ns": "t_read_ns"})
+    labels = df.drop_duplicates("run")[["run", by]] if by != "run" else None
+    if labels is not None:
+        rows = rows.merge(labels, on="run", how="inner")
+    keep = [c for c in ("run", "stream", by, "t_read_ns", "t_s", "state") if c in rows.columns]
+    return pd.concat([df.assign(state=pd.NA), rows[keep]], ignore_index=True)
+
+
 def plot_age(
-    df: pd.DataFrame, log: bool = False, ax: Axes | None = None, by: str = "strategy"
+    df: pd.DataFrame,
+    log: bool = False,
+    ax: Axes | None = None,
+    by: str = "strategy",
+    states: pd.DataFrame | None = None,
 ) -> Axes:
     """Frame age (capture -> read) over time, one line per strategy and stream.
 
@@ -256,6 +275,8 @@ def plot_age(
             and counted in a note.
         ax: draw into this Axes instead of a new figure.
         by: the column that names a series: ``"strategy"`` or ``"run"``.
+        states: the recorder's state changes (:meth:`Recorder.states`), to name what a stream
+            was doing while it handed out no frame (``stalled → reconnecting``).
 
     Returns:
         The Axes; each line's label is ``"<strategy> · <stream>"`` and its ``gid`` the strategy.
@@ -269,7 +290,7 @@ def plot_age(
     """
     _check(df, ("stream", "age_ms", "t_read_ns", by))
     ax = _axes(ax)
-    data = _with_time(df, by)
+    data = _with_time(_merge_states(df, states, by), by)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["age_ms"]), linestyle=style, color=strategy_color(label),

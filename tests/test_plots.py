@@ -265,6 +265,29 @@ def test_credentials_never_reach_a_plot(tmp_path: Path) -> None:
     assert "***" in labels
 
 
+def _outage_recorder() -> Recorder:
+    """Two streams in sets at 30 fps for 4 s; cam2 is left out of the sets from 1 s to 3 s."""
+    rec = Recorder(run="outage")
+    for i in range(120):
+        t_src = T0_NS + i * 33 * MS
+        frames = {"cam1": _frame("cam1", i, t_src, 40.0, 1.0, 0)}
+        if not 30 <= i < 90:
+            frames["cam2"] = _frame("cam2", i, t_src + 2 * MS, 40.0, 1.0, 0)
+        rec.add_set(FrameSet(frames, i, 2.0 if len(frames) == 2 else 0.0), strategy="latest")
+    return rec
+
+
+def test_the_recorders_state_rows_name_the_outage() -> None:
+    rec = _outage_recorder()
+    t_ns = T0_NS + 31 * 33 * MS + 41 * MS
+    rec.add_state("cam2", "stalled", "no frame for 1 s", t_ns=t_ns)
+    rec.add_state("cam2", "reconnecting", "stalled", t_ns=t_ns + MS)
+    rec.add_state("cam1", "streaming", "", t_ns=t_ns)  # a stream with no gap gets no span
+    ax = plots.plot_age(rec.to_dataframe(), states=rec.states())
+    texts = [t.get_text().strip() for t in ax.texts if str(t.get_gid()).startswith("outage:")]
+    assert texts == ["cam2: stalled → reconnecting"]
+
+
 def _outage_df(with_state: bool) -> pd.DataFrame:
     """Two streams in sets at 30 fps for 4 s; cam2 is left out of the sets from 1 s to 3 s."""
     rec = Recorder(run="outage")
