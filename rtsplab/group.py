@@ -102,7 +102,8 @@ class Group:
         skew_ms = (max(times) - min(times)) / 1e6 if times else 0.0
         fs = FrameSet(frames, self._set_id, skew_ms, unmatched or {})
         if self.recorder is not None:
-            self.recorder.add_set(fs, strategy=self.strategy.value)
+            bad = {r.name: r.bad_packets for r in self.readers}
+            self.recorder.add_set(fs, strategy=self.strategy.value, bad_packets=bad)
         return fs
 
     def read_set(self, timeout_s: float | None = None, fresh: bool = False) -> FrameSet:

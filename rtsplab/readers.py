@@ -125,6 +125,7 @@ class Reader:
         self._pts_offset_ns: int | None = None
         self._source_cache: dict[int, tuple[int, Clock, int | None]] = {}
         self.reconnects = 0
+        self._bad_packets_before = 0  # counted by backends already closed
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         self._backend: Backend | None = open_backend(self.url, **self._open_args)
@@ -174,6 +175,7 @@ class Reader:
     def _drop_backend(self) -> None:
         backend, self._backend = self._backend, None
         if backend is not None:
+            self._bad_packets_before += backend.bad_packets
             backend.close()
 
     def _step(self) -> Item:
@@ -329,7 +331,7 @@ class Reader:
             item, depth = self._policy.take(wait_s, fresh)
             frame = self.make_frame(item, depth)
         if self.recorder is not None:
-            self.recorder.add(frame, strategy=self.strategy.value)
+            self.recorder.add(frame, strategy=self.strategy.value, bad_packets=self.bad_packets)
         return frame
 
     def wait_newer(self, seq: int, timeout_s: float) -> None:
@@ -427,6 +429,17 @@ class Reader:
             120
         """
         return self._seq + 1
+
+    @property
+    def bad_packets(self) -> int:
+        """Malformed RTP/RTCP packets dropped since open, across reconnects (native backend).
+
+        Example:
+            >>> r.bad_packets  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._bad_packets_before + (backend.bad_packets if backend is not None else 0)
 
     @property
     def closed(self) -> bool:

@@ -24,6 +24,7 @@ depth          frames waiting behind this one at read time
 dropped        frames discarded since the previous read of this stream
 set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
+bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -68,6 +69,7 @@ COLUMNS = (
     "dropped",
     "set_id",
     "skew_ms",
+    "bad_packets",
 )
 
 
@@ -96,12 +98,18 @@ class Recorder:
         set_id: int = -1,
         skew_ms: float = math.nan,
         run: str | None = None,
+        bad_packets: int = 0,
     ) -> None:
         """Record one frame handed to the consumer.
 
         Example:
-            >>> Recorder().add.__name__
-            'add'
+            >>> import numpy as np
+            >>> from rtsplab.entities import Clock, Frame
+            >>> rec = Recorder()
+            >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
+            ...         bad_packets=3)
+            >>> rec.to_dataframe()["bad_packets"].tolist()
+            [3]
         """
         row = (
             self.run if run is None else run,
@@ -120,12 +128,22 @@ class Recorder:
             frame.dropped,
             set_id,
             skew_ms,
+            bad_packets,
         )
         with self._lock:
             self._rows.append(row)
 
-    def add_set(self, frame_set: FrameSet, *, strategy: str = "", run: str | None = None) -> None:
+    def add_set(
+        self,
+        frame_set: FrameSet,
+        *,
+        strategy: str = "",
+        run: str | None = None,
+        bad_packets: dict[str, int] | None = None,
+    ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
+
+        ``bad_packets`` gives each stream's count of dropped malformed packets.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -137,6 +155,7 @@ class Recorder:
                 set_id=frame_set.set_id,
                 skew_ms=frame_set.skew_ms,
                 run=run,
+                bad_packets=(bad_packets or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

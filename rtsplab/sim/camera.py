@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.media import AccessUnit, H264Encoder, Subscriber
-from rtsplab.sim.rtp import rtp_timestamp
 from rtsplab.sim.scene import Scene
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from rtsplab.sim.auth import Authenticator
+from rtsplab.rtsp.auth import Authenticator
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.connection import RtspConnection
 

@@ -23,10 +23,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from rtsplab.rtsp.h264 import packetize_h264
+from rtsplab.rtsp.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
+from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.media import AccessUnit, Subscriber
-from rtsplab.sim.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
-from rtsplab.sim.rtp import packetize_h264, rtp_timestamp
 from rtsplab.sim.transport import Transport
 
 __all__ = ["MediaSession"]
