@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["CameraConfig", "SimCamera", "knob_kwargs"]
 
 _log = logging.getLogger("rtsplab.sim")
-_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss")
+_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss", "malformed")
 
 
 @dataclass
@@ -61,6 +61,7 @@ class CameraConfig:
     jitter_ms: float = 0.0
     loss: float = 0.0
     idr_on_join: bool = True
+    malformed: float = 0.0
 
 
 class SimCamera:
@@ -76,6 +77,8 @@ class SimCamera:
         jitter_ms: random extra send delay in ``[0, jitter_ms]``; frame order is preserved.
         loss: probability of dropping each RTP packet sent over UDP.
         idr_on_join: force an IDR when a subscriber joins, so clients open fast.
+        malformed: probability, per frame sent, of also sending one malformed RTP or RTCP
+            packet (see :mod:`rtsplab.sim.malformed`), to test that clients drop and count them.
 
     Example:
         >>> SimCamera("cam2", fps=15).fps
@@ -93,6 +96,7 @@ class SimCamera:
         jitter_ms: float = 0.0,
         loss: float = 0.0,
         idr_on_join: bool = True,
+        malformed: float = 0.0,
     ) -> None:
         if not name or name.strip("/") != name or any(c in name for c in " ?#*"):
             raise ValueError(f"bad camera name {name!r}: use letters, digits, -, _ or /")
@@ -102,8 +106,10 @@ class SimCamera:
         self.bitrate = int(bitrate)
         self.idr_on_join = idr_on_join
         self.fps = 30.0
-        self.latency_ms = self.jitter_ms = self.loss = 0.0
-        self.set(fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss)
+        self.latency_ms = self.jitter_ms = self.loss = self.malformed = 0.0
+        self.set(
+            fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, malformed=malformed
+        )
         self.rtp_offset = int.from_bytes(os.urandom(4), "big")
         self._lock = threading.Condition()
         self._subs: list[Subscriber] = []
@@ -129,7 +135,7 @@ class SimCamera:
         """
         return cls(
             cfg.name, cfg.fps, (cfg.width, cfg.height), cfg.gop, cfg.bitrate,
-            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join,
+            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join, cfg.malformed,
         )  # fmt: skip
 
     def config(self) -> CameraConfig:
@@ -141,12 +147,12 @@ class SimCamera:
         """
         return CameraConfig(
             self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
-            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join,
+            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join, self.malformed,
         )  # fmt: skip
 
     # ---- knobs -------------------------------------------------------------------------
     def set(self, **knobs: float) -> None:
-        """Change ``latency_ms``, ``jitter_ms``, ``fps`` and/or ``loss`` while running.
+        """Change ``latency_ms``, ``jitter_ms``, ``fps``, ``loss`` and/or ``malformed`` while running.
 
         Raises:
             ValueError: an unknown knob or an out-of-range value.
@@ -161,8 +167,8 @@ class SimCamera:
             v = float(value)
             if key == "fps" and not 0.5 <= v <= 240:
                 raise ValueError("fps must be in [0.5, 240]")
-            if key == "loss" and not 0.0 <= v <= 1.0:
-                raise ValueError("loss must be in [0, 1]")
+            if key in ("loss", "malformed") and not 0.0 <= v <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1]")
             if key in ("latency_ms", "jitter_ms") and not 0 <= v <= 30_000:
                 raise ValueError(f"{key} must be in [0, 30000]")
             setattr(self, key, v)
