@@ -6,9 +6,12 @@ be decoded at once (FFmpeg's parser waits for the next frame's first packet inst
 with a new timestamp while a unit is open also completes the open one (a sender that never
 sets the marker bit).
 
-Loss: a sequence gap, or a packet the depacketizer rejects, marks the open unit damaged. A
-damaged unit is dropped, not handed out, and decoding resumes at the next keyframe, so the
-decoder never sees a unit with a hole or one that refers to a dropped frame.
+Loss: a sequence gap, or a packet the depacketizer rejects, marks the open unit damaged (a gap
+where the timestamp changes damages both units: the packets lost may be the old one's end or
+the new one's start, such as its SPS). A damaged unit is dropped, not handed out, and decoding
+resumes at the next keyframe, so the decoder never sees a unit with a hole or one that refers
+to a dropped frame. A loss of the stream's first packets is only visible with the first
+sequence number from ``RTP-Info`` (:meth:`AccessUnitAssembler.expect_first_seq`).
 
 Rejected packets raise :class:`~rtsplab.errors.ProtocolError` from :meth:`push` (the caller
 counts and drops them): a payload type other than the expected one, a foreign SSRC, or a
@@ -197,19 +200,19 @@ class AccessUnitAssembler:
             True
         """
         self._check_source(packet)
+        gap = False
         if self._last_seq is None and self._first_seq is not None:
-            if packet.seq != self._first_seq:  # the stream's first packets were lost
-                self.gaps += 1
-                self._damaged = True
+            gap = packet.seq != self._first_seq  # the stream's first packets were lost
             self._first_seq = None
         elif self._last_seq is not None:
             delta = seq_delta(packet.seq, self._last_seq)
             if delta <= 0 and -delta < _MAX_GAP:
                 return  # a duplicate or late packet: its unit is already gone
-            if delta != 1:
-                self.gaps += 1
-                self._damaged = True
-                self.depacketizer.reset()
+            gap = delta != 1
+        if gap:
+            self.gaps += 1
+            self._damaged = True
+            self.depacketizer.reset()
         self._last_seq = packet.seq
         if self.payload_type is not None and packet.payload_type != self.payload_type:
             raise ProtocolError(
@@ -217,6 +220,8 @@ class AccessUnitAssembler:
             )
         if self._ts is not None and packet.timestamp != self._ts:
             self._finish(False, (packet.seq - 1) & 0xFFFF)  # the open unit had no marker packet
+            # a gap here may have taken the end of the old unit or the start of this one
+            self._damaged = gap
         if self._ts is None:
             self._ts = packet.timestamp
         try:

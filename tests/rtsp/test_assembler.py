@@ -62,6 +62,16 @@ def test_a_gap_drops_the_unit_and_waits_for_the_next_keyframe() -> None:
     assert a.gaps == 1 and a.units_dropped == 2
 
 
+def test_a_gap_across_a_unit_boundary_damages_both_units() -> None:
+    # lost: the P unit's marker packet and the IDR's first packet (its SPS)
+    pkts = stream([IDR, P, IDR, P, P, IDR])
+    p_end, idr2_start = 6, 7
+    a = AccessUnitAssembler(H264Depacketizer())
+    units = run(a, pkts[:p_end] + pkts[idr2_start + 1 :])
+    assert [u.timestamp for u in units] == [1000, 16000]  # neither half-unit is handed out
+    assert all(list(u.nals) == IDR for u in units)
+
+
 def test_a_malformed_payload_damages_its_unit() -> None:
     pkts = stream([IDR, P, IDR])
     bad = RtpPacket(96, pkts[5].seq, pkts[5].timestamp, 7, False, b"\x18\xff\xff\x65")
