@@ -101,10 +101,17 @@ class StreamClosed(RtspLabError):
     """
 
 
-class ProtocolError(RtspLabError):
-    """A peer sent a malformed RTSP/RTP message.
+class ProtocolError(RtspLabError, ValueError):
+    """A peer sent a malformed RTSP, SDP, RTP or RTCP message.
+
+    Every parser in :mod:`rtsplab.rtsp` raises this, and only this, on malformed input. It
+    is also a :class:`ValueError`, as PyAV's ``InvalidDataError`` is.
 
     Example:
-        >>> isinstance(ProtocolError("x"), RtspLabError)
-        True
+        >>> from rtsplab.rtsp.rtp import RtpPacket
+        >>> try:
+        ...     RtpPacket.parse(bytes(12))
+        ... except ProtocolError as e:
+        ...     print(isinstance(e, ValueError), e)
+        True RTP version 0, not 2
     """

@@ -242,10 +242,15 @@ class Group:
         ordered = {n: frames[n] for n in order if n in frames}
         fs = FrameSet(ordered, self._set_id, matching.skew_ms(live), unmatched or {}, missing)
         if self.recorder is not None:
+            bad = {r.name: r.bad_packets for r in self.readers}
             for frame in ordered.values():
                 if not frame.stale:  # a repeat is not a frame handed out: plots show a gap
                     self.recorder.add(
-                        frame, strategy=self.strategy.value, set_id=fs.set_id, skew_ms=fs.skew_ms
+                        frame,
+                        strategy=self.strategy.value,
+                        set_id=fs.set_id,
+                        skew_ms=fs.skew_ms,
+                        bad_packets=bad.get(frame.stream, 0),
                     )
         return fs
 

@@ -257,7 +257,7 @@ def _merge_states(df: pd.DataFrame, states: pd.DataFrame | None, by: str) -> pd.
     if labels is not None:
         rows = rows.merge(labels, on="run", how="inner")
     keep = [c for c in ("run", "stream", by, "t_read_ns", "t_s", "state") if c in rows.columns]
-    return pd.concat([df.assign(state=pd.NA), rows[keep]], ignore_index=True)
+    return pd.concat([df.assign(state=None), rows[keep]], ignore_index=True)
 
 
 def plot_age(

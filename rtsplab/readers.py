@@ -177,6 +177,7 @@ class Reader:
         self._clock = SourceClock()
         self._source_cache: dict[int, Stamp] = {}
         self.reconnects = 0
+        self._bad_packets_before = 0  # counted by backends already closed
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
@@ -253,6 +254,7 @@ class Reader:
     def _drop_backend(self) -> None:
         backend, self._backend = self._backend, None
         if backend is not None:
+            self._bad_packets_before += backend.bad_packets
             backend.close()
 
     def _step(self) -> Item:
@@ -438,7 +440,7 @@ class Reader:
                 ) from None
             frame = self.make_frame(item, depth)
         if self.recorder is not None:
-            self.recorder.add(frame, strategy=self.strategy.value)
+            self.recorder.add(frame, strategy=self.strategy.value, bad_packets=self.bad_packets)
         return frame
 
     def wait_newer(self, seq: int, timeout_s: float) -> None:
@@ -536,6 +538,17 @@ class Reader:
             120
         """
         return self._seq + 1
+
+    @property
+    def bad_packets(self) -> int:
+        """Malformed RTP/RTCP packets dropped since open, across reconnects (native backend).
+
+        Example:
+            >>> r.bad_packets  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._bad_packets_before + (backend.bad_packets if backend is not None else 0)
 
     @property
     def closed(self) -> bool:

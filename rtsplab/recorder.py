@@ -24,6 +24,7 @@ depth          frames waiting behind this one at read time
 dropped        frames discarded since the previous read of this stream
 set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
+bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -74,6 +75,7 @@ COLUMNS = (
     "dropped",
     "set_id",
     "skew_ms",
+    "bad_packets",
 )
 
 STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
@@ -105,6 +107,7 @@ class Recorder:
         set_id: int = -1,
         skew_ms: float = math.nan,
         run: str | None = None,
+        bad_packets: int = 0,
     ) -> None:
         """Record one frame handed to the consumer.
 
@@ -116,6 +119,11 @@ class Recorder:
             ...               2_000_000, 41_000_000), strategy="latest")
             >>> rec.to_dataframe()[["run", "stream", "strategy", "seq", "age_ms"]].to_dict("records")
             [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
+            >>> rec = Recorder()
+            >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
+            ...         bad_packets=3)
+            >>> rec.to_dataframe()["bad_packets"].tolist()
+            [3]
         """
         row = (
             self.run if run is None else run,
@@ -134,6 +142,7 @@ class Recorder:
             frame.dropped,
             set_id,
             skew_ms,
+            bad_packets,
         )
         with self._lock:
             self._rows.append(row)
@@ -175,8 +184,17 @@ class Recorder:
         df["t_s"] = (df["t_ns"] - t0) / 1e9
         return df
 
-    def add_set(self, frame_set: FrameSet, *, strategy: str = "", run: str | None = None) -> None:
+    def add_set(
+        self,
+        frame_set: FrameSet,
+        *,
+        strategy: str = "",
+        run: str | None = None,
+        bad_packets: dict[str, int] | None = None,
+    ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
+
+        ``bad_packets`` gives each stream's count of dropped malformed packets.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -188,6 +206,7 @@ class Recorder:
                 set_id=frame_set.set_id,
                 skew_ms=frame_set.skew_ms,
                 run=run,
+                bad_packets=(bad_packets or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

@@ -2,8 +2,9 @@
 
 :class:`RtspClient` is one TCP connection to an RTSP server: it numbers requests (CSeq),
 answers one Basic/Digest challenge (RFC 2617), keeps the session id, and splits what comes
-back into responses and ``$``-interleaved RTP/RTCP frames. Message parsing and auth are the
-same code the simulator serves with (:mod:`rtsplab.sim.rtsp`, :mod:`rtsplab.sim.auth`).
+back into responses and ``$``-interleaved RTP/RTCP frames. Message parsing, SDP and auth come
+from :mod:`rtsplab.rtsp`, the same code the simulator serves with; this module only adds the
+socket.
 
 Two users:
 
@@ -30,53 +31,25 @@ from rtsplab.errors import (
     ConnectError,
     NotFound,
     OpenTimeout,
+    ProtocolError,
     RtspLabError,
     StreamClosed,
     UnsupportedStream,
 )
-from rtsplab.sim.auth import authorization_header
-from rtsplab.sim.rtsp import (
+from rtsplab.rtsp.auth import authorization_header
+from rtsplab.rtsp.messages import (
     InterleavedFrame,
     MessageReader,
     RtspResponse,
     format_request,
     parse_response,
 )
+from rtsplab.rtsp.sdp import parse_sdp
 from rtsplab.urls import RtspUrl
 
-__all__ = ["RtspClient", "classify_failure", "describe", "parse_sdp_video"]
+__all__ = ["RtspClient", "classify_failure", "codec_error", "describe", "status_error"]
 
 DECODABLE = {"H264", "H265", "HEVC", "JPEG", "MP4V-ES"}
-
-
-def parse_sdp_video(sdp: str) -> dict[str, str]:
-    """The first video section of an SDP: ``codec``, ``clock_rate``, ``control``, ``fmtp``.
-
-    Example:
-        >>> parse_sdp_video("m=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n"
-        ...                 "a=control:track1\\r\\n")
-        {'codec': 'H264', 'clock_rate': '90000', 'control': 'track1'}
-    """
-    out: dict[str, str] = {}
-    in_video = False
-    for raw in sdp.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            if in_video:
-                break
-            in_video = line.startswith("m=video")
-        elif not in_video:
-            continue
-        elif line.startswith("a=rtpmap:") and " " in line:
-            codec, _, rate = line.split(" ", 1)[1].partition("/")
-            out["codec"], out["clock_rate"] = codec.upper(), rate.split("/")[0] or "90000"
-        elif line.startswith("a=control:"):
-            out["control"] = line.split(":", 1)[1]
-        elif line.startswith("a=fmtp:"):
-            out["fmtp"] = line.split(" ", 1)[1] if " " in line else ""
-        elif line.startswith("a=framerate:"):
-            out["framerate"] = line.split(":", 1)[1]
-    return out
 
 
 class RtspClient:
@@ -120,8 +93,9 @@ class RtspClient:
         """Send a request (with session and credentials when known); returns its CSeq.
 
         Example:
-            >>> RtspClient.send.__name__
-            'send'
+            >>> with RtspClient(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), 2) as c:  # doctest: +SKIP
+            ...     c.send("OPTIONS", "*", [])
+            1
         """
         if self._sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
@@ -156,8 +130,8 @@ class RtspClient:
             ProtocolError: the server sent something that is not RTSP.
 
         Example:
-            >>> RtspClient.next_item.__name__
-            'next_item'
+            >>> c.next_item(time.monotonic() + 1)  # doctest: +SKIP
+            InterleavedFrame(channel=0)
         """
         if self._pending:
             return self._pending.pop(0)
@@ -187,8 +161,8 @@ class RtspClient:
         Interleaved frames that arrive meanwhile are kept for :meth:`next_item`.
 
         Example:
-            >>> RtspClient.request.__name__
-            'request'
+            >>> c.request("DESCRIBE", url, [("Accept", "application/sdp")], deadline).status  # doctest: +SKIP
+            200
         """
         for attempt in range(2):
             cseq = self.send(method, uri, headers)
@@ -223,8 +197,7 @@ class RtspClient:
         """Send TEARDOWN (best effort, when a session exists) and close. Idempotent.
 
         Example:
-            >>> RtspClient.close.__name__
-            'close'
+            >>> c.close(); c.close()  # doctest: +SKIP
         """
         sock, self._sock = self._sock, None
         if sock is None:
@@ -310,6 +283,32 @@ def status_error(
     return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
 
 
+def codec_error(url: RtspUrl, resp: RtspResponse) -> RtspLabError | None:
+    """The error a DESCRIBE answer implies by itself: a malformed SDP (:class:`ProtocolError`),
+    no video track, or a video codec nothing here decodes (:class:`UnsupportedStream`).
+
+    Example:
+        >>> sdp = b"v=0\\r\\nm=video 0 RTP/AVP 26\\r\\na=rtpmap:26 JPEG2000/90000\\r\\n"
+        >>> codec_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(200, "OK", body=sdp))
+        UnsupportedStream('rtsp://h/x: video codec JPEG2000 is not supported; use H.264 or H.265')
+        >>> sdp = b"v=0\\r\\nm=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n"
+        >>> codec_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(200, "OK", body=sdp)) is None
+        True
+    """
+    try:
+        video = parse_sdp(resp.body).video()
+    except ProtocolError as exc:
+        return exc
+    codec = video.encoding if video is not None else None
+    if codec is None:
+        return UnsupportedStream(f"{url.redacted}: the stream has no video track")
+    if codec not in DECODABLE:
+        return UnsupportedStream(
+            f"{url.redacted}: video codec {codec} is not supported; use H.264 or H.265"
+        )
+    return None
+
+
 def classify_failure(url: RtspUrl, timeout_s: float = 2.0) -> RtspLabError:
     """Ask the server why a stream did not open; return (not raise) the typed error.
 
@@ -324,13 +323,11 @@ def classify_failure(url: RtspUrl, timeout_s: float = 2.0) -> RtspLabError:
     error = status_error(url, resp, "DESCRIBE")
     if error is not None:
         return error
-    codec = parse_sdp_video(resp.body.decode("utf-8", "replace")).get("codec")
-    if codec is None:
-        return UnsupportedStream(f"{url.redacted}: the stream has no video track")
-    if codec not in DECODABLE:
-        return UnsupportedStream(
-            f"{url.redacted}: video codec {codec} is not supported; use H.264 or H.265"
-        )
+    error = codec_error(url, resp)
+    if error is not None:
+        return error
+    video = parse_sdp(resp.body).video()  # codec_error found it well-formed, with video
+    codec = video.encoding if video is not None else "video"
     return UnsupportedStream(
         f"{url.redacted}: the server describes a {codec} stream, but it could not be opened or "
         "decoded; try transport='udp' or backend='pyav' for details"

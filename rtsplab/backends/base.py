@@ -207,6 +207,16 @@ class Backend(ABC):
         """
         return None
 
+    @property
+    def bad_packets(self) -> int:
+        """Malformed packets dropped so far (0 for backends that cannot see packets).
+
+        Example:
+            >>> Backend.bad_packets.fget(None)
+            0
+        """
+        return 0
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.url.redacted!r}, "

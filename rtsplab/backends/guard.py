@@ -38,9 +38,8 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
-    UnsupportedStream,
 )
-from rtsplab.rtsp_client import DECODABLE, describe, parse_sdp_video
+from rtsplab.rtsp_client import codec_error, describe
 from rtsplab.urls import RtspUrl, scrub
 
 __all__ = ["QUOTE_BYTES", "bounded_open", "inspect_server", "quote_answer", "sniff"]
@@ -158,14 +157,7 @@ def inspect_server(
         return None
     if not resp.ok:
         return None
-    codec = parse_sdp_video(resp.body.decode("utf-8", "replace")).get("codec")
-    if codec is None:
-        return UnsupportedStream(f"{url.redacted}: the stream has no video track")
-    if codec not in DECODABLE:
-        return UnsupportedStream(
-            f"{url.redacted}: video codec {codec} is not supported; use H.264 or H.265"
-        )
-    return None
+    return codec_error(url, resp)
 
 
 class _Attempt(Generic[T]):

@@ -12,6 +12,12 @@ Scope: H.264 (packetization-mode 0/1: single NAL, STAP-A, FU-A) over interleaved
 Basic/Digest auth, RTCP sender reports for the wall clock, and ``GET_PARAMETER`` keep-alives.
 Cameras that refuse TCP, or send H.265, need ``backend="pyav"`` or ``"opencv"``.
 
+This module is only I/O and decoding: the wire formats, the access-unit assembly and the
+clocks are :mod:`rtsplab.rtsp` (one :class:`~rtsplab.rtsp.receiver.RtpReceiver` per stream,
+which a UDP socket pair could feed as well). A malformed packet is dropped and counted
+(:attr:`NativeBackend.bad_packets`); a connection that stops speaking RTSP ends the backend
+with :class:`~rtsplab.errors.StreamClosed`, so a reader with ``reconnect=True`` reopens.
+
 Example:
     >>> with rtsplab.open("rtsp://127.0.0.1:8554/cam1", backend="native") as r:  # doctest: +SKIP
     ...     print(r.read_frame().age_ms)
@@ -19,11 +25,10 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import logging
 import time
 from typing import Any
-from urllib.parse import urljoin
 
 import av
 
@@ -36,38 +41,31 @@ from rtsplab.errors import (
     StreamClosed,
     UnsupportedStream,
 )
-from rtsplab.rtsp_client import RtspClient, parse_sdp_video, status_error
-from rtsplab.sim.rtcp import SR, ntp_to_unix_ns, parse_rtcp
-from rtsplab.sim.rtp import H264Depacketizer, RtpHeader
-from rtsplab.sim.rtsp import (
-    InterleavedFrame,
-    RtspResponse,
-)
-from rtsplab.sim.transport import parse_transport
+from rtsplab.rtsp.assembler import AccessUnit
+from rtsplab.rtsp.h264 import H264Depacketizer, sprop_parameter_sets
+from rtsplab.rtsp.messages import InterleavedFrame, RtspResponse, parse_rtp_info, parse_session
+from rtsplab.rtsp.receiver import RtpReceiver
+from rtsplab.rtsp.sdp import join_control, parse_sdp
+from rtsplab.rtsp.transport import parse_transport
+from rtsplab.rtsp_client import RtspClient, status_error
 from rtsplab.urls import RtspUrl
 
 __all__ = ["NativeBackend"]
 
-START_CODE = b"\x00\x00\x00\x01"
-
-
-def _sprop(fmtp: str) -> list[bytes]:
-    for part in fmtp.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "sprop-parameter-sets" and value:
-            return [base64.b64decode(v + "=" * (-len(v) % 4)) for v in value.split(",") if v]
-    return []
+log = logging.getLogger("rtsplab.native")
 
 
 class NativeBackend(Backend):
     """RTSP/RTP-over-TCP client decoding each access unit as soon as its last packet lands.
 
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, UnsupportedStream: when the open fails.
+        AuthError, NotFound, ConnectError, OpenTimeout, UnsupportedStream, ProtocolError:
+            when the open fails.
 
     Example:
-        >>> NativeBackend.name
-        'native'
+        >>> with NativeBackend(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), OpenOptions()) as b:  # doctest: +SKIP
+        ...     print(b.read().t_rtcp_ns is not None, b.bad_packets)
+        True 0
     """
 
     name = "native"
@@ -83,12 +81,7 @@ class NativeBackend(Backend):
         self._keepalive_s = 30.0
         self._next_keepalive = 0.0
         self._rtp_channel, self._rtcp_channel = 0, 1
-        self._depack = H264Depacketizer()
-        self._au: list[bytes] = []
-        self._au_ts: int | None = None
-        self._sr: tuple[int, int] | None = None  # (wall ns, rtp ts) of the last sender report
-        self._ts0: int | None = None
-        self._ts_unwrapped = 0
+        self._rx = RtpReceiver(H264Depacketizer())
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = RtspClient(url, options.open_timeout_s)
         try:
@@ -104,6 +97,16 @@ class NativeBackend(Backend):
             raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
 
+    @property
+    def bad_packets(self) -> int:
+        """Malformed or foreign RTP/RTCP packets dropped since open.
+
+        Example:
+            >>> backend.bad_packets  # doctest: +SKIP
+            0
+        """
+        return self._rx.bad_packets
+
     # ---- RTSP ------------------------------------------------------------------------------
     def _check(self, resp: RtspResponse, what: str) -> None:
         error = status_error(self.url, resp, what, transport="TCP")
@@ -114,41 +117,52 @@ class NativeBackend(Backend):
         base = self.url.without_credentials()
         resp = client.request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
         self._check(resp, "DESCRIBE")
-        video = parse_sdp_video(resp.body.decode("utf-8", "replace"))
-        codec = video.get("codec")
-        if codec != "H264":
+        try:
+            sdp = parse_sdp(resp.body)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self.url.redacted}: unreadable SDP ({exc})") from None
+        video = sdp.video()
+        codec = video.encoding if video is not None else None
+        if video is None or codec != "H264":
             raise UnsupportedStream(
                 f"{self.url.redacted}: the native backend decodes H.264 only, this stream is "
                 f"{codec or 'not video'}; use backend='pyav'"
             )
         content_base = resp.get("content-base") or resp.get("content-location") or base
-        if not content_base.endswith("/"):
-            content_base += "/"
-        control = video.get("control", "*")
-        if control == "*":
-            track = base
-        else:
-            track = control if "://" in control else urljoin(content_base, control)
+        track_url = join_control(content_base, video.control)
         transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
-        resp = client.request("SETUP", track, transport, deadline)
+        resp = client.request("SETUP", track_url, transport, deadline)
         self._check(resp, "SETUP")
-        offered = parse_transport(resp.get("transport") or "")
-        if offered and offered[0].interleaved is not None:  # the server may pick other channels
-            self._rtp_channel, self._rtcp_channel = offered[0].interleaved
-        session = resp.get("session") or ""
-        client.session = session.split(";")[0].strip() or None
-        for param in session.split(";")[1:]:
-            key, _, value = param.strip().partition("=")
-            if key.lower() == "timeout" and value.isdigit():
-                self._keepalive_s = max(1.0, int(value) / 2)
-        play_uri = content_base.rstrip("/") if control != "*" else base
-        resp = client.request("PLAY", play_uri, [("Range", "npt=0.000-")], deadline)
+        with contextlib.suppress(ProtocolError):  # keep the default channels if unreadable
+            offered = parse_transport(resp.get("transport") or "")
+            if offered and offered[0].interleaved is not None:  # the server may pick others
+                self._rtp_channel, self._rtcp_channel = offered[0].interleaved
+        session_value = resp.get("session")
+        if session_value is not None:
+            try:
+                session = parse_session(session_value)
+            except ProtocolError as exc:
+                raise ProtocolError(f"{self.url.redacted}: SETUP answered {exc}") from None
+            client.session = session.id
+            self._keepalive_s = session.keepalive_s
+        resp = client.request(
+            "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
+        )
         self._check(resp, "PLAY")
         self._next_keepalive = time.monotonic() + self._keepalive_s
-        self._decoder = self._make_decoder(_sprop(video.get("fmtp", "")))
-        rate = video.get("framerate", "")
-        fps = float(rate) if rate.replace(".", "", 1).isdigit() else 0.0
-        self.info = StreamInfo("h264", 0, 0, fps)
+        self._rx = RtpReceiver(H264Depacketizer(), video.payload_type, video.clock_rate)
+        infos = parse_rtp_info(resp.get("rtp-info") or "")
+        ours = [i for i in infos if i.url and track_url.endswith(i.url.split("://")[-1])]
+        info = ours[0] if ours else infos[0] if len(infos) == 1 else None
+        if info is not None and info.seq is not None:
+            self._rx.assembler.expect_first_seq(info.seq)
+        try:
+            parameter_sets = sprop_parameter_sets(video.fmtp)
+        except ProtocolError as exc:  # in-band SPS/PPS will do
+            log.info("%s: ignoring sprop-parameter-sets (%s)", self.url.redacted, exc)
+            parameter_sets = []
+        self._decoder = self._make_decoder(parameter_sets)
+        self.info = StreamInfo("h264", 0, 0, video.framerate or 0.0)
 
     def _make_decoder(self, parameter_sets: list[bytes]) -> Any:
         decoder: Any = av.CodecContext.create("h264", "r")
@@ -159,29 +173,13 @@ class NativeBackend(Backend):
         if self.options.profile == Profile.LOW_LATENCY:
             decoder.flags |= av.codec.context.Flags.low_delay
         if parameter_sets:
-            decoder.extradata = b"".join(START_CODE + p for p in parameter_sets)
+            decoder.extradata = b"".join(b"\x00\x00\x00\x01" + p for p in parameter_sets)
         return decoder
 
     # ---- RTP -------------------------------------------------------------------------------
-    def _wall_ns(self, rtp_ts: int) -> int | None:
-        if self._sr is None:
-            return None
-        sr_wall, sr_ts = self._sr
-        delta = ((rtp_ts - sr_ts + 2**31) % 2**32) - 2**31
-        return sr_wall + delta * 1_000_000_000 // 90_000
-
-    def _pts_s(self, rtp_ts: int) -> float:
-        if self._ts0 is None:
-            self._ts0 = rtp_ts
-        self._ts_unwrapped += ((rtp_ts - self._ts0 - self._ts_unwrapped + 2**31) % 2**32) - 2**31
-        return self._ts_unwrapped / 90_000
-
-    def _decode_au(self, rtp_ts: int) -> DecodedFrame | None:
-        nals, self._au = self._au, []
-        if not nals:
-            return None
+    def _decode(self, au: AccessUnit) -> DecodedFrame | None:
         try:
-            frames = self._decoder.decode(av.Packet(b"".join(START_CODE + n for n in nals)))
+            frames = self._decoder.decode(av.Packet(au.annexb()))
         except av.error.FFmpegError:
             return None  # e.g. a P-frame before the first keyframe: skip it
         if not frames:
@@ -192,45 +190,36 @@ class NativeBackend(Backend):
         return DecodedFrame(
             t_recv_ns=now_ns(),
             convert=lambda: frame.to_ndarray(format="bgr24"),
-            pts_s=self._pts_s(rtp_ts),
-            t_rtcp_ns=self._wall_ns(rtp_ts),
+            pts_s=self._rx.pts_s(au.timestamp),
+            t_rtcp_ns=self._rx.clock.wall_ns(au.timestamp),
         )
 
-    def _handle(self, frame: InterleavedFrame) -> DecodedFrame | None:
-        if frame.channel == self._rtcp_channel:
-            with contextlib.suppress(ValueError):
-                for pkt in parse_rtcp(frame.payload):
-                    if pkt.packet_type == SR and pkt.ntp is not None and pkt.rtp_ts is not None:
-                        self._sr = (ntp_to_unix_ns(pkt.ntp), pkt.rtp_ts)
-            return None
-        if frame.channel != self._rtp_channel or len(frame.payload) < 12:
-            return None
-        hdr = RtpHeader.parse(frame.payload)
-        out = None
-        if self._au_ts is not None and hdr.timestamp != self._au_ts and self._au:
-            out = self._decode_au(self._au_ts)  # the previous unit lost its marker packet
-        self._au_ts = hdr.timestamp
-        self._au.extend(self._depack.push([frame.payload]))
-        if hdr.marker:
-            out = self._decode_au(hdr.timestamp) or out
-        return out
+    def _feed(self, item: InterleavedFrame) -> None:
+        if item.channel == self._rtp_channel:
+            self._rx.on_rtp(item.payload)
+        elif item.channel == self._rtcp_channel:
+            self._rx.on_rtcp(item.payload)
 
     def read(self) -> DecodedFrame:
         """Return the next decoded frame, as soon as its access unit is complete.
 
         Raises:
             ReadTimeout: no frame within ``read_timeout_s``.
-            StreamClosed: the server closed the connection.
+            StreamClosed: the server closed the connection or stopped speaking RTSP.
 
         Example:
-            >>> NativeBackend.read.__name__
-            'read'
+            >>> backend.read().pts_s  # doctest: +SKIP
+            0.0
         """
         client = self._client
         if client is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
+            while (au := self._rx.pull()) is not None:
+                decoded = self._decode(au)
+                if decoded is not None:
+                    return decoded
             if time.monotonic() >= self._next_keepalive:
                 self._next_keepalive = time.monotonic() + self._keepalive_s
                 with contextlib.suppress(OSError):
@@ -245,9 +234,7 @@ class NativeBackend(Backend):
             except ProtocolError as exc:
                 raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
             if isinstance(item, InterleavedFrame):
-                decoded = self._handle(item)
-                if decoded is not None:
-                    return decoded
+                self._feed(item)
 
     def interrupt(self) -> None:
         """Unblock a ``read()`` waiting in another thread (shuts the socket down).
@@ -264,9 +251,14 @@ class NativeBackend(Backend):
         """Send TEARDOWN (best effort) and close the connection. Idempotent.
 
         Example:
-            >>> NativeBackend.close.__name__
-            'close'
+            >>> backend.close(); backend.close()  # doctest: +SKIP
         """
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
             client.close()
+
+    def __enter__(self) -> NativeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

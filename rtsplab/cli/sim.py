@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="extra send delay")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="random extra send delay")
     parser.add_argument("--loss", type=float, default=0.0, help="UDP packet loss probability")
+    parser.add_argument(
+        "--malformed",
+        type=float,
+        default=0.0,
+        help="probability per frame of also sending a malformed RTP/RTCP packet",
+    )
     parser.add_argument("--user", default=None, help="require this user (with a password)")
     parser.add_argument(
         "--password", default=None, help=f"password for --user (better: env {PASSWORD_ENV})"
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         SimCamera(
             f"cam{i + 1}", fps=args.fps, size=args.size, gop=args.gop, bitrate=args.bitrate,
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, loss=args.loss,
+            malformed=args.malformed,
         )
         for i in range(args.cameras)
     ]  # fmt: skip

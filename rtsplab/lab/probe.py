@@ -32,7 +32,8 @@ def probe(
 
     Returns a dict with ``url`` (redacted), ``backend``, ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
-    ``frames`` and ``age_ms`` (``p50``, ``p99``).
+    ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
+    only the native backend sees packets) and ``reconnects``.
 
     Raises:
         RtspLabError: the stream could not be opened or read.
@@ -74,6 +75,8 @@ def probe(
             "first_frame_age_ms": round(frames[0].age_ms, 1),
             "clock": frames[-1].clock.value,
             "frames": len(frames),
+            "bad_packets": r.bad_packets,
+            "reconnects": r.reconnects,
             "age_ms": {
                 "p50": round(float(np.percentile(ages, 50)), 1),
                 "p99": round(float(np.percentile(ages, 99)), 1),

@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.media import AccessUnit, H264Encoder, Subscriber
-from rtsplab.sim.rtp import rtp_timestamp
 from rtsplab.sim.scene import Scene
 
 __all__ = ["CameraConfig", "SimCamera"]
 
 _log = logging.getLogger("rtsplab.sim")
-_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss")
+_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss", "malformed")
 
 
 @dataclass
@@ -59,6 +59,7 @@ class CameraConfig:
     jitter_ms: float = 0.0
     loss: float = 0.0
     idr_on_join: bool = True
+    malformed: float = 0.0
 
 
 class SimCamera:
@@ -74,6 +75,8 @@ class SimCamera:
         jitter_ms: random extra send delay in ``[0, jitter_ms]``; frame order is preserved.
         loss: probability of dropping each RTP packet sent over UDP.
         idr_on_join: force an IDR when a subscriber joins, so clients open fast.
+        malformed: probability, per frame sent, of also sending one malformed RTP or RTCP
+            packet (see :mod:`rtsplab.sim.malformed`), to test that clients drop and count them.
 
     Example:
         >>> SimCamera("cam2", fps=15).fps
@@ -91,6 +94,7 @@ class SimCamera:
         jitter_ms: float = 0.0,
         loss: float = 0.0,
         idr_on_join: bool = True,
+        malformed: float = 0.0,
     ) -> None:
         if not name or name.strip("/") != name or any(c in name for c in " ?#*"):
             raise ValueError(f"bad camera name {name!r}: use letters, digits, -, _ or /")
@@ -100,9 +104,11 @@ class SimCamera:
         self.bitrate = int(bitrate)
         self.idr_on_join = idr_on_join
         self.fps = 30.0
-        self.latency_ms = self.jitter_ms = self.loss = 0.0
+        self.latency_ms = self.jitter_ms = self.loss = self.malformed = 0.0
         self._remote: Callable[[str, Any], CameraConfig] | None = None
-        self.set(fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss)
+        self.set(
+            fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, malformed=malformed
+        )
         self.rtp_offset = int.from_bytes(os.urandom(4), "big")
         self._lock = threading.Condition()
         self._subs: list[Subscriber] = []
@@ -128,7 +134,7 @@ class SimCamera:
         """
         return cls(
             cfg.name, cfg.fps, (cfg.width, cfg.height), cfg.gop, cfg.bitrate,
-            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join,
+            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join, cfg.malformed,
         )  # fmt: skip
 
     def config(self) -> CameraConfig:
@@ -136,18 +142,18 @@ class SimCamera:
 
         Example:
             >>> SimCamera("a", fps=12).config()
-            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True)
+            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True, malformed=0.0)
         """
         if self._remote is not None:
             self._adopt(self._remote("config", None))
         return CameraConfig(
             self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
-            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join,
+            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join, self.malformed,
         )  # fmt: skip
 
     # ---- knobs -------------------------------------------------------------------------
     def set(self, **knobs: float) -> None:
-        """Change ``latency_ms``, ``jitter_ms``, ``fps`` and/or ``loss`` while running.
+        """Change ``latency_ms``, ``jitter_ms``, ``fps``, ``loss`` and/or ``malformed`` while running.
 
         Raises:
             ValueError: an unknown knob or an out-of-range value.
@@ -163,8 +169,8 @@ class SimCamera:
             v = float(value)
             if key == "fps" and not 0.5 <= v <= 240:
                 raise ValueError("fps must be in [0.5, 240]")
-            if key == "loss" and not 0.0 <= v <= 1.0:
-                raise ValueError("loss must be in [0, 1]")
+            if key in ("loss", "malformed") and not 0.0 <= v <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1]")
             if key in ("latency_ms", "jitter_ms") and not 0 <= v <= 30_000:
                 raise ValueError(f"{key} must be in [0, 30000]")
             values[key] = v

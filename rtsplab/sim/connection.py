@@ -23,20 +23,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from rtsplab.sim.rtp import PAYLOAD_TYPE, h264_fmtp
-from rtsplab.sim.rtsp import (
+from rtsplab.errors import ProtocolError
+from rtsplab.rtsp.h264 import PAYLOAD_TYPE, h264_fmtp
+from rtsplab.rtsp.messages import (
     InterleavedFrame,
     MessageReader,
     RtspParseError,
     RtspRequest,
     format_response,
     parse_request,
+    parse_session,
 )
+from rtsplab.rtsp.sdp import MediaDescription, RtpMap, build_sdp
+from rtsplab.rtsp.transport import TransportSpec, parse_transport
 from rtsplab.sim.session import MediaSession
-from rtsplab.sim.transport import TcpTransport, TransportSpec, UdpTransport, parse_transport
+from rtsplab.sim.transport import TcpTransport, UdpTransport
 
 if TYPE_CHECKING:
-    from rtsplab.sim.auth import Authenticator
+    from rtsplab.rtsp.auth import Authenticator
     from rtsplab.sim.camera import SimCamera
 
 __all__ = ["ALLOWED", "RtspConnection", "camera_path"]
@@ -256,7 +260,11 @@ class RtspConnection:
         session = None
         sid_header = req.get("Session")
         if sid_header is not None:
-            session = self.sessions.get(sid_header.split(";")[0].strip())
+            try:
+                sid = parse_session(sid_header).id
+            except ProtocolError:
+                sid = ""
+            session = self.sessions.get(sid)
             if session is None:
                 self._send_error(454, cseq)
                 return
@@ -284,24 +292,14 @@ class RtspConnection:
             self._send_error(404, cseq)
             return
         sps, pps = cam.parameter_sets
-        host = self.local[0]
-        sdp = "\r\n".join(
-            [
-                "v=0",
-                f"o=- {int(time.time())} 1 IN IP4 {host}",
-                f"s=rtsplab {cam.name}",
-                f"c=IN IP4 {host}",
-                "t=0 0",
-                "a=control:*",
-                "a=range:npt=now-",
-                f"m=video 0 RTP/AVP {PAYLOAD_TYPE}",
-                f"a=rtpmap:{PAYLOAD_TYPE} H264/90000",
-                f"a=fmtp:{PAYLOAD_TYPE} {h264_fmtp(sps, pps)}",
-                f"a=framerate:{cam.fps:g}",
-                f"a=control:{TRACK}",
-                "",
-            ]
-        ).encode()
+        video = MediaDescription(
+            "video", 0, "RTP/AVP", (PAYLOAD_TYPE,),
+            rtpmaps={PAYLOAD_TYPE: RtpMap("H264", 90_000)},
+            fmtps={PAYLOAD_TYPE: h264_fmtp(sps, pps)},
+            control=TRACK,
+            framerate=cam.fps,
+        )  # fmt: skip
+        sdp = build_sdp(self.local[0], f"rtsplab {cam.name}", [video], int(time.time())).encode()
         base = req.uri.split("?")[0].rstrip("/") + "/"
         headers = [("Content-Base", base), ("Content-Type", "application/sdp")]
         self._respond(cseq, headers, sdp)
@@ -320,7 +318,7 @@ class RtspConnection:
         try:
             specs = parse_transport(req.get("Transport") or "")
             transport = self._pick_transport(specs)
-        except (ValueError, OSError):
+        except (ProtocolError, OSError):
             transport = None
         if transport is None:
             self._send_error(461, cseq)

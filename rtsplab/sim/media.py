@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import PictureType
 
-from rtsplab.sim.rtp import split_annexb
+from rtsplab.rtsp.h264 import split_annexb
 
 __all__ = ["AccessUnit", "H264Encoder", "Subscriber"]
 

@@ -34,7 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rtsplab.sim.auth import Authenticator
+from rtsplab.rtsp.auth import Authenticator
 from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import CameraConfig, SimCamera
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rtsplab.sim.auth import Authenticator
+from rtsplab.rtsp.auth import Authenticator
 from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.connection import RtspConnection

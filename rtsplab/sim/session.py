@@ -23,10 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from rtsplab.rtsp.h264 import packetize_h264
+from rtsplab.rtsp.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
+from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.camera import SimCamera
+from rtsplab.sim.malformed import KINDS, malformed_packet
 from rtsplab.sim.media import AccessUnit, Subscriber
-from rtsplab.sim.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
-from rtsplab.sim.rtp import packetize_h264, rtp_timestamp
 from rtsplab.sim.transport import Transport
 
 __all__ = ["MediaSession"]
@@ -75,6 +77,7 @@ class MediaSession:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._random = random.Random()
+        self._next_malformed = 0
 
     def touch(self) -> None:
         """Record client activity (any request or RTCP packet): keeps the session alive.
@@ -170,6 +173,18 @@ class MediaSession:
         )
         return sr + build_sdes_cname(self.ssrc, f"rtsplab-{self.camera.name}")
 
+    def _send_malformed(self, rtp_ts: int) -> None:
+        """Send the next kind of malformed packet (they take turns)."""
+        kind = KINDS[self._next_malformed % len(KINDS)]
+        self._next_malformed += 1
+        bad = malformed_packet(kind, self.ssrc, self.next_seq, rtp_ts)
+        if bad.rtcp:
+            self.transport.send_rtcp(bad.data)
+            return
+        self.transport.send_rtp([bad.data])
+        if bad.takes_seq:
+            self.next_seq = (self.next_seq + 1) & 0xFFFF
+
     def _wait_until(self, due_mono_ns: int) -> bool:
         """Sleep until ``due_mono_ns``; False if stopped meanwhile."""
         delay = (due_mono_ns - time.monotonic_ns()) / 1e9
@@ -199,6 +214,8 @@ class MediaSession:
                 self.transport.send_rtp(packets, loss)
                 self.packets_sent += len(packets)
                 self.octets_sent += sum(len(p) - 12 for p in packets)
+                if cam.malformed > 0 and self._random.random() < cam.malformed:
+                    self._send_malformed(au.rtp_ts)
         except OSError:
             if not self._stop.is_set() and self.on_error is not None:
                 self.on_error()

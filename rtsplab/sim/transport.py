@@ -1,9 +1,8 @@
-"""RTP transports: the ``Transport`` header (RFC 2326 §12.39), interleaved TCP and UDP senders.
+"""RTP senders of the simulator: interleaved on the RTSP connection, or a UDP port pair.
 
 Example:
-    >>> spec = parse_transport("RTP/AVP;unicast;client_port=5000-5001")[0]
-    >>> spec.udp, spec.client_port
-    (True, (5000, 5001))
+    >>> out = []; TcpTransport(out.append, (0, 1)).send_rtcp(b"x"); out
+    [b'$\\x01\\x00\\x01x']
 """
 
 from __future__ import annotations
@@ -12,113 +11,10 @@ import contextlib
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from rtsplab.sim.rtsp import interleave
+from rtsplab.rtsp.messages import interleave
 
-__all__ = ["TcpTransport", "Transport", "TransportSpec", "UdpTransport", "parse_transport"]
-
-
-@dataclass(frozen=True)
-class TransportSpec:
-    """One transport choice from a ``Transport`` header.
-
-    Example:
-        >>> t = parse_transport("RTP/AVP/TCP;unicast;interleaved=0-1")[0]
-        >>> t.tcp, t.interleaved
-        (True, (0, 1))
-    """
-
-    protocol: str
-    params: tuple[tuple[str, str], ...] = ()
-
-    def param(self, name: str) -> str | None:
-        """Value of parameter ``name`` (``""`` for a flag), or None.
-
-        Example:
-            >>> parse_transport("RTP/AVP;unicast")[0].param("unicast")
-            ''
-        """
-        for k, v in self.params:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def _pair(self, name: str) -> tuple[int, int] | None:
-        value = self.param(name)
-        if not value:
-            return None
-        lo, _, hi = value.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
-            raise ValueError(f"bad {name} in Transport")
-        return int(lo), int(hi) if hi else int(lo) + 1
-
-    @property
-    def tcp(self) -> bool:
-        """True for ``RTP/AVP/TCP`` (interleaved).
-
-        Example:
-            >>> parse_transport("RTP/AVP;unicast;client_port=5000-5001")[0].tcp
-            False
-        """
-        return self.protocol.upper() == "RTP/AVP/TCP"
-
-    @property
-    def udp(self) -> bool:
-        """True for ``RTP/AVP`` or ``RTP/AVP/UDP``.
-
-        Example:
-            >>> parse_transport("RTP/AVP/UDP;unicast;client_port=5000-5001")[0].udp
-            True
-        """
-        return self.protocol.upper() in ("RTP/AVP", "RTP/AVP/UDP")
-
-    @property
-    def interleaved(self) -> tuple[int, int] | None:
-        """``interleaved=a-b`` channels.
-
-        Example:
-            >>> parse_transport("RTP/AVP/TCP;interleaved=2-3")[0].interleaved
-            (2, 3)
-        """
-        return self._pair("interleaved")
-
-    @property
-    def client_port(self) -> tuple[int, int] | None:
-        """``client_port=a-b``.
-
-        Example:
-            >>> parse_transport("RTP/AVP;client_port=4588-4589")[0].client_port
-            (4588, 4589)
-        """
-        return self._pair("client_port")
-
-    @property
-    def multicast(self) -> bool:
-        """True when the client asks for multicast.
-
-        Example:
-            >>> parse_transport("RTP/AVP;multicast")[0].multicast
-            True
-        """
-        return self.param("multicast") is not None
-
-
-def parse_transport(value: str) -> list[TransportSpec]:
-    """Every comma-separated alternative in a ``Transport`` header, in preference order.
-
-    Example:
-        >>> [t.protocol for t in parse_transport("RTP/AVP;unicast,RTP/AVP/TCP;unicast")]
-        ['RTP/AVP', 'RTP/AVP/TCP']
-    """
-    out = []
-    for alt in value.split(","):
-        parts = [p.strip() for p in alt.split(";") if p.strip()]
-        if not parts:
-            continue
-        params = tuple((k.strip(), v.strip()) for k, _, v in (p.partition("=") for p in parts[1:]))
-        out.append(TransportSpec(parts[0], params))
-    return out
+__all__ = ["TcpTransport", "Transport", "UdpTransport"]
 
 
 class TcpTransport:

@@ -11,7 +11,7 @@ import pytest
 from conftest import free_port, wait_port
 from servers.sim_fixtures import RawRtsp
 
-from rtsplab.sim.auth import authorization_header
+from rtsplab.rtsp.auth import authorization_header
 
 pytestmark = pytest.mark.interop
 

@@ -20,56 +20,22 @@ from servers.replay_server import ReplayServer
 
 import rtsplab
 from rtsplab.entities import Clock
-from rtsplab.errors import NotFound
 
 pytestmark = pytest.mark.interop
 
 CAPTURES = load_captures()
 BY_NAME = {c.name: c for c in CAPTURES}
 
-# What rtsplab's native client does wrong with a capture; each case must fail (strict).
-NATIVE_XFAIL: dict[str, str] = {
-    "axis_gstreamer": (
-        "PLAY URL: PLAY goes to the Content-Base without its '/' ('rtsp://h/axis-media/media.amp', "
-        "play_uri = content_base.rstrip('/') in NativeBackend._handshake), "
-        "ignoring the session-level absolute a=control "
-        "'rtsp://h/axis-media/media.amp?resolution=176x144&fps=1' that RFC 2326 C.1.1 makes the "
-        "aggregate URL and that FFmpeg and live555 PLAY"
-    ),
-    "dahua_ipc": (
-        "SETUP URL: the relative control 'trackID=0' is joined to the Content-Base "
-        "'rtsp://h/cam/realmonitor?channel=1&subtype=1&unicast=true&proto=Onvif/' the RFC 3986 "
-        "way (urljoin in NativeBackend._handshake), giving 'rtsp://h/cam/trackID=0'; FFmpeg and "
-        "live555 append it: '...&proto=Onvif/trackID=0'"
-    ),
-    "gwsecurity_nvr": (
-        "SETUP URL: the Content-Base 'rtsp://h/H264?channel=1&subtype=0&unicast=true&proto=Onvif' "
-        "(a query, no final '/') and the control 'video' give 'rtsp://h/video' through urljoin; "
-        "FFmpeg and live555 send '...&proto=Onvif/video'"
-    ),
-    "hikvision_ds2cd": (
-        "PLAY URL: PLAY goes to the Content-Base without its '/' "
-        "('rtsp://h/Streaming/Channels/101', play_uri = content_base.rstrip('/') in "
-        "NativeBackend._handshake), ignoring the session-level absolute a=control "
-        "'.../101/?transportmode=unicast&profile=Profile_1' that RFC 2326 C.1.1 makes the "
-        "aggregate URL and that FFmpeg and live555 PLAY"
-    ),
-}
 PYAV_CAPTURES = [
     "axis_gstreamer",
     "dahua_ipc",
     "gwsecurity_nvr",
     "hikvision_ds2cd",
-]  # the native client's misses
+]  # the captures whose URLs a client most easily gets wrong: query-string bases, aggregate controls
 
 
 def _native_params() -> list[object]:
-    params: list[object] = []
-    for c in CAPTURES:
-        reason = NATIVE_XFAIL.get(c.name)
-        marks = [pytest.mark.xfail(strict=True, raises=NotFound, reason=reason)] if reason else []
-        params.append(pytest.param(c, id=c.name, marks=marks))
-    return params
+    return [pytest.param(c, id=c.name) for c in CAPTURES]
 
 
 def _read_and_check(srv: ReplayServer, backend: str, n_frames: int = 5) -> None:

@@ -35,16 +35,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rtsplab.rtsp.h264 import packetize_h264
 from rtsplab.sim.media import H264Encoder
-
-# The only import of the H.264 packetizer (it moves to rtsplab.rtsp.h264): re-point it here.
-from rtsplab.sim.rtp import packetize_h264
 from rtsplab.timecode import write_timecode
 from servers.replay_captures import (
     Capture,
@@ -60,19 +58,6 @@ GENERIC_SESSION = "12345678"
 DEFAULT_SSRC = 0x5EED5EED
 MODE0_MTU = 60_000  # packetization-mode=0: whole NAL units; a $-frame holds at most 65535 bytes
 MAX_REQUEST_BYTES = 64 * 1024
-
-
-def packetize(
-    nals: Sequence[bytes], seq: int, timestamp: int, ssrc: int, mtu: int, payload_type: int
-) -> list[bytes]:
-    """RTP packets for one access unit, with ``payload_type`` in every header."""
-    packets = packetize_h264(nals, seq, timestamp, ssrc, mtu=mtu)
-    out = []
-    for p in packets:  # keep the marker bit, set the payload type
-        b = bytearray(p)
-        b[1] = (b[1] & 0x80) | (payload_type & 0x7F)
-        out.append(bytes(b))
-    return out
 
 
 # ---- the server ------------------------------------------------------------------------------
@@ -424,7 +409,7 @@ class _Connection:
                 write_timecode(image, t_ns, n)
                 nals, _ = enc.encode(image, pts_90k=n * 90_000 // fps)
                 rtp_ts = (ts0 + (t_ns - t0_ns) * 90_000 // 1_000_000_000) & 0xFFFFFFFF
-                packets = packetize(nals, seq, rtp_ts, self.ssrc, mtu, srv.payload_type)
+                packets = packetize_h264(nals, seq, rtp_ts, self.ssrc, mtu, srv.payload_type)
                 seq = (seq + len(packets)) & 0xFFFF
                 frames = b"".join(
                     b"$" + bytes((self.channel,)) + len(p).to_bytes(2, "big") + p for p in packets

@@ -25,14 +25,14 @@ import numpy.typing as npt
 import pytest
 from conftest import require_tool, stop_pid
 
-from rtsplab.sim import SimServer
-from rtsplab.sim.rtsp import (
+from rtsplab.rtsp.messages import (
     InterleavedFrame,
     MessageReader,
     RtspResponse,
     format_request,
     parse_response,
 )
+from rtsplab.sim import SimServer
 from rtsplab.timecode import read_timecode
 
 
@@ -230,7 +230,7 @@ def in_parallel(*calls: Callable[[], Any]) -> list[Any]:
 
 
 class RawRtsp:
-    """A minimal RTSP client on a raw socket, built on rtsplab.sim.rtsp (for protocol tests)."""
+    """A minimal RTSP client on a raw socket, built on rtsplab.rtsp.messages (for protocol tests)."""
 
     def __init__(self, port: int, timeout_s: float = 5.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from servers.sim_fixtures import RawRtsp
 
+from rtsplab.rtsp.h264 import H264Depacketizer
+from rtsplab.rtsp.rtcp import SenderReport, ntp_to_unix_ns, parse_rtcp
+from rtsplab.rtsp.rtp import RtpPacket
 from rtsplab.sim import SimServer
-from rtsplab.sim.rtcp import ntp_to_unix_ns, parse_rtcp
-from rtsplab.sim.rtp import H264Depacketizer, RtpHeader
 from rtsplab.timecode import read_timecode
 
 pytestmark = pytest.mark.interop
@@ -24,18 +25,21 @@ def test_sender_reports_map_rtp_time_to_capture_time(make_sim: Callable[..., Sim
         frames = c.read_frames(400, timeout_s=1.6)
     assert frames[0].channel == 1, "an RTCP sender report comes before the first RTP packet"
     srs = [
-        p for f in frames if f.channel == 1 for p in parse_rtcp(f.payload) if p.packet_type == 200
+        p
+        for f in frames
+        if f.channel == 1
+        for p in parse_rtcp(f.payload)
+        if isinstance(p, SenderReport)
     ]
     assert len(srs) == 2  # at PLAY and ~1 s later
     sr = srs[0]
-    assert sr.ntp is not None and sr.rtp_ts is not None
     depay, decoder = H264Depacketizer(), av.CodecContext.create("h264", "r")
     diffs_ms, au = [], b""
     for f in frames:
         if f.channel != 0:
             continue
-        hdr = RtpHeader.parse(f.payload)
-        au += b"".join(b"\x00\x00\x00\x01" + n for n in depay.push([f.payload]))
+        hdr = RtpPacket.parse(f.payload)
+        au += b"".join(b"\x00\x00\x00\x01" + n for n in depay.push(hdr.payload))
         if not hdr.marker:
             continue
         packet = av.Packet(au)

@@ -14,8 +14,8 @@ import av
 import pytest
 from servers.sim_fixtures import RawRtsp, in_parallel, read_pyav
 
+from rtsplab.rtsp.rtp import RtpHeader
 from rtsplab.sim import SimCamera, SimServer
-from rtsplab.sim.rtp import RtpHeader
 
 pytestmark = pytest.mark.interop
 

@@ -1,8 +1,10 @@
 """RTSP 1.0 (RFC 2326) messages: parse and format requests and responses, split a byte stream.
 
-Everything here is pure (no sockets), so a client can use it too: ``format_request`` builds
-a request, :class:`MessageReader` splits what comes back (RTSP messages and ``$``-framed
-interleaved RTP/RTCP), ``parse_response`` reads a response.
+Sans-IO (no sockets, threads or clocks): the simulator and the client both use it.
+``format_request`` builds a request, :class:`MessageReader` splits what comes back (RTSP
+messages and ``$``-framed interleaved RTP/RTCP), ``parse_response`` reads a response and
+:func:`parse_session` reads a ``Session`` header. Malformed input raises
+:class:`~rtsplab.errors.ProtocolError` (:class:`RtspParseError`), nothing else.
 
 Example:
     >>> raw = format_request("DESCRIBE", "rtsp://127.0.0.1:8554/cam1", 2, [("Accept", "application/sdp")])
@@ -30,11 +32,13 @@ __all__ = [
     "RtspParseError",
     "RtspRequest",
     "RtspResponse",
+    "SessionHeader",
     "format_request",
     "format_response",
     "interleave",
     "parse_request",
     "parse_response",
+    "parse_session",
 ]
 
 VERSION = "RTSP/1.0"
@@ -61,8 +65,8 @@ REASONS: dict[int, str] = {
     505: "RTSP Version Not Supported",
 }
 
-_REQUEST_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*) (\S+) ([A-Za-z]+/\d+\.\d+)$")
-_STATUS_LINE = re.compile(r"^(RTSP/\d+\.\d+) (\d{3})(?: (.*))?$")
+_REQUEST_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_\-]*) (\S+) ([A-Za-z]+/[0-9]+\.[0-9]+)$")
+_STATUS_LINE = re.compile(r"^(RTSP/[0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?$")
 _CANONICAL = {
     "cseq": "CSeq",
     "www-authenticate": "WWW-Authenticate",
@@ -97,11 +101,64 @@ def _get(headers: Headers, name: str, default: str | None = None) -> str | None:
     return default
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def _cseq(headers: Headers) -> int | None:
     value = _get(headers, "CSeq")
-    if value is None or not value.strip().isdigit():
+    if value is None or not _DIGITS.fullmatch(value.strip()):
         return None
     return int(value.strip())
+
+
+@dataclass(frozen=True)
+class SessionHeader:
+    """A parsed ``Session`` header: the id and the keep-alive timeout the server asks for.
+
+    Example:
+        >>> SessionHeader("abc", 60).keepalive_s
+        30.0
+    """
+
+    id: str
+    timeout_s: int = 60
+
+    @property
+    def keepalive_s(self) -> float:
+        """How often to send a keep-alive: half the timeout, at least every second.
+
+        Example:
+            >>> SessionHeader("a", 1).keepalive_s
+            1.0
+        """
+        return max(1.0, self.timeout_s / 2)
+
+
+def parse_session(value: str) -> SessionHeader:
+    """Parse ``Session: id[;timeout=N]`` (RFC 2326 §12.37); the default timeout is 60 s.
+
+    Raises:
+        RtspParseError: an empty id, or a ``timeout`` that is not a positive integer.
+
+    Example:
+        >>> parse_session("5A3F9;timeout=30")
+        SessionHeader(id='5A3F9', timeout_s=30)
+        >>> parse_session(" 12345678 ").id
+        '12345678'
+    """
+    sid, *params = value.split(";")
+    sid = sid.strip()
+    if not sid or any(c in sid for c in " \t,"):
+        raise RtspParseError(400, f"malformed Session header {value[:40]!r}")
+    timeout_s = 60
+    for param in params:
+        key, _, text = param.strip().partition("=")
+        if key.strip().lower() == "timeout":
+            text = text.strip()
+            if not _DIGITS.fullmatch(text) or int(text) == 0:
+                raise RtspParseError(400, f"bad Session timeout {text[:20]!r}")
+            timeout_s = int(text)
+    return SessionHeader(sid, timeout_s)
 
 
 @dataclass(frozen=True)
@@ -191,6 +248,47 @@ class RtspResponse:
             True
         """
         return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class RtpInfo:
+    """One stream's entry of an ``RTP-Info`` header: first sequence number and timestamp.
+
+    Example:
+        >>> RtpInfo("rtsp://h/cam1/track1", 17, None).seq
+        17
+    """
+
+    url: str
+    seq: int | None = None
+    rtptime: int | None = None
+
+
+def parse_rtp_info(value: str) -> list[RtpInfo]:
+    """Parse ``RTP-Info`` (RFC 2326 §12.33); a missing or unreadable field is None.
+
+    Cameras omit ``seq`` or ``rtptime``, put spaces around ``;``, or send values out of
+    range; such fields come back as None rather than failing the PLAY.
+
+    Example:
+        >>> parse_rtp_info("url=rtsp://h/a/trackID=0;seq=7;rtptime=90000, url=trackID=1;seq=x")
+        [RtpInfo(url='rtsp://h/a/trackID=0', seq=7, rtptime=90000), RtpInfo(url='trackID=1', seq=None, rtptime=None)]
+    """
+    out = []
+    for entry in re.split(r",\s*(?=url=)", value.strip()):
+        fields: dict[str, str] = {}
+        for part in entry.split(";"):
+            key, _, text = part.strip().partition("=")
+            fields.setdefault(key.strip().lower(), text.strip())
+        seq, rtptime = fields.get("seq", ""), fields.get("rtptime", "")
+        out.append(
+            RtpInfo(
+                fields.get("url", ""),
+                int(seq) if _DIGITS.fullmatch(seq) and int(seq) <= 0xFFFF else None,
+                int(rtptime) if _DIGITS.fullmatch(rtptime) and int(rtptime) <= 0xFFFFFFFF else None,
+            )
+        )
+    return out
 
 
 def _split_head(data: bytes) -> tuple[list[str], bytes]:
@@ -415,7 +513,7 @@ class MessageReader:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 text = value.strip()
-                if not text.isdigit():
+                if not text.isdigit() or len(text) > 18:
                     raise RtspParseError(400, "bad Content-Length", fatal=True)
                 length = int(text)
                 if length > self.max_body_bytes:

@@ -10,8 +10,8 @@ import cv2
 import pytest
 from servers.sim_fixtures import RawRtsp, read_opencv, read_pyav
 
+from rtsplab.rtsp.auth import authorization_header
 from rtsplab.sim import SimServer
-from rtsplab.sim.auth import authorization_header
 
 pytestmark = pytest.mark.interop
 

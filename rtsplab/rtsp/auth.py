@@ -1,5 +1,7 @@
 """RTSP authentication (RFC 2617): Basic and Digest (MD5), server-side check and client side.
 
+Sans-IO: the server side reads time only through the ``clock`` it is given.
+
 The server side (:class:`Authenticator`) issues a challenge for ``WWW-Authenticate`` and
 checks an ``Authorization`` header. Digest nonces are stateless (a timestamp plus an HMAC
 with a per-server secret) and expire after ``nonce_ttl_s``. The client side
@@ -26,6 +28,9 @@ import hmac
 import os
 import re
 import time
+from collections.abc import Callable
+
+from rtsplab.errors import ProtocolError
 
 __all__ = ["Authenticator", "authorization_header", "parse_auth_header"]
 
@@ -78,7 +83,8 @@ def authorization_header(
     """The ``Authorization`` value answering ``challenge`` (a ``WWW-Authenticate`` value).
 
     Raises:
-        ValueError: the challenge scheme is neither Basic nor Digest.
+        ProtocolError: the challenge scheme is neither Basic nor Digest, or a Digest
+            challenge has no nonce.
 
     Example:
         >>> authorization_header("u", "p:w", "OPTIONS", "*", 'Basic realm="r"')
@@ -88,8 +94,12 @@ def authorization_header(
     if scheme == "basic":
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     if scheme != "digest":
-        raise ValueError(f"unsupported authentication scheme {scheme!r}")
+        raise ProtocolError(f"unsupported authentication scheme {scheme[:20]!r}")
     realm, nonce = params.get("realm", ""), params.get("nonce", "")
+    if not nonce:
+        raise ProtocolError("Digest challenge without a nonce")
+    if any(c in realm + nonce + params.get("opaque", "") for c in '"\\\r\n'):
+        raise ProtocolError("Digest challenge with quotes or line breaks in its parameters")
     answer = {"nonce": nonce}
     fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
     qops = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
@@ -113,6 +123,7 @@ class Authenticator:
         scheme: ``"digest"`` (default) or ``"basic"``.
         realm: the protection realm.
         nonce_ttl_s: how long a Digest nonce stays valid.
+        clock: wall-clock seconds (``time.time`` unless a test passes its own).
 
     Example:
         >>> a = Authenticator("u", "p", scheme="basic")
@@ -127,6 +138,7 @@ class Authenticator:
         scheme: str = "digest",
         realm: str = "rtsplab",
         nonce_ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if scheme not in ("digest", "basic"):
             raise ValueError(f"auth scheme must be 'digest' or 'basic', not {scheme!r}")
@@ -136,9 +148,10 @@ class Authenticator:
         self.realm = realm
         self.nonce_ttl_s = nonce_ttl_s
         self._secret = os.urandom(16)
+        self._clock = clock
 
     def _nonce(self, t: int | None = None) -> str:
-        stamp = f"{int(time.time()) if t is None else t:x}"
+        stamp = f"{int(self._clock()) if t is None else t:x}"
         mac = hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:24]
         return f"{stamp}{mac}"
 
@@ -148,7 +161,7 @@ class Authenticator:
             t = int(stamp, 16)
         except ValueError:
             return False
-        fresh = 0 <= time.time() - t <= self.nonce_ttl_s
+        fresh = 0 <= self._clock() - t <= self.nonce_ttl_s
         return fresh and hmac.compare_digest(nonce, self._nonce(t))
 
     def challenge(self) -> str:
