@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from rtsplab.sim.rtp import PAYLOAD_TYPE, h264_fmtp
+from rtsplab.sim.rtp import PAYLOAD_TYPE
 from rtsplab.sim.rtsp import (
     InterleavedFrame,
     MessageReader,
@@ -285,7 +285,6 @@ class RtspConnection:
         if cam is None:
             self._send_error(404, cseq)
             return
-        sps, pps = cam.parameter_sets
         host = self.local[0]
         sdp = "\r\n".join(
             [
@@ -297,8 +296,8 @@ class RtspConnection:
                 "a=control:*",
                 "a=range:npt=now-",
                 f"m=video 0 RTP/AVP {PAYLOAD_TYPE}",
-                f"a=rtpmap:{PAYLOAD_TYPE} H264/90000",
-                f"a=fmtp:{PAYLOAD_TYPE} {h264_fmtp(sps, pps)}",
+                f"a=rtpmap:{PAYLOAD_TYPE} {cam.encoding_name}/90000",
+                f"a=fmtp:{PAYLOAD_TYPE} {cam.fmtp}",
                 f"a=framerate:{cam.fps:g}",
                 f"a=control:{TRACK}",
                 "",

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.media import AccessUnit, Subscriber
 from rtsplab.sim.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
-from rtsplab.sim.rtp import packetize_h264, rtp_timestamp
+from rtsplab.sim.rtp import rtp_timestamp
 from rtsplab.sim.transport import Transport
 
 __all__ = ["MediaSession"]
@@ -193,7 +193,7 @@ class MediaSession:
                 if now - last_sr >= SR_INTERVAL_NS:
                     self.transport.send_rtcp(self._sender_report())
                     last_sr = now
-                packets = packetize_h264(au.nals, self.next_seq, au.rtp_ts, self.ssrc)
+                packets = cam.packetize(au.nals, self.next_seq, au.rtp_ts, self.ssrc)
                 self.next_seq = (self.next_seq + len(packets)) & 0xFFFF
                 loss = cam.loss if self.transport.lossy else 0.0
                 self.transport.send_rtp(packets, loss)
