@@ -137,6 +137,7 @@ class Frame:
         depth: frames still waiting behind this one when it was read.
         dropped: frames discarded since the previous read.
         source_seq: the source's own frame number from the timecode, if any.
+        backend: the backend that decoded it (``native``, ``pyav`` or ``opencv``).
 
     Example:
         >>> f = Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 1_000_000, Clock.TIMECODE,
@@ -155,6 +156,7 @@ class Frame:
     depth: int = 0
     dropped: int = 0
     source_seq: int | None = None
+    backend: str = ""
 
     @property
     def age_ms(self) -> float:

@@ -26,14 +26,15 @@ __all__ = ["add_arguments", "probe", "run"]
 def probe(
     url: str,
     seconds: float = 5.0,
-    backend: str = "opencv",
+    backend: str = "auto",
     transport: Transport | str = Transport.AUTO,
     profile: str = Profile.LOW_LATENCY,
     **reader_kwargs: Any,
 ) -> dict[str, Any]:
     """Open ``url``, read the newest frame as fast as frames come for ``seconds``, report.
 
-    Returns a dict with ``url`` (redacted), ``backend``, ``profile``, ``codec``, ``width``,
+    Returns a dict with ``url`` (redacted), ``backend`` (the one used: ``auto`` resolved),
+    ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames`` and ``age_ms`` (``p50``, ``p99``).
 
@@ -65,7 +66,7 @@ def probe(
         )
         return {
             "url": r.url.redacted,
-            "backend": backend,
+            "backend": r.backend_used,
             "profile": profile,
             "codec": r.info.codec,
             "width": r.info.width or int(frames[0].image.shape[1]),
@@ -94,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("url", help="rtsp://[user:password@]host[:port]/path")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to read (default 5)")
-    parser.add_argument("--backend", choices=BACKENDS, default="opencv")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--transport", choices=[t.value for t in Transport], default="auto")
     parser.add_argument(
         "--profile", choices=[Profile.LOW_LATENCY, Profile.DEFAULT], default=Profile.LOW_LATENCY

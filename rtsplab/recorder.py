@@ -24,6 +24,7 @@ depth          frames waiting behind this one at read time
 dropped        frames discarded since the previous read of this stream
 set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
+backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -68,6 +69,7 @@ COLUMNS = (
     "dropped",
     "set_id",
     "skew_ms",
+    "backend",
 )
 
 
@@ -120,6 +122,7 @@ class Recorder:
             frame.dropped,
             set_id,
             skew_ms,
+            frame.backend,
         )
         with self._lock:
             self._rows.append(row)
