@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from conftest import free_port, require_tool, stop_pid, wait_port
 from servers.sim_fixtures import RawRtsp, read_pyav
 
+import rtsplab
 from rtsplab.rtsp.h265 import H265Depacketizer, nal_type, parse_h265_fmtp
 from rtsplab.sim import SimCamera, SimServer
 from rtsplab.sim.rtp import RtpHeader
@@ -65,6 +66,24 @@ def test_sdp_and_rtp_follow_rfc_7798(srv: SimServer) -> None:
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_pyav_reads_h265(srv: SimServer, transport: str) -> None:
     read_pyav(srv.url("cam1"), N, transport).check(N)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_rtsplab_backends_read_h265(srv: SimServer, backend: str, transport: str) -> None:
+    with rtsplab.open(srv.url("cam1"), backend=backend, transport=transport) as r:
+        frames = [r.read_frame(timeout_s=5.0, fresh=True) for _ in range(20)]
+        assert r.info.codec in ("hevc", "h265")
+    assert [f.clock.value for f in frames] == ["timecode"] * 20
+    seqs = [f.source_seq for f in frames]
+    assert all(a is not None and b is not None and b > a for a, b in itertools.pairwise(seqs))
+    assert all(0 < f.age_ms < 1000 for f in frames)
+
+
+def test_process_server_serves_h265(make_sim: Callable[..., SimServer]) -> None:
+    s = make_sim([SimCamera("cam1", codec="h265")], process=True)
+    with RawRtsp(s.port) as raw:
+        assert b"H265/90000" in raw.request("DESCRIBE", s.url("cam1")).body
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
