@@ -233,3 +233,17 @@ def test_fuzz_lost_packets_never_yield_a_truncated_nal(
     assert all(n in remaining for n in out)  # an in-order subsequence of what was sent
     if not lost:
         assert out == nals
+
+
+@given(
+    text=st.text(max_size=200)
+    | st.from_regex(r"(96 )?(sprop-[vsp]ps=[A-Za-z0-9+/=,]{0,24};?){1,4}")
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzz_fmtp_raises_only_protocol_error(text: str) -> None:
+    try:
+        params = parse_h265_fmtp(text)
+    except ProtocolError:
+        return
+    for n in params.nals:
+        assert_valid_nal(n)
