@@ -31,7 +31,7 @@ bench: venv
 	$(PY) benchmarks/latency_vs_peers.py --seconds 8 --out data/bench_peers.json
 
 # N readers of one simulated camera (1..48 at 640x360, 1..16 at 1080p), per backend:
-# data/bench_scale.{json,csv,png}. Long (about 40 min); run it on an otherwise idle machine.
+# data/bench_scale.{json,csv,png}. About 15 min; run it on an otherwise idle machine.
 bench-scale: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) benchmarks/scale.py --seconds 10 --warmup-s 2
