@@ -13,7 +13,7 @@ APT_PACKAGES := python3-venv ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
 	gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-numpy \
 	rtsp-server-perl chromium
 
-.PHONY: demo test lint sysdeps venv bench soak clean
+.PHONY: demo test lint sysdeps venv bench bench-scale bench-cpu bench-reorder soak clean
 
 demo: venv
 	$(VENV)/bin/rtsplab demo
@@ -33,6 +33,21 @@ soak: venv
 bench: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) benchmarks/latency_vs_peers.py --seconds 8 --out data/bench_peers.json
+
+# N readers of one simulated camera (1..48 at 640x360, 1..16 at 1080p), per backend:
+# data/bench_scale.{json,csv,png}. About 15 min; run it on an otherwise idle machine.
+bench-scale: venv
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) benchmarks/scale.py --seconds 10 --warmup-s 2
+
+# CPU per stream of each backend against a bare PyAV decode loop: data/bench_cpu_ratio.{json,csv}
+bench-cpu: venv
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) benchmarks/cpu_ratio.py --seconds 20
+
+# FFmpeg's RTP reorder wait over lossy UDP: data/bench_reorder_wait.json
+bench-reorder: venv
+	$(PY) benchmarks/reorder_wait.py --seconds 8 --max-delay-us 500000,100000,50000,20000
 
 venv: $(STAMP)
 

@@ -169,6 +169,7 @@ class Frame:
         source_seq: the source's own frame number from the timecode, if any.
         stale: a group repeats this frame for a stream that is down (``on_missing="stale"``);
             ``t_read_ns`` is the time of the repeat, so ``age_ms`` keeps growing.
+        backend: the backend that decoded it (``native``, ``pyav`` or ``opencv``).
 
     Example:
         >>> f = Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 1_000_000, Clock.TIMECODE,
@@ -188,6 +189,7 @@ class Frame:
     dropped: int = 0
     source_seq: int | None = None
     stale: bool = False
+    backend: str = ""
 
     @property
     def age_ms(self) -> float:

@@ -101,7 +101,8 @@ class Reader:
     Args:
         url: ``rtsp://[user:password@]host[:port]/path``; passwords may contain ``@ : /``.
         strategy: ``naive``, ``buffered`` or ``latest`` (:class:`Strategy`).
-        backend: ``opencv`` or ``pyav``.
+        backend: ``auto`` (default: ``native`` when it can serve the stream, else ``pyav``,
+            else ``opencv``; :attr:`backend_used` says which), ``native``, ``pyav`` or ``opencv``.
         transport: ``auto`` (TCP, then UDP if refused), ``tcp`` or ``udp``.
         open_timeout_s: bound on opening; raises :class:`OpenTimeout` past it.
         read_timeout_s: bound on waiting for a frame; raises :class:`ReadTimeout` past it.
@@ -126,7 +127,7 @@ class Reader:
         self,
         url: str | RtspUrl,
         strategy: Strategy | str = Strategy.LATEST,
-        backend: str = "opencv",
+        backend: str = "auto",
         transport: Transport | str = Transport.AUTO,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 2.0,
@@ -188,6 +189,7 @@ class Reader:
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._info: StreamInfo = self._backend.info
         self.transport_used = Transport(self._backend.options.transport)
+        self.backend_used: str = self._backend.name  # what ``auto`` chose; follows reconnects
         self._thread: threading.Thread | None = None
         if self._policy is not None:
             self._thread = threading.Thread(
@@ -229,6 +231,7 @@ class Reader:
             try:
                 self._backend = open_backend(self.url, cancel=self._stop, **args)
                 self.transport_used = Transport(self._backend.options.transport)
+                self.backend_used = self._backend.name
                 self.reconnects += 1
                 self._clock.reset()
                 log.info("%s: reopened", self.url.redacted)
@@ -391,6 +394,7 @@ class Reader:
             depth=depth,
             dropped=dropped,
             source_seq=source_seq,
+            backend=self.backend_used,
         )
         if self.first_frame_age_ms is None:
             self.first_frame_age_ms = frame.age_ms
@@ -601,7 +605,7 @@ class Reader:
     def __repr__(self) -> str:
         return (
             f"Reader({self.url.redacted!r}, strategy={self.strategy.value}, "
-            f"backend={self._open_args['backend']}, transport={self.transport_used.value}, "
+            f"backend={self.backend_used}, transport={self.transport_used.value}, "
             f"state={self._state.value})"
         )
 

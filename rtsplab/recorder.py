@@ -25,6 +25,7 @@ dropped        frames discarded since the previous read of this stream
 set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
+backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -76,6 +77,7 @@ COLUMNS = (
     "set_id",
     "skew_ms",
     "bad_packets",
+    "backend",
 )
 
 STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
@@ -143,6 +145,7 @@ class Recorder:
             set_id,
             skew_ms,
             bad_packets,
+            frame.backend,
         )
         with self._lock:
             self._rows.append(row)

@@ -128,7 +128,9 @@ def write_timecode(image: npt.NDArray[np.uint8], t_ns: int, seq: int) -> None:
 def read_timecode(image: npt.NDArray[np.uint8]) -> Timecode | None:
     """Decode the timecode from ``image``; ``None`` if absent or damaged (bad magic or CRC).
 
-    Costs about 20 µs at 640x360: it reads only the strip.
+    Costs about 15 µs at 640x360 (55 µs at 1920x1080): it reads only the strip, adding the
+    inner rows of each row of cells first (one pass over contiguous pixels), then the inner
+    columns of each cell.
 
     Example:
         >>> read_timecode(np.zeros((360, 640, 3), np.uint8)) is None
@@ -144,8 +146,11 @@ def read_timecode(image: npt.NDArray[np.uint8]) -> Timecode | None:
     if strip.ndim == 3:
         strip = strip[:, :, 1] if strip.shape[2] >= 3 else strip[:, :, 0]  # green ~ luma
     q = max(1, c // 4)
-    inner = strip.reshape(ROWS, c, COLS, c)[:, q : c - q, :, q : c - q]
-    bits = (inner.mean(axis=(1, 3)) >= 128).astype(np.uint8).reshape(-1)
+    side = c - 2 * q  # the inner half of a cell, in pixels
+    rows = strip.reshape(ROWS, c, COLS * c)[:, q : c - q, :]
+    row_sums = np.add.reduce(rows, axis=1, dtype=np.uint16 if side <= 257 else np.uint32)
+    cell_sums = row_sums.reshape(ROWS, COLS, c)[:, :, q : c - q].sum(axis=2, dtype=np.uint32)
+    bits = (cell_sums >= 128 * side * side).astype(np.uint8).reshape(-1)
     raw = np.packbits(bits).tobytes()
     if raw[0] != MAGIC or binascii.crc_hqx(raw[:13], 0xFFFF) != struct.unpack(">H", raw[13:])[0]:
         return None

@@ -1,13 +1,20 @@
 """Decoding backends: OpenCV's FFmpeg (``opencv``), PyAV (``pyav``) and rtsplab's own RTSP
 client (``native``, see :mod:`rtsplab.backends.native`).
 
-:func:`open_backend` is the one way in: it resolves ``transport="auto"`` (interleaved TCP
-first, then UDP, because some cameras and relays refuse TCP with 400 or 461) and turns every
-failure into a typed :mod:`rtsplab.errors` error.
+:func:`open_backend` is the one way in: it resolves ``backend="auto"`` (the default) and
+``transport="auto"`` (interleaved TCP first, then UDP, because some cameras and relays refuse
+TCP with 400 or 461), and turns every failure into a typed :mod:`rtsplab.errors` error.
+
+``backend="auto"`` tries :data:`AUTO_ORDER` in turn: the native client first (the lowest
+latency and CPU, and the only one that reads the camera's RTCP clock with no FFmpeg
+reorder wait), then PyAV, then OpenCV. It moves to the next one only when a backend answers
+:class:`~rtsplab.errors.UnsupportedStream` (a codec or transport it cannot serve); a wrong
+password, an unknown path, a refused connection, a timeout or a malformed reply stop at once,
+since another backend would meet the same server.
 
 Example:
-    >>> sorted(BACKENDS)
-    ['native', 'opencv', 'pyav']
+    >>> BACKENDS
+    ('auto', 'native', 'pyav', 'opencv')
 """
 
 from __future__ import annotations
@@ -34,11 +41,13 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    UnsupportedStream,
 )
 from rtsplab.rtsp_client import classify_failure
 from rtsplab.urls import RtspUrl
 
 __all__ = [
+    "AUTO_ORDER",
     "BACKENDS",
     "LOW_LATENCY_OPTIONS",
     "Backend",
@@ -49,7 +58,8 @@ __all__ = [
     "open_backend",
 ]
 
-BACKENDS = ("opencv", "pyav", "native")
+BACKENDS = ("auto", "native", "pyav", "opencv")
+AUTO_ORDER = ("native", "pyav", "opencv")  # what ``backend="auto"`` tries, in order
 
 
 def _backend_class(name: str) -> type[Backend]:
@@ -68,9 +78,16 @@ def _backend_class(name: str) -> type[Backend]:
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def _tries(backend: str) -> tuple[str, ...]:
+    if backend == "auto":
+        return AUTO_ORDER
+    _backend_class(backend)  # raises ValueError for an unknown name
+    return (backend,)
+
+
 def open_backend(
     url: RtspUrl,
-    backend: str = "opencv",
+    backend: str = "auto",
     transport: Transport | str = Transport.AUTO,
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 2.0,
@@ -81,10 +98,12 @@ def open_backend(
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
 
-    The whole call, every transport tried included, returns within ``open_timeout_s`` (the
-    backend's open runs in a daemon thread that is abandoned at the deadline, see
-    :mod:`rtsplab.backends.guard`), or as soon as ``cancel`` is set.
+    The whole call, every backend and transport tried included, returns within
+    ``open_timeout_s`` (the backend's open runs in a daemon thread that is abandoned at the
+    deadline, see :mod:`rtsplab.backends.guard`), or as soon as ``cancel`` is set.
 
+    With ``backend="auto"`` the backends of :data:`AUTO_ORDER` are tried in turn while they
+    answer :class:`UnsupportedStream`; the returned backend's ``name`` says which one serves.
     With ``transport="auto"`` a failed TCP open is retried over UDP unless the failure cannot
     be a transport problem (wrong password, unknown path, refused connection, timeout, a
     server that is not RTSP).
@@ -92,6 +111,7 @@ def open_backend(
     Raises:
         AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream,
         StreamClosed (``cancel`` was set).
+        ValueError: an unknown backend name.
 
     Example:
         >>> open_backend(RtspUrl.parse("rtsp://127.0.0.1:1/x"), open_timeout_s=0.5)
@@ -99,7 +119,40 @@ def open_backend(
         ...
         rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
     """
-    cls = _backend_class(backend)
+    names = _tries(backend)
+    deadline_ns = time.monotonic_ns() + int(open_timeout_s * 1e9)
+    unsupported: UnsupportedStream | None = None
+    for name in names:
+        left_s = (deadline_ns - time.monotonic_ns()) / 1e9
+        if left_s <= 0:
+            raise OpenTimeout(
+                f"{url.redacted}: not opened within {open_timeout_s:g} s ({unsupported})"
+            )
+        try:
+            return _open_with(
+                _backend_class(name), url, transport, left_s, read_timeout_s, profile,
+                decoder_threads, extra, cancel,
+            )  # fmt: skip
+        except UnsupportedStream as exc:  # this backend cannot serve the stream; the next may
+            unsupported = exc
+    assert unsupported is not None
+    if len(names) > 1:
+        raise UnsupportedStream(f"no backend can read this stream; the last said: {unsupported}")
+    raise unsupported
+
+
+def _open_with(
+    cls: type[Backend],
+    url: RtspUrl,
+    transport: Transport | str,
+    open_timeout_s: float,
+    read_timeout_s: float,
+    profile: str,
+    decoder_threads: int | None,
+    extra: dict[str, str] | None,
+    cancel: threading.Event | None,
+) -> Backend:
+    """One backend class, over the transport(s) that ``transport`` allows."""
     mode = Transport(transport)
     tries = list(cls.transports) if mode is Transport.AUTO else [mode]
     error: RtspLabError | None = None

@@ -43,7 +43,7 @@ def _common(parser: argparse.ArgumentParser, seconds: float, strategies: str) ->
     )
     parser.add_argument("--consumer-ms", type=float, default=60.0, help="consumer time per set")
     parser.add_argument("--seconds", type=float, default=seconds, help="duration per strategy")
-    parser.add_argument("--backend", choices=BACKENDS, default="opencv")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--transport", choices=[t.value for t in Transport], default="auto")
     parser.add_argument(
         "--profile", choices=[Profile.LOW_LATENCY, Profile.DEFAULT], default=Profile.LOW_LATENCY
@@ -196,7 +196,7 @@ def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--consumer-ms", type=float, default=60.0, help="slow-consumer test: ms per frame"
     )
-    parser.add_argument("--backend", choices=("opencv", "pyav"), default="opencv")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--open-timeout-s", type=float, default=5.0)
     parser.add_argument("--read-timeout-s", type=float, default=2.0)
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -241,7 +241,7 @@ def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("url", help="rtsp://[user:password@]host[:port]/path")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to read (default 5)")
-    parser.add_argument("--backend", choices=BACKENDS, default="opencv")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--transport", choices=[t.value for t in Transport], default="auto")
     parser.add_argument(
         "--profile", choices=[Profile.LOW_LATENCY, Profile.DEFAULT], default=Profile.LOW_LATENCY

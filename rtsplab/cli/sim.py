@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second")
     parser.add_argument("--size", type=_size, default=(640, 360), help="WIDTHxHEIGHT")
     parser.add_argument("--bitrate", type=int, default=1_000_000, help="bit/s")
+    parser.add_argument("--codec", choices=("h264", "h265"), default="h264", help="video codec")
     parser.add_argument("--gop", type=int, default=30, help="frames between keyframes")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="extra send delay")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="random extra send delay")
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             f"cam{i + 1}", fps=args.fps, size=args.size, gop=args.gop, bitrate=args.bitrate,
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, loss=args.loss,
             malformed=args.malformed,
+            codec=args.codec,
         )
         for i in range(args.cameras)
     ]  # fmt: skip

@@ -68,7 +68,7 @@ class Diagnosis:
     Attributes:
         urls: the URLs, redacted. streams: their names.
         findings: worst first. measurements: one row per stream and setup.
-        info: per stream: codec, size, fps, transport, clock.
+        info: per stream: codec, size, fps, transport, backend, clock.
 
     Example:
         >>> d = Diagnosis([], [], 1.0, 60.0, [Finding("ok", "all", "fine.")])
@@ -109,7 +109,7 @@ class Diagnosis:
             i = self.info.get(name)
             desc = (
                 f"{i['codec']} {i['width']}x{i['height']} at {i['fps']:.0f} fps, RTP over "
-                f"{i['transport'].upper()}, clock: {i['clock']}"
+                f"{i['transport'].upper()}, backend {i['backend']}, clock: {i['clock']}"
                 if i
                 else "not measured"
             )
@@ -190,7 +190,7 @@ def _fresh(url: str, name: str, setup: str, seconds: float, **kwargs: Any) -> di
         return {
             "stream": name, "setup": setup, "open_s": r.open_s, "first_frame_s": first_s,
             "first_frame_age_ms": frames[0].age_ms, **_stats(frames),
-            "transport": r.transport_used.value, "codec": info.codec,
+            "transport": r.transport_used.value, "backend": r.backend_used, "codec": info.codec,
             "width": info.width or frames[0].image.shape[1],
             "height": info.height or frames[0].image.shape[0], "nominal_fps": info.fps,
         }  # fmt: skip
@@ -227,7 +227,7 @@ def diagnose(
     urls: Sequence[str],
     seconds: float = 2.0,
     consumer_ms: float = 60.0,
-    backend: str = "opencv",
+    backend: str = "auto",
     open_timeout_s: float = 5.0,
     read_timeout_s: float = 2.0,
     timecode: bool = True,
@@ -239,7 +239,8 @@ def diagnose(
         urls: RTSP URLs (credentials allowed; they never appear in the output).
         seconds: reading time of each measurement (about 6 measurements per stream).
         consumer_ms: time the simulated consumer spends per set in the slow-consumer test.
-        backend: ``opencv`` or ``pyav``.
+        backend: ``auto`` (see :func:`rtsplab.backends.open_backend`), ``native``, ``pyav`` or
+            ``opencv``; the report shows which one served each stream.
         open_timeout_s, read_timeout_s: the readers' timeouts.
         timecode: use timecodes burned into frames (rtsplab's simulator has them); ``False``
             measures like for a camera without one.
@@ -279,19 +280,24 @@ def diagnose(
     good = [n for n in names if attempt(n, LL, _fresh, url_of[n], n, LL, seconds, backend=backend)]
     for name in good:
         ll = setup_row(rows, name, LL)
-        if backend != "native":
+        if ll["backend"] != "native":
             attempt(name, THREADS, _fresh, url_of[name], name, THREADS, seconds,
-                    backend=backend, decoder_threads=0)  # fmt: skip
+                    backend=ll["backend"], decoder_threads=0)  # fmt: skip
             if ll["codec"] in ("h264", "avc1") and ll["transport"] == "tcp":
                 attempt(name, NATIVE, _fresh, url_of[name], name, NATIVE, seconds, backend="native")
     good_urls = [url_of[n] for n in good]
     if good:
-        attempt("all", DEFAULT, _one_by_one, good_urls, seconds, backend=backend)
+        # FFmpeg's default options, as plain OpenCV uses them (the native client has none)
+        ffmpeg = backend if backend in ("opencv", "pyav") else "opencv"
+        attempt("all", DEFAULT, _one_by_one, good_urls, seconds, backend=ffmpeg)
     for label in ("naive", "latest", "matched")[: 3 if len(good) > 1 else 2 if good else 0]:
         setup = f"{label}, {consumer_ms:g} ms consumer"
         attempt("all", setup, _consumer, good_urls, good, label, seconds, consumer_ms, backend)
     info = {
-        n: {k: _clean(setup_row(rows, n, LL)[k]) for k in ("codec", "width", "height", "transport")}
+        n: {
+            k: _clean(setup_row(rows, n, LL)[k])
+            for k in ("codec", "width", "height", "transport", "backend")
+        }
         | {"fps": fps_of(setup_row(rows, n, LL)), "clock": setup_row(rows, n, LL)["clock"]}
         for n in good
     }
@@ -326,6 +332,7 @@ def _one_by_one(urls: list[str], seconds: float, **kwargs: Any) -> list[dict[str
             o | {"transit_min_ms": float(frames["transit_ms"].min()),
                  "age_p50_ms": float(frames["age_ms"].median()),
                  "clock": str(frames["clock"].mode().iloc[0]),
+                 "backend": str(frames["backend"].iloc[0]),
                  "skew_p50_ms": float(skew.median()) if len(opens) > 1 else math.nan}
         )  # fmt: skip
     return rows

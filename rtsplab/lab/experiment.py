@@ -248,7 +248,8 @@ def open_one_by_one(
     """Open ``urls`` one after the other (as consecutive ``cv2.VideoCapture`` calls do).
 
     Unlike :func:`rtsplab.open_group`, which opens in parallel, each stream starts streaming
-    while the next one is still opening. Defaults to OpenCV's own options (``profile="default"``).
+    while the next one is still opening. Defaults to OpenCV with its own options
+    (``backend="opencv"``, ``profile="default"``).
 
     Example:
         >>> g = open_one_by_one(urls, "naive")  # doctest: +SKIP
@@ -256,6 +257,7 @@ def open_one_by_one(
         941.2
     """
     kwargs.setdefault("profile", Profile.DEFAULT)
+    kwargs.setdefault("backend", "opencv")
     readers: list[Reader] = []
     try:
         for url, name in zip(urls, stream_names(urls), strict=True):

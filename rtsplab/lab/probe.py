@@ -23,14 +23,15 @@ __all__ = ["probe"]
 def probe(
     url: str,
     seconds: float = 5.0,
-    backend: str = "opencv",
+    backend: str = "auto",
     transport: Transport | str = Transport.AUTO,
     profile: str = Profile.LOW_LATENCY,
     **reader_kwargs: Any,
 ) -> dict[str, Any]:
     """Open ``url``, read the newest frame as fast as frames come for ``seconds``, report.
 
-    Returns a dict with ``url`` (redacted), ``backend``, ``profile``, ``codec``, ``width``,
+    Returns a dict with ``url`` (redacted), ``backend`` (the one used: ``auto`` resolved),
+    ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
     only the native backend sees packets) and ``reconnects``.
@@ -63,7 +64,7 @@ def probe(
         )
         return {
             "url": r.url.redacted,
-            "backend": backend,
+            "backend": r.backend_used,
             "profile": profile,
             "codec": r.info.codec,
             "width": r.info.width or int(frames[0].image.shape[1]),

@@ -1,8 +1,8 @@
-"""A simulated camera: draws frames, stamps a timecode, encodes H.264 once, fans out.
+"""A simulated camera: draws frames, stamps a timecode, encodes H.264 or H.265 once, fans out.
 
 One capture thread per camera renders the scene at ``fps``, burns the capture time
-(``time.time_ns()``) into the frame and encodes it with libx264 (ultrafast, zerolatency,
-no B-frames, SPS/PPS in-band at every IDR). Every access unit is handed to all subscribers
+(``time.time_ns()``) into the frame and encodes it with libx264 or libx265 (ultrafast,
+zerolatency, no B-frames, parameter sets in-band at every IDR). Every access unit is handed to all subscribers
 (RTSP sessions, publishers); a subscriber that joins starts at the next keyframe, and the
 encoder is asked for an IDR right away so the join is fast. While nobody subscribes the
 camera draws and encodes nothing.
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rtsplab.rtsp.timeline import rtp_timestamp
-from rtsplab.sim.media import AccessUnit, H264Encoder, Subscriber
+from rtsplab.sim.media import ENCODERS, AccessUnit, H264Encoder, Subscriber
 from rtsplab.sim.scene import Scene
 
 __all__ = ["CameraConfig", "SimCamera"]
@@ -60,10 +60,11 @@ class CameraConfig:
     loss: float = 0.0
     idr_on_join: bool = True
     malformed: float = 0.0
+    codec: str = "h264"
 
 
 class SimCamera:
-    """A simulated live H.264 camera with a burned-in capture timecode on every frame.
+    """A simulated live H.264 (or H.265) camera with a burned-in capture timecode on every frame.
 
     Args:
         name: the RTSP path (``rtsp://host:port/<name>``).
@@ -77,10 +78,13 @@ class SimCamera:
         idr_on_join: force an IDR when a subscriber joins, so clients open fast.
         malformed: probability, per frame sent, of also sending one malformed RTP or RTCP
             packet (see :mod:`rtsplab.sim.malformed`), to test that clients drop and count them.
+        codec: ``h264`` (libx264) or ``h265`` (libx265, RTP per RFC 7798).
 
     Example:
         >>> SimCamera("cam2", fps=15).fps
         15.0
+        >>> SimCamera("cam3", codec="h265").encoding_name
+        'H265'
     """
 
     def __init__(
@@ -95,10 +99,15 @@ class SimCamera:
         loss: float = 0.0,
         idr_on_join: bool = True,
         malformed: float = 0.0,
+        codec: str = "h264",
     ) -> None:
         if not name or name.strip("/") != name or any(c in name for c in " ?#*"):
             raise ValueError(f"bad camera name {name!r}: use letters, digits, -, _ or /")
+        if codec not in ENCODERS:
+            raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(ENCODERS)}")
         self.name = name
+        self.codec = codec
+        self._encoder_class = ENCODERS[codec]
         self.width, self.height = int(size[0]), int(size[1])
         self.gop = int(gop)
         self.bitrate = int(bitrate)
@@ -120,6 +129,7 @@ class SimCamera:
         self._force_idr = False
         self._seq = 0
         self._sps = self._pps = b""
+        self._parameter_sets: list[bytes] = []
         self._encoder: H264Encoder | None = None
         self.frames_encoded = 0
         self.encode_ms_total = 0.0
@@ -134,7 +144,7 @@ class SimCamera:
         """
         return cls(
             cfg.name, cfg.fps, (cfg.width, cfg.height), cfg.gop, cfg.bitrate,
-            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join, cfg.malformed,
+            cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join, cfg.malformed, cfg.codec,
         )  # fmt: skip
 
     def config(self) -> CameraConfig:
@@ -142,13 +152,13 @@ class SimCamera:
 
         Example:
             >>> SimCamera("a", fps=12).config()
-            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True, malformed=0.0)
+            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True, malformed=0.0, codec='h264')
         """
         if self._remote is not None:
             self._adopt(self._remote("config", None))
         return CameraConfig(
             self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
-            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join, self.malformed,
+            self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join, self.malformed, self.codec,
         )  # fmt: skip
 
     # ---- knobs -------------------------------------------------------------------------
@@ -281,7 +291,7 @@ class SimCamera:
                 return self
             # each run has its own encoder and stop event: a stop() still joining the
             # previous run can neither revive it nor close this run's encoder
-            encoder = H264Encoder(self.width, self.height, self.fps, self.gop, self.bitrate)
+            encoder = self._encoder_class(self.width, self.height, self.fps, self.gop, self.bitrate)
             self._encoder = encoder
             self._probe_parameter_sets()
             self._stop = threading.Event()
@@ -361,6 +371,35 @@ class SimCamera:
         self._force_idr = True
 
     @property
+    def encoding_name(self) -> str:
+        """The SDP ``rtpmap`` encoding name: ``H264`` or ``H265``.
+
+        Example:
+            >>> SimCamera("c").encoding_name
+            'H264'
+        """
+        return self._encoder_class.encoding_name
+
+    @property
+    def fmtp(self) -> str:
+        """The SDP ``a=fmtp`` parameters (parameter sets of the running encoder).
+
+        Example:
+            >>> SimCamera("c", codec="h265").fmtp  # empty before start()
+            ''
+        """
+        return self._encoder_class.fmtp(self._parameter_sets)
+
+    def packetize(self, nals: tuple[bytes, ...], seq: int, rtp_ts: int, ssrc: int) -> list[bytes]:
+        """RTP packets of one access unit in this camera's codec.
+
+        Example:
+            >>> len(SimCamera("c", codec="h265").packetize((b"\\x26\\x01",), 0, 0, 1))
+            1
+        """
+        return self._encoder_class.packetize(nals, seq, rtp_ts, ssrc)
+
+    @property
     def parameter_sets(self) -> tuple[bytes, bytes]:
         """``(sps, pps)`` of the running encoder (empty before :meth:`start`).
 
@@ -395,12 +434,13 @@ class SimCamera:
         """Encode one throwaway frame to learn SPS/PPS for the SDP."""
         assert self._encoder is not None
         nals, _ = self._encoder.encode(np.zeros((self.height, self.width), np.uint8), 0, True)
-        for nal in nals:
-            kind = nal[0] & 0x1F
-            if kind == 7:
-                self._sps = nal
-            elif kind == 8:
-                self._pps = nal
+        self._parameter_sets = self._encoder.parameter_sets(nals)
+        if self.codec == "h264":
+            for nal in self._parameter_sets:
+                if nal[0] & 0x1F == 7:
+                    self._sps = nal
+                else:
+                    self._pps = nal
         self._force_idr = True
 
     def _run(self, enc: H264Encoder, stop: threading.Event) -> None:
@@ -450,8 +490,9 @@ class SimCamera:
         return rtp_timestamp(t_ns, self.rtp_offset)
 
     def __repr__(self) -> str:
+        codec = "" if self.codec == "h264" else f"codec={self.codec!r}, "
         return (
-            f"SimCamera({self.name!r}, {self.width}x{self.height}, fps={self.fps:g}, "
+            f"SimCamera({self.name!r}, {self.width}x{self.height}, {codec}fps={self.fps:g}, "
             f"gop={self.gop}, bitrate={self.bitrate}, latency_ms={self.latency_ms:g}, "
             f"running={self.running})"
         )

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from rtsplab.errors import ProtocolError
-from rtsplab.rtsp.h264 import PAYLOAD_TYPE, h264_fmtp
+from rtsplab.rtsp.h264 import PAYLOAD_TYPE
 from rtsplab.rtsp.messages import (
     InterleavedFrame,
     MessageReader,
@@ -291,11 +291,10 @@ class RtspConnection:
         if cam is None:
             self._send_error(404, cseq)
             return
-        sps, pps = cam.parameter_sets
         video = MediaDescription(
             "video", 0, "RTP/AVP", (PAYLOAD_TYPE,),
-            rtpmaps={PAYLOAD_TYPE: RtpMap("H264", 90_000)},
-            fmtps={PAYLOAD_TYPE: h264_fmtp(sps, pps)},
+            rtpmaps={PAYLOAD_TYPE: RtpMap(cam.encoding_name, 90_000)},
+            fmtps={PAYLOAD_TYPE: cam.fmtp},
             control=TRACK,
             framerate=cam.fps,
         )  # fmt: skip

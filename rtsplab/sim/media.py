@@ -1,8 +1,8 @@
-"""Media plumbing of a simulated camera: the H.264 encoder, access units, subscriber queues.
+"""Media plumbing of a simulated camera: the encoders, access units, subscriber queues.
 
-:class:`H264Encoder` wraps libx264 (through PyAV) tuned for live low latency: ultrafast,
-zerolatency, no B-frames, one slice per frame, SPS/PPS repeated in-band before every IDR,
-and IDRs on demand. Each encoded frame becomes an :class:`AccessUnit` that the camera hands
+:class:`H264Encoder` wraps libx264 and :class:`H265Encoder` libx265 (through PyAV), tuned for
+live low latency: ultrafast, zerolatency, no B-frames, one slice per frame, parameter sets
+repeated in-band before every IDR, and IDRs on demand. Each encoded frame becomes an :class:`AccessUnit` that the camera hands
 to every :class:`Subscriber` (RTSP sessions, publishers).
 
 Example:
@@ -17,19 +17,22 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import cast
 
 import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
-from rtsplab.rtsp.h264 import split_annexb
+from rtsplab.rtsp.h264 import h264_fmtp, packetize_h264, split_annexb
+from rtsplab.rtsp.h265 import h265_fmtp, packetize_h265
 
-__all__ = ["AccessUnit", "H264Encoder", "Subscriber"]
+__all__ = ["ENCODERS", "AccessUnit", "H264Encoder", "H265Encoder", "Subscriber"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +73,9 @@ class AccessUnit:
 class H264Encoder:
     """libx264 through PyAV, tuned for live low latency; one output access unit per frame.
 
+    Subclasses change the codec (:class:`H265Encoder`); the RTP side of each codec
+    (``encoding_name``, :meth:`fmtp`, :meth:`packetize`) lives on the class too.
+
     Example:
         >>> enc = H264Encoder(640, 360, fps=30, gop=30, bitrate=1_000_000)
         >>> nals, key = enc.encode(np.zeros((360, 640, 3), np.uint8), pts_90k=0)
@@ -77,8 +83,13 @@ class H264Encoder:
         (True, [7, 8])
     """
 
+    codec = "h264"
+    encoding_name = "H264"  # the SDP rtpmap name
+    _library = "libx264"
+    _parameter_set_types: tuple[int, ...] = (7, 8)  # SPS, PPS
+
     def __init__(self, width: int, height: int, fps: float, gop: int, bitrate: int) -> None:
-        ctx = av.CodecContext.create("libx264", "w")
+        ctx = cast(VideoCodecContext, av.CodecContext.create(self._library, "w"))
         ctx.width, ctx.height = width, height
         ctx.pix_fmt = "yuv420p"
         ctx.time_base = Fraction(1, 90_000)
@@ -87,18 +98,62 @@ class H264Encoder:
         ctx.gop_size = int(gop)
         ctx.max_b_frames = 0
         ctx.thread_count = 1
+        ctx.options = self._options(gop, bitrate)
+        ctx.open()
+        self._ctx = ctx
+        self._last_pts = -1
+        self.width, self.height = width, height
+
+    def _options(self, gop: int, bitrate: int) -> dict[str, str]:
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:bframes=0"
         params += f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 1000}"
-        ctx.options = {
+        return {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "forced-idr": "1",
             "x264-params": params,
         }
-        ctx.open()
-        self._ctx = ctx
-        self._last_pts = -1
-        self.width, self.height = width, height
+
+    @classmethod
+    def nal_type(cls, nal: bytes) -> int:
+        """The NAL unit type of ``nal`` in this codec's header layout.
+
+        Example:
+            >>> H264Encoder.nal_type(b"\\x67\\x42"), H265Encoder.nal_type(b"\\x42\\x01")
+            (7, 33)
+        """
+        return nal[0] & 0x1F
+
+    @classmethod
+    def parameter_sets(cls, nals: list[bytes]) -> list[bytes]:
+        """The parameter-set NAL units among ``nals`` (SPS, PPS; plus VPS for H.265).
+
+        Example:
+            >>> H264Encoder.parameter_sets([b"\\x67\\x42", b"\\x68\\xce", b"\\x65\\x88"])
+            [b'gB', b'h\\xce']
+        """
+        return [n for n in nals if n and cls.nal_type(n) in cls._parameter_set_types]
+
+    @classmethod
+    def fmtp(cls, parameter_sets: list[bytes]) -> str:
+        """The SDP ``a=fmtp`` parameters for these parameter sets.
+
+        Example:
+            >>> H264Encoder.fmtp([bytes.fromhex("6742c01e"), bytes.fromhex("68ce3c80")])[:20]
+            'packetization-mode=1'
+        """
+        by_type = {cls.nal_type(n): n for n in parameter_sets}
+        return h264_fmtp(by_type.get(7, b""), by_type.get(8, b""))
+
+    @staticmethod
+    def packetize(nals: Sequence[bytes], seq: int, timestamp: int, ssrc: int) -> list[bytes]:
+        """RTP packets for one access unit of this codec.
+
+        Example:
+            >>> len(H264Encoder.packetize([b"\\x65" + bytes(3000)], 0, 0, 0))
+            3
+        """
+        return packetize_h264(nals, seq, timestamp, ssrc)
 
     def encode(
         self, image: npt.NDArray[np.uint8], pts_90k: int, force_idr: bool = False
@@ -133,6 +188,68 @@ class H264Encoder:
             >>> H264Encoder(320, 180, 30, 30, 300_000).close()
         """
         self._ctx = None  # type: ignore[assignment]
+
+
+class H265Encoder(H264Encoder):
+    """libx265 through PyAV with the same live tuning: one access unit per frame, no B-frames,
+    closed GOPs (every keyframe an IDR), VPS/SPS/PPS repeated before every IDR.
+
+    Example:
+        >>> enc = H265Encoder(320, 180, fps=30, gop=30, bitrate=300_000)
+        >>> nals, key = enc.encode(np.zeros((180, 320), np.uint8), pts_90k=0)
+        >>> key, [H265Encoder.nal_type(n) for n in H265Encoder.parameter_sets(nals)]
+        (True, [32, 33, 34])
+    """
+
+    codec = "h265"
+    encoding_name = "H265"
+    _library = "libx265"
+    _parameter_set_types = (32, 33, 34)  # VPS, SPS, PPS
+
+    def _options(self, gop: int, bitrate: int) -> dict[str, str]:
+        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:bframes=0"
+        params += f":open-gop=0:vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 1000}"
+        params += ":frame-threads=1:pools=none:log-level=error"
+        return {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "forced-idr": "1",
+            "x265-params": params,
+        }
+
+    @classmethod
+    def nal_type(cls, nal: bytes) -> int:
+        """The 6-bit H.265 NAL unit type.
+
+        Example:
+            >>> H265Encoder.nal_type(b"\\x26\\x01")
+            19
+        """
+        return (nal[0] >> 1) & 0x3F
+
+    @classmethod
+    def fmtp(cls, parameter_sets: list[bytes]) -> str:
+        """``sprop-vps``/``sprop-sps``/``sprop-pps`` for these parameter sets.
+
+        Example:
+            >>> H265Encoder.fmtp([b"\\x40\\x01", b"\\x42\\x01", b"\\x44\\x01"])
+            'sprop-vps=QAE=;sprop-sps=QgE=;sprop-pps=RAE='
+        """
+        by_type = {cls.nal_type(n): n for n in parameter_sets}
+        return h265_fmtp(by_type.get(32, b""), by_type.get(33, b""), by_type.get(34, b""))
+
+    @staticmethod
+    def packetize(nals: Sequence[bytes], seq: int, timestamp: int, ssrc: int) -> list[bytes]:
+        """RTP packets for one H.265 access unit (RFC 7798).
+
+        Example:
+            >>> len(H265Encoder.packetize([b"\\x26\\x01" + bytes(3000)], 0, 0, 0))
+            3
+        """
+        return packetize_h265(nals, seq, timestamp, ssrc)
+
+
+ENCODERS: dict[str, type[H264Encoder]] = {"h264": H264Encoder, "h265": H265Encoder}
 
 
 class Subscriber:

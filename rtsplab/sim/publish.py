@@ -52,6 +52,8 @@ class Publisher:
     def __init__(
         self, camera: SimCamera, url: str, transport: str | None = None, timeout_s: float = 10.0
     ) -> None:
+        if camera.codec != "h264":
+            raise ValueError(f"publishing supports H.264 cameras only, not {camera.codec}")
         self.camera = camera
         self._url = RtspUrl.parse(url)
         self.frames_sent = 0

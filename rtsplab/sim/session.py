@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from rtsplab.rtsp.h264 import packetize_h264
 from rtsplab.rtsp.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
 from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.camera import SimCamera
@@ -208,7 +207,7 @@ class MediaSession:
                 if now - last_sr >= SR_INTERVAL_NS:
                     self.transport.send_rtcp(self._sender_report())
                     last_sr = now
-                packets = packetize_h264(au.nals, self.next_seq, au.rtp_ts, self.ssrc)
+                packets = cam.packetize(au.nals, self.next_seq, au.rtp_ts, self.ssrc)
                 self.next_seq = (self.next_seq + len(packets)) & 0xFFFF
                 loss = cam.loss if self.transport.lossy else 0.0
                 self.transport.send_rtp(packets, loss)

@@ -112,7 +112,7 @@ class LiveView:
         urls: Sequence[str],
         strategy: str = "latest",
         sync: Sync | str = "latest",
-        backend: str = "opencv",
+        backend: str = "auto",
         fps: float = 10.0,
         width: int = 320,
         chart_hz: float = 4.0,

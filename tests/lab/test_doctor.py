@@ -36,7 +36,7 @@ def _find(d: Diagnosis, level: str, stream: str, needle: str) -> str:
 
 def test_doctor_on_two_simulated_cameras(make_sim) -> None:  # type: ignore[no-untyped-def]
     srv = make_sim([SimCamera("cam1", gop=10), SimCamera("cam2", gop=10)], process=True)
-    d = diagnose(srv.urls, seconds=1.0)
+    d = diagnose(srv.urls, seconds=1.0, backend="opencv")  # the FFmpeg findings
     assert d.ok, d.report()
     m = d.measurements
     assert m is not None
@@ -63,7 +63,7 @@ def test_doctor_on_two_simulated_cameras(make_sim) -> None:  # type: ignore[no-u
 
 def test_doctor_without_a_clock_says_so(make_sim) -> None:  # type: ignore[no-untyped-def]
     srv = make_sim([SimCamera("cam1", gop=10)], process=True)
-    d = diagnose(srv.urls, seconds=0.5, timecode=False)
+    d = diagnose(srv.urls, seconds=0.5, timecode=False, backend="opencv")  # no RTCP clock
     assert d.ok, d.report()
     assert d.info["cam1"]["clock"] != "timecode"
     _find(d, "note", "cam1", "no timecode or RTCP: frame age is measured from arrival time only")
@@ -112,5 +112,7 @@ def test_doctor_turns_errors_into_findings(make_sim, capsys) -> None:  # type: i
     assert "not a valid RTSP URL" in errors[3]
     assert "Traceback" not in out
     # the good stream was still measured
-    assert re.search(r"cam1 .*h264 640x360 at \d+ fps, RTP over TCP, clock: timecode", out), out
+    assert re.search(
+        r"cam1 .*h264 640x360 at \d+ fps, RTP over TCP, backend \w+, clock: timecode", out
+    ), out
     assert "PROBLEM  cam1: the first frame was" in out
