@@ -250,10 +250,9 @@ def reproduce_seed(
     if urls is None and not sim:
         raise ValueError("give two urls or sim=True")
     with contextlib.ExitStack() as stack:
-        bar = progress_bar(4, "reproduce_seed", progress)
+        bar = progress_bar(4, "reproduce_seed", progress, unit="step")
         if bar is not None:
-            bar.unit = "step"
-            stack.callback(bar.close)
+            stack.callback(bar.close)  # closed short of 4 steps: drawn as interrupted
 
         def step(label: str) -> None:
             if bar is not None:

@@ -52,7 +52,11 @@ def test_comparison_json_shape() -> None:
     assert out["config"] == {"seconds": 2}
     assert list(out["strategies"]) == ["slow", "fresh"]
     s = out["strategies"]["slow"]
-    assert set(s) == {"age_ms", "skew_ms", "depth", "frames", "sets", "dropped", "fps", "clock"}
+    assert set(s) == {
+        "age_ms", "skew_ms", "age_growth_ms_per_s", "depth", "frames", "sets", "dropped", "fps",
+        "clock",
+    }  # fmt: skip
+    assert s["age_growth_ms_per_s"] == pytest.approx(500.0, abs=1)
     assert set(s["age_ms"]) == {"p50", "p95", "p99", "max"}
     assert set(s["skew_ms"]) == {"p50", "p99", "max"}
     assert s["frames"] == 40 and s["sets"] == 20 and s["clock"] == "timecode"
