@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtsplab.backends import Profile
 from rtsplab.experiment import comparison_json, parse_label, run_strategy, simulated_cameras
+from rtsplab.findings import signed
 from rtsplab.plots import strategy_color
 from rtsplab.recorder import Recorder
 
@@ -130,9 +131,7 @@ def _ms(v: float | None) -> str:
 
 
 def _growth(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:+.0f} ms/s" if round(v) else "0 ms/s"
+    return "-" if v is None else f"{signed(v)} ms/s"
 
 
 def story_table(summary: dict[str, Any], steps: Sequence[StoryStep] = STORY) -> str:

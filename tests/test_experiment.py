@@ -112,6 +112,9 @@ def test_reproduce_seed_on_simulated_cameras() -> None:
     assert n["skew_p99_ms"]["matched"] < 60
     assert max(n["fixed_first_frame_age_ms"].values()) < 200
     text = result.summary()
+    assert max(len(line) for line in text.splitlines()) <= 88  # no mid-word wrapping
+    assert "-0 " not in text
+    text = " ".join(text.split())
     assert f"{n['naive_skew_ms'] / 1e3:.2f} s apart" in text
     assert f"skew p99 {n['skew_p99_ms']['latest']:.0f} ms" in text
     assert not any(math.isnan(v) for v in growth.values())
