@@ -147,6 +147,24 @@ class Diagnosis:
                 mask[col] = rows if col in TRUE_AGE_COLUMNS else False
         return mask
 
+    def table(self) -> pd.DataFrame:
+        """The measurements, one row per stream and setup, with every value that is not a
+        true age blanked (``NaN``): ages of a stream without a timecode or RTCP clock, and
+        skews when any stream lacks one (see :data:`NO_SOURCE_CLOCK`).
+
+        Example:
+            >>> import pandas as pd
+            >>> rows = pd.DataFrame({"stream": ["cam1"], "setup": [LL], "age_p50_ms": [-875.2]})
+            >>> d = Diagnosis(["rtsp://h/cam1"], ["cam1"], 1.0, 60.0, [], rows, {"cam1": {"clock": "pts"}})
+            >>> d.table()["age_p50_ms"].tolist()
+            [nan]
+        """
+        import pandas as pd
+
+        if self.measurements is None:
+            return pd.DataFrame()
+        return self.measurements.mask(self._blind_cells(self.measurements))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``), as ``rtsplab doctor --json`` prints.
 
@@ -157,8 +175,7 @@ class Diagnosis:
         rows: list[dict[str, Any]] = []
         if self.measurements is not None:
             # not a true age: None rather than a number that looks like one
-            table = self.measurements.mask(self._blind_cells(self.measurements))
-            for rec in table.to_dict("records"):
+            for rec in self.table().to_dict("records"):
                 rows.append({str(k): _clean(v) for k, v in rec.items()})
         return {
             "config": {"seconds": self.seconds, "consumer_ms": self.consumer_ms},

@@ -104,11 +104,16 @@ def advance(bar: Any, done: float) -> None:
     its total and never backwards.
 
     Example:
-        >>> advance(None, 3.7)  # no bar: nothing to do
+        >>> bar = progress_bar(2.5, "latest", enabled=True)  # drawn on stderr
+        >>> advance(bar, 1.7); bar.n
+        1
+        >>> advance(bar, math.inf); bar.n, bar.total
+        (3, 3)
+        >>> bar.close(); advance(None, 3.7)  # no bar: nothing to do
     """
     if bar is None:
         return
-    n = min(int(done), int(bar.total))
+    n = int(min(done, bar.total))
     if n > bar.n:
         bar.update(n - bar.n)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +217,14 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(
+    intro = (
         f"{args.cameras} simulated cameras at 30 fps; a loop that spends {args.consumer_ms:g} ms "
-        f"on each set of frames; {args.seconds:g} s per row.\n{NAIVE_ROW}.\n"
+        f"on each set of frames; {args.seconds:g} s per row.",
+        f"{NAIVE_ROW}.",
         "skew: capture-time difference within a set; age: capture to read; both decoded from "
-        "the timecode in every frame.\n"
+        "the timecode in every frame.",
     )
+    print("\n".join(textwrap.fill(line, 99, subsequent_indent="  ") for line in intro), "\n")
     print(story_table(summary))
     print(f"\nwrote {csv}\nwrote {plot}")
     return 0

@@ -59,7 +59,7 @@ class StoryStep:
 
 
 STORY: tuple[StoryStep, ...] = (
-    StoryStep("naive, one by one", "the symptom: the problem statement's loop", "naive",
+    StoryStep("naive, one by one", "the symptom: two captures read in one loop", "naive",
               one_by_one=True, profile=Profile.DEFAULT),
     StoryStep("naive, low latency", "+ low-latency profile (no probe backlog)", "naive",
               one_by_one=True),
@@ -146,7 +146,7 @@ def story_table(summary: dict[str, Any], steps: Sequence[StoryStep] = STORY) -> 
         >>> print(story_table({"strategies": {"naive, one by one": row}}))
         reading             skew p50  skew p99   age p50  age growth  what the row adds
         ---------------------------------------------------------------------------------------------------
-        naive, one by one     951 ms    990 ms   2400 ms   +452 ms/s  the symptom: the problem statement's loop
+        naive, one by one     951 ms    990 ms   2400 ms   +452 ms/s  the symptom: two captures read in one loop
     """
     adds = {s.label: s.adds for s in steps}
     head = (
