@@ -64,21 +64,26 @@ def _progress_text(model_id: str, state: dict[str, Any]) -> str | None:
 
 
 def _unwidget(nb: nbformat.NotebookNode) -> None:
-    """Replace widget outputs with their final text; drop the stored widget state."""
-    state = nb.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    """Replace progress-bar widgets with their final text. Other widgets (a live view) stay,
+    with the widget state they need; without them, no widget state is stored."""
+    widgets = nb.metadata.pop("widgets", {})
+    state = widgets.get(WIDGET_STATE, {}).get("state", {})
+    kept = False
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         outputs = []
         for out in cell.outputs:
             view = out.get("data", {}).get(WIDGET_VIEW)
-            if view is None:
+            text = None if view is None else _progress_text(view["model_id"], state)
+            if text is None:
                 outputs.append(out)
-                continue
-            text = _progress_text(view["model_id"], state)
-            if text:
+                kept = kept or view is not None
+            else:
                 outputs.append(nbformat.v4.new_output("display_data", {"text/plain": text}))
         cell.outputs = outputs
+    if kept:
+        nb.metadata["widgets"] = widgets
 
 
 def _leaks(nb: nbformat.NotebookNode, where: Path) -> list[str]:

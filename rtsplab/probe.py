@@ -136,9 +136,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
+    from rtsplab.diagnose import has_source_clock
+
+    true_ages = has_source_clock(report)  # else anchored at arrival: not ages, maybe < 0
     for key, value in report.items():
         shown = (
             ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
         )
+        if key in ("first_frame_age_ms", "age_ms") and not true_ages:
+            shown = "n/a (no source clock)"
         print(f"{key:>20}: {shown}")
     return 0

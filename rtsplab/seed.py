@@ -264,7 +264,7 @@ def reproduce_seed(
         def step(label: str) -> None:
             if bar is not None:
                 bar.update(0 if label.startswith("(a)") else 1)
-                bar.set_description(label)
+                bar.set_description(f"reproduce_seed {label}")
 
         pair = list(urls[:2]) if urls else stack.enter_context(simulated_cameras(2))
         names = stream_names(pair)
