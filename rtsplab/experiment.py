@@ -96,7 +96,10 @@ def progress_bar(total: float, label: str, enabled: bool, unit: str = "s") -> An
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=max(1, math.ceil(total)), desc=label, unit=unit, leave=True)
+    return tqdm(
+        total=max(1, math.ceil(total)), desc=label, unit=unit, leave=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]",
+    )  # fmt: skip
 
 
 def advance(bar: Any, done: float) -> None:
