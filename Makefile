@@ -13,10 +13,18 @@ APT_PACKAGES := python3-venv ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base
 	gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-numpy \
 	rtsp-server-perl chromium
 
-.PHONY: demo test lint sysdeps venv bench bench-scale bench-cpu bench-reorder soak clean
+.PHONY: demo notebooks test lint sysdeps venv bench bench-scale bench-cpu bench-reorder soak clean
 
+# The story table on stdout; every frame's record in rtsplab-demo/demo.csv; the picture in
+# data/demo.png, the one the README opens with.
 demo: venv
-	$(VENV)/bin/rtsplab demo
+	$(VENV)/bin/rtsplab demo --out rtsplab-demo --plot data/demo.png
+
+# Re-run the teaching notebooks on the simulator and store them with their outputs, so they
+# read on GitHub without running. 05 (your own cameras) keeps its example output by hand.
+NOTEBOOKS = $(wildcard notebooks/0[0-4]_*.ipynb)
+notebooks: venv
+	$(PY) notebooks/execute.py $(NOTEBOOKS)
 
 test: sysdeps venv lint
 	$(PY) -m pytest

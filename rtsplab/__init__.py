@@ -11,6 +11,16 @@ Example:
 
 from __future__ import annotations
 
+import os as _os
+
+# OpenCV's own log ("[ WARN:0@12.494] global cap.cpp:212 open VIDEOIO(FFMPEG): ...", "Stream
+# timeout triggered...") goes straight to stderr, shows red in Jupyter and says less than
+# rtsplab's typed errors, which report the same failures redacted. Silent unless the user set
+# OPENCV_LOG_LEVEL (e.g. "INFO" or "WARNING"). OpenCV reads it at its first log line, so this
+# works even when cv2 was imported first. FFmpeg's log: OPENCV_FFMPEG_LOGLEVEL, see
+# rtsplab.backends.opencv.
+_os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+
 from rtsplab import errors
 from rtsplab.entities import (
     Clock,

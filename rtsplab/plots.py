@@ -291,20 +291,27 @@ def plot_age(
     _check(df, ("stream", "age_ms", "t_read_ns", by))
     ax = _axes(ax)
     data = _with_time(_merge_states(df, states, by), by)
+    negative = int((data["age_ms"] < 0).sum())
+    data["age_ms"] = data["age_ms"].clip(lower=0.0)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["age_ms"]), linestyle=style, color=strategy_color(label),
             label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
         )  # fmt: skip
     _shade_outages(ax, data, by)
+    note = ""
+    if negative:  # only a clock anchored at arrival (pts, none) can put capture after read
+        note = f"{negative} frame(s) with a negative age (no source clock) drawn at 0 ms"
     if log:
         _log_scale(ax, "y")
         hidden = int((data["age_ms"] <= 0).sum())
         if hidden:
-            ax.text(
-                0.99, 0.01, f"{hidden} frame(s) with age ≤ 0 ms not shown", ha="right",
-                va="bottom", transform=ax.transAxes, fontsize="small", color="0.4",
-            )  # fmt: skip
+            note = f"{hidden} frame(s) with age ≤ 0 ms (no source clock) not shown"
+    if note:
+        ax.text(
+            0.99, 0.01, note, ha="right", va="bottom", transform=ax.transAxes,
+            fontsize="small", color="0.4",
+        )  # fmt: skip
     ax.set_xlabel(_TIME_LABEL)
     ax.set_ylabel(_AGE_LABEL)
     ax.set_title("Frame age at read" + (" (log scale)" if log else ""))
@@ -428,7 +435,14 @@ def plot_skew_cdf(
     ax.set_title("Skew distribution (CDF)")
     ax.set_ylim(0, 1.02)
     ax.grid(True, alpha=0.3)
-    _legend(ax)
+    # the curves sweep the whole panel (each rises from 0 to 1 at its own skew): the legend
+    # goes under the axis label, where it covers none of them
+    n = len(ax.get_legend_handles_labels()[0])
+    if n:
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(n, 2), fontsize="small",
+            frameon=False,
+        )  # fmt: skip
     return ax
 
 
@@ -458,14 +472,19 @@ def plot_latency_breakdown(df: pd.DataFrame, ax: Axes | None = None, by: str = "
     labels = _labels(df, by)
     for i, label in enumerate(labels):
         rows = df[df[by].astype(str) == label]
-        transit = float(rows["transit_ms"].median())
-        wait = float(rows["wait_ms"].median())
+        # a clock anchored at arrival (pts, none) can make transit negative: not a true
+        # transit, so drawn as 0 and the age written as unknown
+        transit_p50 = float(rows["transit_ms"].median())
+        transit = max(transit_p50, 0.0)
+        wait = max(float(rows["wait_ms"].median()), 0.0)
+        age = float(rows["age_ms"].median())
         color = strategy_color(label)
         ax.bar(i, transit, color=color, alpha=0.45, hatch="//", edgecolor=color, gid=label)
         ax.bar(i, wait, bottom=transit, color=color, edgecolor=color, gid=label)
         ax.annotate(
-            f"{float(rows['age_ms'].median()):.0f} ms", (i, transit + wait),
-            xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize="small",
+            f"{age:.0f} ms" if age >= 0 and transit_p50 >= 0 else "n/a\n(no source clock)",
+            (i, transit + wait), xytext=(0, 3), textcoords="offset points", ha="center",
+            va="bottom", fontsize="small",
         )  # fmt: skip
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel(by)

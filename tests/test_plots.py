@@ -113,7 +113,27 @@ def test_log_age_says_how_many_nonpositive_ages_it_hides() -> None:
     for i in range(5):  # a fallback clock can put the source time after the read
         rec.add(_frame("cam1", i, T0_NS + i * 33 * MS, -60.0 if i == 2 else 40.0, 5.0, 0))
     ax = plots.plot_age(rec.to_dataframe(), log=True)
-    assert [t.get_text() for t in ax.texts] == ["1 frame(s) with age ≤ 0 ms not shown"]
+    assert [t.get_text() for t in ax.texts] == [
+        "1 frame(s) with age ≤ 0 ms (no source clock) not shown"
+    ]
+
+
+def test_no_plot_shows_a_negative_age() -> None:
+    rec = Recorder()
+    for i in range(5):  # a clock anchored at arrival: capture "after" decode for some frames
+        transit_ms = -60.0 if i % 2 else 40.0
+        rec.add(_frame("cam1", i, T0_NS + i * 33 * MS, transit_ms, 5.0, 0), strategy="naive")
+        rec.add(_frame("cam1", i, T0_NS + i * 33 * MS, -60.0, 5.0, 0), strategy="latest")
+    df = rec.to_dataframe()
+    ax = plots.plot_age(df[df.strategy == "naive"])
+    ages = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.lines])
+    assert sorted(ages) == [0.0, 0.0, 45.0, 45.0, 45.0]  # clamped, not dropped
+    assert [t.get_text() for t in ax.texts] == [
+        "2 frame(s) with a negative age (no source clock) drawn at 0 ms"
+    ]
+    bars = plots.plot_latency_breakdown(df)
+    assert min(patch.get_height() for patch in bars.patches) >= 0
+    assert [t.get_text() for t in bars.texts] == ["45 ms", "n/a\n(no source clock)"]
 
 
 def test_lines_break_where_reads_paused() -> None:

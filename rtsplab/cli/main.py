@@ -17,11 +17,17 @@ from collections.abc import Sequence
 
 from rtsplab import __version__
 
+DESCRIPTION = (
+    "Pull several RTSP cameras at once and measure what each way of reading them does to "
+    "latency. Start with: rtsplab demo"
+)
+"""What ``rtsplab --help`` says first: plain text, as every help string here."""
+
 # subcommand -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
         "rtsplab.cli.lab",
-        "compare naive, buffered and latest on two simulated cameras",
+        "why two cameras end up a second apart, and each fix, row by row (simulated cameras)",
     ),
     "sim": ("rtsplab.cli.sim", "serve simulated RTSP cameras with burned-in timecodes"),
     "probe": ("rtsplab.cli.lab", "open one stream and report codec, open time and frame age"),
@@ -37,7 +43,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         >>> build_parser().prog
         'rtsplab'
     """
-    parser = argparse.ArgumentParser(prog="rtsplab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="rtsplab", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"rtsplab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -58,7 +59,7 @@ from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LEVELS", "Diagnosis", "Finding", "diagnose"]
+__all__ = ["LEVELS", "Diagnosis", "Finding", "diagnose", "has_source_clock"]
 
 
 @dataclass
@@ -119,9 +120,50 @@ class Diagnosis:
             cols = ["stream", "setup", "open_s", "first_frame_s", "first_frame_age_ms"]
             cols += ["age_p50_ms", "age_p99_ms", "transit_p50_ms", "growth_ms_per_s"]
             cols += ["skew_p99_ms"]
-            table = self.measurements[cols].round(2).to_string(index=False, na_rep="-")
-            lines += ["", "measurements (ms unless _s):", table]
+            shown = self.measurements.reindex(columns=cols).astype(object)
+            shown = shown.where(shown.notna(), "-")
+            for col in cols[2:]:
+                shown[col] = [_num(v) for v in shown[col]]
+            measured = self.measurements.reindex(columns=cols)
+            blind = self._blind_cells(measured) & measured.notna()
+            shown = shown.mask(blind, "n/a")
+            lines += ["", "measurements (ms unless _s):", shown.to_string(index=False)]
+            if blind.to_numpy().any():
+                lines += textwrap.wrap(f"n/a: {NO_SOURCE_CLOCK}", 100, subsequent_indent="     ")
         return "\n".join(lines)
+
+    def _blind_cells(self, table: pd.DataFrame) -> pd.DataFrame:
+        """True where ``table`` (rows of :attr:`measurements`) holds an age that is not a true
+        age: ages of a stream without a timecode or RTCP clock, and every skew when any
+        stream lacks one (a skew compares the streams' clocks)."""
+        assert self.measurements is not None
+        blind = {n for n in self.streams if not has_source_clock(self.info.get(n, {}))}
+        rows = self.measurements["stream"].isin(blind).to_numpy()
+        mask = table.copy().astype(bool)
+        for col in table.columns:
+            if col.startswith("skew_"):
+                mask[col] = bool(blind)
+            else:
+                mask[col] = rows if col in TRUE_AGE_COLUMNS else False
+        return mask
+
+    def table(self) -> pd.DataFrame:
+        """The measurements, one row per stream and setup, with every value that is not a
+        true age blanked (``NaN``): ages of a stream without a timecode or RTCP clock, and
+        skews when any stream lacks one (see :data:`NO_SOURCE_CLOCK`).
+
+        Example:
+            >>> import pandas as pd
+            >>> rows = pd.DataFrame({"stream": ["cam1"], "setup": [LL], "age_p50_ms": [-875.2]})
+            >>> d = Diagnosis(["rtsp://h/cam1"], ["cam1"], 1.0, 60.0, [], rows, {"cam1": {"clock": "pts"}})
+            >>> d.table()["age_p50_ms"].tolist()
+            [nan]
+        """
+        import pandas as pd
+
+        if self.measurements is None:
+            return pd.DataFrame()
+        return self.measurements.mask(self._blind_cells(self.measurements))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``), as ``rtsplab doctor --json`` prints.
@@ -132,7 +174,8 @@ class Diagnosis:
         """
         rows: list[dict[str, Any]] = []
         if self.measurements is not None:
-            for rec in self.measurements.to_dict("records"):
+            # not a true age: None rather than a number that looks like one
+            for rec in self.table().to_dict("records"):
                 rows.append({str(k): _clean(v) for k, v in rec.items()})
         return {
             "config": {"seconds": self.seconds, "consumer_ms": self.consumer_ms},
@@ -149,6 +192,35 @@ class Diagnosis:
     def __repr__(self) -> str:
         levels = {lv: sum(f.level == lv for f in self.findings) for lv in LEVELS}
         return f"Diagnosis(streams={self.streams}, findings={levels})"
+
+
+TRUE_AGE_COLUMNS = (
+    "first_frame_age_ms", "age_p50_ms", "age_p99_ms", "age_max_ms", "transit_p50_ms",
+    "transit_min_ms", "skew_p50_ms", "skew_p99_ms",
+)  # fmt: skip
+"""Measurement columns that are true ages only with a source clock (timecode or RTCP)."""
+
+NO_SOURCE_CLOCK = (
+    "no source clock (no timecode, no RTCP): the stream's times are anchored at arrival, so "
+    "true frame ages and skews cannot be measured"
+)
+
+
+def has_source_clock(info: dict[str, Any]) -> bool:
+    """True when a stream's ``info`` (``Diagnosis.info[name]``) names a clock giving true ages.
+
+    Example:
+        >>> has_source_clock({"clock": "rtcp"}), has_source_clock({"clock": "pts"})
+        (True, False)
+    """
+    return info.get("clock") in ("timecode", "rtcp")
+
+
+def _num(v: Any) -> Any:
+    """A measured float as short text (two decimals at most, never ``-0``)."""
+    if isinstance(v, float):
+        return f"{round(v, 2) + 0.0:.2f}".rstrip("0").rstrip(".")
+    return v
 
 
 def _clean(v: Any) -> Any:

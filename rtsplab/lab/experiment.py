@@ -41,10 +41,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STRATEGY_LABELS",
+    "advance",
     "age_growth_ms_per_s",
     "compare",
     "comparison_json",
     "open_one_by_one",
+    "parse_label",
+    "progress_bar",
     "read_sets",
     "run_strategy",
     "simulated_cameras",
@@ -79,8 +82,11 @@ def simulated_cameras(n: int, process: bool = True, **camera_kwargs: Any) -> Ite
         yield [srv.url(c.name) for c in cams]
 
 
-def progress_bar(total_s: float, label: str, enabled: bool) -> Any:
-    """A tqdm progress bar (notebook or terminal) counting ``total_s``, or ``None``.
+def progress_bar(total: float, label: str, enabled: bool, unit: str = "s") -> Any:
+    """A tqdm progress bar (notebook or terminal) counting to ``total`` (whole units), or ``None``.
+
+    Advance it with :func:`advance`; a bar closed short of its total (an error or an
+    interrupt) is drawn as failed, so finish a completed task with ``advance(bar, bar.total)``.
 
     Example:
         >>> progress_bar(10, "latest", enabled=False) is None
@@ -92,7 +98,29 @@ def progress_bar(total_s: float, label: str, enabled: bool) -> Any:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=round(total_s, 1), desc=label, unit="s", leave=False)
+    return tqdm(
+        total=max(1, math.ceil(total)), desc=label, unit=unit, leave=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}]",
+    )  # fmt: skip
+
+
+def advance(bar: Any, done: float) -> None:
+    """Move ``bar`` (from :func:`progress_bar`, or ``None``) to ``done`` whole units, never past
+    its total and never backwards.
+
+    Example:
+        >>> bar = progress_bar(2.5, "latest", enabled=True)  # drawn on stderr
+        >>> advance(bar, 1.7); bar.n
+        1
+        >>> advance(bar, math.inf); bar.n, bar.total
+        (3, 3)
+        >>> bar.close(); advance(None, 3.7)  # no bar: nothing to do
+    """
+    if bar is None:
+        return
+    n = int(min(done, bar.total))
+    if n > bar.n:
+        bar.update(n - bar.n)
 
 
 def parse_label(label: str) -> tuple[Strategy, Sync, str | None]:
@@ -121,12 +149,26 @@ def run_strategy(
     consumer_ms: float = 60.0,
     recorder: Recorder | None = None,
     progress: bool = False,
+    one_by_one: bool = False,
+    run: str | None = None,
     **reader_kwargs: Any,
 ) -> Recorder:
     """Read ``urls`` with one strategy label for ``seconds``; return the filled recorder.
 
     ``seconds`` counts from the first set, so streams that wait for their first keyframe
     after opening (up to one GOP) still get the full duration.
+
+    Args:
+        urls: the streams.
+        label: a strategy label (:data:`STRATEGY_LABELS`, optionally ``@backend``).
+        seconds: reading time after the first set.
+        consumer_ms: time the simulated consumer spends on each set.
+        recorder: record into this recorder (a new one by default).
+        progress: a progress bar counting the seconds.
+        one_by_one: open the streams one after the other (:func:`open_one_by_one`, which
+            defaults to OpenCV's own options) instead of in parallel.
+        run: the run label of the recorded rows (default: ``label``).
+        **reader_kwargs: backend, profile, transport, timeouts... for every reader.
 
     Example:
         >>> rec = run_strategy(urls, "latest", seconds=2)  # doctest: +SKIP
@@ -135,23 +177,27 @@ def run_strategy(
     if backend is not None:
         reader_kwargs = {**reader_kwargs, "backend": backend}
     rec = recorder if recorder is not None else Recorder()
-    rec.run = label
-    bar = progress_bar(seconds, label, progress)
-    with open_group(urls, strategy=strategy, sync=sync, recorder=rec, **reader_kwargs) as g:
+    rec.run = run or label
+    with contextlib.ExitStack() as stack:
+        bar = progress_bar(seconds, rec.run, progress)
+        if bar is not None:
+            stack.callback(bar.close)  # closed short of its total: drawn as interrupted
+        if one_by_one:
+            names = reader_kwargs.pop("names", None)
+            g = open_one_by_one(urls, strategy, rec, sync=sync, names=names, **reader_kwargs)
+        else:
+            g = open_group(urls, strategy=strategy, sync=sync, recorder=rec, **reader_kwargs)
+        stack.enter_context(g)
         with contextlib.suppress(ReadTimeout):  # the first set; the clock starts after it
             g.read_set(timeout_s=max(5.0, g.readers[0].read_timeout_s))
         start = time.monotonic()
-        shown = 0.0
         while (elapsed := time.monotonic() - start) < seconds:
             with contextlib.suppress(ReadTimeout):
                 g.read_set()
             if consumer_ms > 0:
                 time.sleep(consumer_ms / 1e3)
-            if bar is not None and elapsed - shown >= 0.5:
-                bar.update(round(elapsed - shown, 1))
-                shown = elapsed
-    if bar is not None:
-        bar.close()
+            advance(bar, elapsed)
+        advance(bar, math.inf)  # completed: the bar ends at 100 %
     return rec
 
 
@@ -210,7 +256,9 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
     """Summarise a :func:`compare` DataFrame per strategy, in the ``rtsplab compare --json`` shape.
 
     ``{"config": {...}, "strategies": {label: {"age_ms": {p50,p95,p99,max}, "skew_ms":
-    {p50,p99,max}, "depth": {max, final}, "frames": n, "dropped": n, "clock": ...}}}``
+    {p50,p99,max}, "age_growth_ms_per_s": x, "depth": {max, final}, "frames": n,
+    "dropped": n, "clock": ...}}}`` (``age_growth_ms_per_s``: see :func:`age_growth_ms_per_s`;
+    ``None`` when too few frames).
 
     Example:
         >>> import pandas as pd
@@ -218,12 +266,16 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
         {}
     """
     out: dict[str, Any] = {"config": dict(config or {}), "strategies": {}}
+    growth = age_growth_ms_per_s(df) if len(df) else {}
     for label, g in df.groupby("run", sort=False):
         sets = g.drop_duplicates("set_id")["skew_ms"].dropna()
         per_stream = summarize(g)
         out["strategies"][str(label)] = {
             "age_ms": _pcts(g["age_ms"], ("p50", "p95", "p99", "max")),
             "skew_ms": _pcts(sets, ("p50", "p99", "max")),
+            "age_growth_ms_per_s": None
+            if math.isnan(growth.get(str(label), math.nan))
+            else growth[str(label)],
             "depth": {
                 "max": int(g["depth"].max()),
                 "final": int(per_stream["depth_final"].max()),
@@ -243,7 +295,12 @@ def comparison_json(df: pd.DataFrame, config: dict[str, Any] | None = None) -> d
 
 
 def open_one_by_one(
-    urls: Sequence[str], strategy: Strategy | str, recorder: Recorder | None = None, **kwargs: Any
+    urls: Sequence[str],
+    strategy: Strategy | str,
+    recorder: Recorder | None = None,
+    sync: Sync | str = Sync.LATEST,
+    names: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> Group:
     """Open ``urls`` one after the other (as consecutive ``cv2.VideoCapture`` calls do).
 
@@ -260,13 +317,13 @@ def open_one_by_one(
     kwargs.setdefault("backend", "opencv")
     readers: list[Reader] = []
     try:
-        for url, name in zip(urls, stream_names(urls), strict=True):
+        for url, name in zip(urls, names or stream_names(urls), strict=True):
             readers.append(Reader(url, strategy=strategy, name=name, **kwargs))
     except BaseException:
         for r in readers:
             r.close()
         raise
-    return Group(readers, recorder=recorder)
+    return Group(readers, sync=sync, recorder=recorder)
 
 
 def read_sets(group: Group, seconds: float, consumer_ms: float = 0.0, fresh: bool = False) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from rtsplab.backends import LOW_LATENCY_OPTIONS
 
-__all__ = ["LEVELS", "Finding", "build_findings", "fps_of", "setup_row"]
+__all__ = ["LEVELS", "Finding", "build_findings", "fps_of", "setup_row", "signed"]
 
 LEVELS = ("error", "problem", "note", "ok")
 """Finding levels, worst first: the stream failed / costs latency / worth knowing / fine."""
@@ -107,7 +107,7 @@ def build_findings(
         naive = setup_row(rows, s, f"naive, {consumer_ms:g} ms consumer")
         latest = setup_row(rows, s, f"latest, {consumer_ms:g} ms consumer")
         if naive and latest:
-            out.append(_slow_loop(s, naive, latest, consumer_ms, seconds, fps))
+            out.append(_slow_loop(s, naive, latest, consumer_ms, seconds, fps, absolute[s]))
     if len(streams) > 1:
         out.append(_skew(rows, streams, all(absolute.values()), consumer_ms))
     return [f for f in out if f is not None]
@@ -162,10 +162,9 @@ def _backlog(s: str, rows: list[dict[str, Any]], absolute: bool, period_ms: floa
             f"video arrived at once: FFmpeg had buffered it while probing the stream (the open "
             f"took {dflt['open_s']:.2f} s)"
         )
-    text += (
-        f". The low-latency profile opened in {ll['open_s']:.2f} s and its first frame was "
-        f"{ll['first_frame_age_ms']:.0f} ms old"
-    )
+    text += f". The low-latency profile opened in {ll['open_s']:.2f} s"
+    if absolute:
+        text += f" and its first frame was {ll['first_frame_age_ms']:.0f} ms old"
     if ll["first_frame_s"] > ll["open_s"] + 3 * period_ms / 1e3:
         text += (
             f", {ll['first_frame_s']:.2f} s after the open call (decoding starts at a keyframe, "
@@ -188,7 +187,9 @@ def _threads(s: str, ll: dict[str, Any], th: dict[str, Any], fps: float) -> Find
         return None
     delay_ms = th["transit_p50_ms"] - ll["transit_p50_ms"]
     if delay_ms <= max(8.0, 300 / fps):
-        return Finding("ok", s, f"decoder threading adds no measurable delay ({delay_ms:+.0f} ms).")
+        return Finding(
+            "ok", s, f"decoder threading adds no measurable delay ({signed(delay_ms)} ms)."
+        )
     return Finding(
         "problem",
         s,
@@ -232,6 +233,7 @@ def _slow_loop(
     consumer_ms: float,
     seconds: float,
     fps: float,
+    absolute: bool = True,
 ) -> Finding:
     grow = naive["growth_ms_per_s"]
     if grow <= 50:
@@ -239,17 +241,33 @@ def _slow_loop(
             "ok",
             s,
             f"a loop that spends {consumer_ms:g} ms per frame keeps up with this camera "
-            f"({fps:.0f} fps): naive reads did not fall behind ({grow:+.0f} ms per second).",
+            f"({fps:.0f} fps): naive reads did not fall behind ({signed(grow)} ms per second).",
         )
+    if absolute:
+        reached = f" (to {naive['age_max_ms'] / 1e3:.2f} s after {seconds:g} s)"
+        kept = f"the age stayed at {latest['age_p50_ms']:.0f} ms (median)"
+    else:  # ages anchored at arrival: their growth is real, their level is not
+        reached = ""
+        kept = f"the age changed by {signed(latest['growth_ms_per_s'])} ms per second"
     return Finding(
         "problem",
         s,
         f"a loop that spends {consumer_ms:g} ms per frame falls behind with naive reads: the "
-        f"frame age grew by {grow:.0f} ms every second (to {naive['age_max_ms'] / 1e3:.2f} s "
-        f"after {seconds:g} s).",
+        f"frame age grew by {grow:.0f} ms every second{reached}.",
         "read with strategy='latest', which drops the frames the loop has no time for: with the "
-        f"same loop the age stayed at {latest['age_p50_ms']:.0f} ms (median)",
+        f"same loop {kept}",
     )
+
+
+def signed(value: float) -> str:
+    """A measured difference for people: whole units with a sign, and never ``-0``.
+
+    Example:
+        >>> signed(-0.3), signed(12.6), signed(-4.5)
+        ('0', '+13', '-4')
+    """
+    rounded = round(value) + 0
+    return f"{rounded:+d}" if rounded else "0"
 
 
 def _skew(

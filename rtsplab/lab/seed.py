@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from rtsplab.lab.experiment import (
     stream_names,
     timed_first_set,
 )
+from rtsplab.lab.findings import signed
 from rtsplab.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -161,9 +163,9 @@ class SeedResult:
             f"ms after capture with FFmpeg's automatic threading and "
             f"{n['transit_ms']['decoder_threads=1']:.0f} ms with one thread: threading added "
             f"{delay:.0f} ms, {delay / period:.1f} frame periods of {period:.0f} ms.",
-            f"(d) A consumer spending {self.consumer_ms:g} ms per set: frame age grew by "
-            f"{grow['naive']:.0f} ms per second with naive reads and {grow['buffered']:.0f} ms per "
-            f"second with a buffered queue; with latest it stayed at {p50['latest']:.0f} ms "
+            f"(d) A consumer spending {self.consumer_ms:g} ms per set: frame age changed by "
+            f"{signed(grow['naive'])} ms per second with naive reads and {signed(grow['buffered'])}"
+            f" ms per second with a buffered queue; with latest it stayed at {p50['latest']:.0f} ms "
             "(median).",
             f"(e) The fix: open the streams in parallel with the low-latency profile (open "
             f"{f_open:.2f} s; first frame {f_age:.0f} ms old, {f_first:.2f} s after the open call)"
@@ -172,7 +174,8 @@ class SeedResult:
             f"sets, which can always pair frames within half a frame period ({period / 2:.0f} ms)"
             f" of two free-running cameras.{wait_note}",
         ]
-        return "\n\n".join(text)
+        # short lines: a notebook's output area would break long ones mid-word
+        return "\n\n".join(textwrap.fill(t, 88, break_on_hyphens=False) for t in text)
 
     def plot(self) -> Figure:
         """Before/after figure: skew, age per stream, first-frame age, decoder threads,
@@ -200,13 +203,17 @@ class SeedResult:
             xs = [j + 0.4 * i for j in range(len(g))]
             bars = ax.bar(xs, g["first_frame_age_ms"], width=0.38, label=setup)
             ax.bar_label(
-                bars, [f"open {o:.2f} s\n1st frame at {f:.2f} s" for o, f in
-                       zip(g["open_s"], g["first_frame_s"], strict=True)], fontsize="small",
+                bars, [f"open {o:.2f} s\nfirst at {f:.2f} s" for o, f in
+                       zip(g["open_s"], g["first_frame_s"], strict=True)],
+                fontsize="x-small", padding=2,
             )  # fmt: skip
+        # room above the tallest bar and beside the outer ones for their two-line labels
+        ax.set_ylim(0, float(self.opens["first_frame_age_ms"].max()) * 1.45)
+        ax.set_xlim(-0.55, len(self.streams) - 1 + 0.4 + 0.55)
         ax.set_xticks([j + 0.2 for j in range(len(self.streams))], self.streams)
         ax.set_ylabel("first frame age (ms)")
         ax.set_title("The open-time backlog")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper right")
         plots.plot_latency_breakdown(self.decoder, ax=axes[3], by="run")
         axes[3].set_title("Decoder threads (low-latency profile)")
         plots.plot_age(self.consumer, log=True, ax=axes[4], by="run")
@@ -250,15 +257,14 @@ def reproduce_seed(
     if urls is None and not sim:
         raise ValueError("give two urls or sim=True")
     with contextlib.ExitStack() as stack:
-        bar = progress_bar(4, "reproduce_seed", progress)
+        bar = progress_bar(4, "reproduce_seed", progress, unit="step")
         if bar is not None:
-            bar.unit = "step"
-            stack.callback(bar.close)
+            stack.callback(bar.close)  # closed short of 4 steps: drawn as interrupted
 
         def step(label: str) -> None:
             if bar is not None:
                 bar.update(0 if label.startswith("(a)") else 1)
-                bar.set_description(label)
+                bar.set_description(f"reproduce_seed {label}")
 
         pair = list(urls[:2]) if urls else stack.enter_context(simulated_cameras(2))
         names = stream_names(pair)

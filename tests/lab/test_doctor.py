@@ -69,6 +69,19 @@ def test_doctor_without_a_clock_says_so(make_sim) -> None:  # type: ignore[no-un
     _find(d, "note", "cam1", "no timecode or RTCP: frame age is measured from arrival time only")
     # the open-time backlog is still seen: the probe's frames arrive in one burst
     _find(d, "problem", "cam1", "arrived at once")
+    # ages anchored at arrival are not ages: never shown as numbers, let alone negative ones
+    report = d.report()
+    table = report[report.index("measurements (ms unless _s):") :].splitlines()
+    head, note = table[1].split(), [ln.startswith("n/a: no source clock") for ln in table]
+    assert any(note), report
+    for line in table[2 : note.index(True)]:
+        cells = dict(zip(head[::-1], line.split()[::-1], strict=False))  # setups hold spaces
+        for col in ("first_frame_age_ms", "age_p50_ms", "age_p99_ms", "transit_p50_ms"):
+            assert cells[col] in ("n/a", "-"), line
+        assert not cells["growth_ms_per_s"].startswith("-0"), line
+    assert not re.search(r"-\d+(\.\d+)? (ms|s)\b(?! per second)", report), report
+    for row in d.to_dict()["measurements"]:
+        assert row["age_p50_ms"] is None and row.get("first_frame_age_ms") is None, row
 
 
 def test_doctor_cli_on_gst_udp_only_with_password(gst_server, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -48,7 +48,11 @@ def test_comparison_json_shape() -> None:
     assert out["config"] == {"seconds": 2}
     assert list(out["strategies"]) == ["slow", "fresh"]
     s = out["strategies"]["slow"]
-    assert set(s) == {"age_ms", "skew_ms", "depth", "frames", "sets", "dropped", "fps", "clock"}
+    assert set(s) == {
+        "age_ms", "skew_ms", "age_growth_ms_per_s", "depth", "frames", "sets", "dropped", "fps",
+        "clock",
+    }  # fmt: skip
+    assert s["age_growth_ms_per_s"] == pytest.approx(500.0, abs=1)
     assert set(s["age_ms"]) == {"p50", "p95", "p99", "max"}
     assert set(s["skew_ms"]) == {"p50", "p99", "max"}
     assert s["frames"] == 40 and s["sets"] == 20 and s["clock"] == "timecode"
@@ -104,6 +108,9 @@ def test_reproduce_seed_on_simulated_cameras() -> None:
     assert n["skew_p99_ms"]["matched"] < 60
     assert max(n["fixed_first_frame_age_ms"].values()) < 200
     text = result.summary()
+    assert max(len(line) for line in text.splitlines()) <= 88  # no mid-word wrapping
+    assert "-0 " not in text
+    text = " ".join(text.split())
     assert f"{n['naive_skew_ms'] / 1e3:.2f} s apart" in text
     assert f"skew p99 {n['skew_p99_ms']['latest']:.0f} ms" in text
     assert not any(math.isnan(v) for v in growth.values())
