@@ -82,9 +82,13 @@ def strategy_color(label: str) -> str:
         True
         >>> strategy_color("my-run") == strategy_color("my-run")
         True
+        >>> strategy_color("latest@opencv") == STRATEGY_COLORS["latest"]  # the strategy's colour
+        True
     """
     if label in STRATEGY_COLORS:
         return STRATEGY_COLORS[label]
+    if label.partition("@")[0] in STRATEGY_COLORS:
+        return STRATEGY_COLORS[label.partition("@")[0]]
     with _extra_lock:
         if label not in _extra_colors:
             _extra_colors[label] = _FALLBACK_COLORS[len(_extra_colors) % len(_FALLBACK_COLORS)]

@@ -141,7 +141,7 @@ def test_broken_rtsp_connection_without_reconnect_is_a_typed_error() -> None:
         try:
             url = f"rtsp://127.0.0.1:{proxy.port}/cam1"
             with (
-                rtsplab.open(url, backend="native", read_timeout_s=2) as r,
+                rtsplab.open(url, backend="native", read_timeout_s=2, reconnect=False) as r,
                 pytest.raises(rtsplab.errors.StreamClosed, match="broken RTSP stream"),
             ):
                 for _ in range(300):

@@ -9,7 +9,7 @@ own RTSP client. :func:`story_table` prints the result and :func:`plot_story` dr
 
 Example:
     >>> [step.label for step in STORY][:3]
-    ['naive, one by one', 'naive, low latency', 'naive, parallel']
+    ['naive, one by one', 'naive, parallel', 'naive, low latency']
     >>> df = run_story(seconds=3)  # doctest: +SKIP
     >>> print(story_table(comparison_json(df)))  # doctest: +SKIP
 """
@@ -47,8 +47,8 @@ class StoryStep:
         profile: the FFmpeg option set (``Profile.DEFAULT`` is OpenCV's own).
 
     Example:
-        >>> STORY[0].one_by_one, STORY[0].profile, STORY[-1].strategy
-        (True, 'default', 'latest@native')
+        >>> STORY[0].one_by_one, STORY[0].profile, STORY[0].strategy, STORY[-1].strategy
+        (True, 'default', 'naive@opencv', 'latest@native')
     """
 
     label: str
@@ -59,14 +59,15 @@ class StoryStep:
 
 
 STORY: tuple[StoryStep, ...] = (
-    StoryStep("naive, one by one", "the symptom: two captures read in one loop", "naive",
+    StoryStep("naive, one by one", "the symptom: two captures read in one loop", "naive@opencv",
               one_by_one=True, profile=Profile.DEFAULT),
-    StoryStep("naive, low latency", "+ low-latency profile (no probe backlog)", "naive",
-              one_by_one=True),
-    StoryStep("naive, parallel", "+ open the cameras at the same time", "naive"),
-    StoryStep("latest", "+ keep only the newest frame", "latest"),
-    StoryStep("matched", "+ pair frames by capture time", "matched"),
-    StoryStep("latest@native", "+ rtsplab's RTSP client (no parser wait)", "latest@native"),
+    StoryStep("naive, parallel", "+ open the cameras at the same time", "naive@opencv",
+              profile=Profile.DEFAULT),
+    StoryStep("naive, low latency", "+ low-latency profile (no probe backlog)", "naive@opencv"),
+    StoryStep("latest", "+ keep only the newest frame", "latest@opencv"),
+    StoryStep("matched", "+ pair frames by capture time", "matched@opencv"),
+    StoryStep("latest, native", "+ rtsplab's RTSP client, backend='auto' (no parser wait)",
+              "latest@native"),
 )  # fmt: skip
 """The demo's rows: the symptom, then one fix at a time."""
 

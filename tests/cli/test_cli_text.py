@@ -34,22 +34,24 @@ def test_help_is_plain_text(command: str | None) -> None:
     assert len(text.splitlines()) > 3
 
 
-def _probe(url: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+def _probe(url: str, backend: str = "auto", **env: str) -> subprocess.CompletedProcess[bytes]:
     cmd = [sys.executable, "-m", "rtsplab.cli", "probe", url, "--seconds", "0.5"]
+    cmd += ["--backend", backend]
     return subprocess.run(cmd, env=_env(**env), capture_output=True, timeout=60, check=False)
 
 
 @pytest.mark.interop
 def test_probe_prints_no_opencv_log_lines(make_sim) -> None:  # type: ignore[no-untyped-def]
     srv = make_sim(1, process=True)
-    good = _probe(srv.url("cam1"))
-    assert good.returncode == 0, good.stderr.decode()
-    assert b"clock: timecode" in good.stdout
-    missing = _probe(srv.url("cam1").replace("/cam1", "/nope"))
-    assert missing.returncode == 2 and b"NotFound" in missing.stdout + missing.stderr
-    for proc in (good, missing):
-        err = proc.stderr.decode()
-        assert "[ WARN" not in err and "[ERROR" not in err and " @ 0x" not in err, err
+    for backend in ("auto", "opencv"):  # OpenCV itself, and the default path
+        good = _probe(srv.url("cam1"), backend)
+        assert good.returncode == 0, good.stderr.decode()
+        assert b"clock: timecode" in good.stdout
+        missing = _probe(srv.url("cam1").replace("/cam1", "/nope"), backend)
+        assert missing.returncode == 2 and b"NotFound" in missing.stdout + missing.stderr
+        for proc in (good, missing):
+            err = proc.stderr.decode()
+            assert "[ WARN" not in err and "[ERROR" not in err and " @ 0x" not in err, err
     # the line is there to hide: a user who asks for OpenCV's log gets it
-    loud = _probe(srv.url("cam1").replace("/cam1", "/nope"), OPENCV_LOG_LEVEL="WARNING")
+    loud = _probe(srv.url("cam1").replace("/cam1", "/nope"), "opencv", OPENCV_LOG_LEVEL="WARNING")
     assert "[ WARN" in loud.stderr.decode()

@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-from servers.launch import free_port
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
@@ -20,6 +19,7 @@ from rtsplab.entities import StreamState
 from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.readers import Reader
 from rtsplab.sim import SimServer
+from rtsplab.sim.external import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", MATRIX_BACKENDS)]
 

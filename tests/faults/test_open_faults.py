@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from servers.launch import free_port
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
@@ -24,6 +23,7 @@ from rtsplab.errors import (
     UnsupportedStream,
 )
 from rtsplab.sim import SimServer
+from rtsplab.sim.external import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", MATRIX_BACKENDS)]
 

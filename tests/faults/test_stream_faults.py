@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from servers.launch import free_port
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
@@ -21,6 +20,7 @@ from rtsplab.errors import ReadTimeout, StreamClosed, UnsupportedStream
 from rtsplab.readers import Reader
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimServer
+from rtsplab.sim.external import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", MATRIX_BACKENDS)]
 

@@ -147,7 +147,11 @@ PLAYGROUND_JS = """() => ({
 
 
 def _sim_children(lab: Lab) -> list[tuple[int, str]]:
-    return [(p, cmd) for p, cmd in descendants(lab.proc.pid) if "spawn_main" in cmd]
+    return [
+        (p, cmd)
+        for p, cmd in descendants(lab.proc.pid)
+        if "rtsplab.sim" in cmd and "--child" in cmd
+    ]
 
 
 @pytest.mark.browser
