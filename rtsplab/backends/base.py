@@ -181,6 +181,17 @@ class DecodedFrame:
         return self._image
 
     @property
+    def converted(self) -> bool:
+        """Whether the BGR image exists yet (handed out, or given by the backend as BGR).
+
+        Example:
+            >>> f = DecodedFrame(t_recv_ns=1, convert=lambda: np.zeros((1, 1, 3), np.uint8))
+            >>> f.converted, f.image.shape, f.converted
+            (False, (1, 1, 3), True)
+        """
+        return self._image is not None
+
+    @property
     def luma(self) -> Image:
         """An image to read the timecode from: the decoder's Y plane (a view, no conversion)
         when the backend gives one and the image is not converted yet, else the BGR image."""
