@@ -22,7 +22,7 @@ Results: ``data/bench_frame_path.json`` with the machine description.
 
 Usage::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/frame_path.py --seconds 10
+    .venv/bin/python benchmarks/frame_path.py --seconds 10
 
 Example:
     >>> parse_args(["--sizes", "640x360"]).sizes
