@@ -48,10 +48,12 @@ bench-scale: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) benchmarks/scale.py --seconds 10 --warmup-s 2
 
-# CPU per stream of each backend against a bare PyAV decode loop: data/bench_cpu_ratio.{json,csv}
+# CPU per stream of each backend against a bare PyAV decode loop: data/bench_cpu_ratio.{json,csv};
+# the per-step breakdown of a frame's CPU with a profile: data/bench_frame_path.json. About 8 min.
 bench-cpu: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) benchmarks/cpu_ratio.py --seconds 20
+	$(PY) benchmarks/frame_path.py --seconds 10
 
 # FFmpeg's RTP reorder wait over lossy UDP: data/bench_reorder_wait.json
 bench-reorder: venv

@@ -351,7 +351,7 @@ class Reader:
         seq, decoded = item
         found = self._source_cache.get(seq)
         if found is None:
-            found = self._source_time(decoded, decoded.image)
+            found = self._source_time(decoded, decoded.luma)
             if len(self._source_cache) > 64:
                 self._source_cache.clear()
             self._source_cache[seq] = found

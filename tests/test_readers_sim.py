@@ -148,3 +148,25 @@ def test_udp_loss_keeps_ages_true() -> None:
     median = good[len(good) // 2]
     for f in fallback:  # calibrated: within a frame or two of the timecoded frames' age
         assert abs(f.age_ms - median) < 100, (f, median)
+
+
+@pytest.mark.parametrize("backend", ["native", "pyav"])
+def test_timing_frames_converts_only_the_frames_handed_out(backend: str) -> None:
+    """Source times come from the decoder's luma plane: a group reading the history of a
+    ``latest`` reader times every retained frame, yet only the frame taken becomes BGR."""
+    with (
+        SimServer(1) as srv,
+        rtsplab.open(srv.urls[0], backend=backend, strategy="latest", keep=4) as r,
+    ):
+        r.read_frame(timeout_s=5)
+        r.wait_newer(r.frames_decoded + 3, timeout_s=5)
+        history = r.policy.history()
+        assert len(history) == 4
+        now_ns = time.time_ns()
+        ages_ms = [(now_ns - r.source_time_ns(item)) / 1e6 for item in history]
+        assert all(0 < age < 1000 for age in ages_ms), ages_ms  # timecodes, read from luma
+        assert ages_ms == sorted(ages_ms, reverse=True)
+        assert [decoded.converted for _, decoded in history] == [False] * 4
+        frame = r.make_frame(history[-1], depth=0)
+        assert frame.clock is rtsplab.Clock.TIMECODE and frame.image.shape == (360, 640, 3)
+        assert [decoded.converted for _, decoded in history] == [False] * 3 + [True]

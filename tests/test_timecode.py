@@ -76,3 +76,27 @@ def test_damaged_strip_reads_none_not_a_wrong_time() -> None:
     smeared[: strip_height(W)] = rng.integers(0, 256, smeared[: strip_height(W)].shape, np.uint8)
     assert read_timecode(smeared) is None
     assert damaged == 200
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1920, 1080)], ids=["360p", "1080p"])
+def test_timecode_from_luma_plane_equals_timecode_from_bgr(size: tuple[int, int]) -> None:
+    """The readers' fast path: the decoder's Y plane, no conversion, reads the same timecode."""
+    from rtsplab.backends.yuv import luma_plane, to_bgr
+
+    w, h = size
+    enc = H264Encoder(w, h, fps=30, gop=30, bitrate=w * h * 3)
+    dec = av.CodecContext.create("h264", "r")
+    scene = Scene("cam1", w, h)
+    t0 = time.time_ns()
+    compared = 0
+    for seq in range(20):
+        nals, _ = enc.encode(scene.render(t0 + seq * 33_333_333, seq), pts_90k=seq * 3000)
+        for packet in dec.parse(b"".join(b"\x00\x00\x00\x01" + nal for nal in nals)):
+            for frame in dec.decode(packet):
+                luma = luma_plane(frame)
+                assert luma is not None and luma.shape == (h, w)
+                from_luma, from_bgr = read_timecode(luma), read_timecode(to_bgr(frame))
+                assert from_bgr is not None
+                assert from_luma == from_bgr
+                compared += 1
+    assert compared >= 15

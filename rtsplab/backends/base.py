@@ -136,16 +136,22 @@ class StreamInfo:
 class DecodedFrame:
     """A decoded frame as it leaves the backend, before any buffer.
 
-    The BGR image may be converted lazily (PyAV keeps the decoder's YUV frame and converts only
-    frames that are handed out, so the ``latest`` strategy pays no conversion for frames it drops).
+    The BGR image may be converted lazily (PyAV and the native backend keep the decoder's YUV
+    frame and convert only frames that are handed out, so the ``latest`` strategy pays no
+    conversion for frames it drops), and ``luma`` gives the decoder's Y plane for the timecode
+    read, so timing a frame never forces its conversion.
 
     Example:
         >>> f = DecodedFrame(t_recv_ns=5, convert=lambda: np.zeros((1, 1, 3), np.uint8))
-        >>> f.image.shape
-        (1, 1, 3)
+        >>> f.luma.shape, f.image.shape
+        ((1, 1, 3), (1, 1, 3))
+        >>> y = np.full((2, 2), 235, np.uint8)
+        >>> g = DecodedFrame(t_recv_ns=5, convert=lambda: 1 / 0, luma=lambda: y)
+        >>> int(g.luma[0, 0])
+        235
     """
 
-    __slots__ = ("_convert", "_image", "pts_s", "t_recv_ns", "t_rtcp_ns")
+    __slots__ = ("_convert", "_image", "_luma", "pts_s", "t_recv_ns", "t_rtcp_ns")
 
     def __init__(
         self,
@@ -155,10 +161,12 @@ class DecodedFrame:
         convert: Callable[[], Image] | None = None,
         pts_s: float | None = None,
         t_rtcp_ns: int | None = None,
+        luma: Callable[[], Image | None] | None = None,
     ) -> None:
         self.t_recv_ns = t_recv_ns
         self._image = image
         self._convert = convert
+        self._luma = luma
         self.pts_s = pts_s
         self.t_rtcp_ns = t_rtcp_ns
 
@@ -171,6 +179,28 @@ class DecodedFrame:
             self._image = self._convert()
             self._convert = None
         return self._image
+
+    @property
+    def converted(self) -> bool:
+        """Whether the BGR image exists yet (handed out, or given by the backend as BGR).
+
+        Example:
+            >>> f = DecodedFrame(t_recv_ns=1, convert=lambda: np.zeros((1, 1, 3), np.uint8))
+            >>> f.converted, f.image.shape, f.converted
+            (False, (1, 1, 3), True)
+        """
+        return self._image is not None
+
+    @property
+    def luma(self) -> Image:
+        """An image to read the timecode from: the decoder's Y plane (a view, no conversion)
+        when the backend gives one and the image is not converted yet, else the BGR image."""
+        if self._image is None and self._luma is not None:
+            plane = self._luma()
+            if plane is not None:
+                return plane
+            self._luma = None  # this pixel format has no 8-bit luma plane: use the image
+        return self.image
 
 
 class Backend(ABC):

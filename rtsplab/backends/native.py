@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 import av
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
+from rtsplab.backends.yuv import luma_plane, to_bgr
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     OpenTimeout,
@@ -189,7 +191,8 @@ class NativeBackend(Backend):
             self.info = StreamInfo("h264", frame.width, frame.height, self.info.fps)
         return DecodedFrame(
             t_recv_ns=now_ns(),
-            convert=lambda: frame.to_ndarray(format="bgr24"),
+            convert=functools.partial(to_bgr, frame),
+            luma=functools.partial(luma_plane, frame),
             pts_s=self._rx.pts_s(au.timestamp),
             t_rtcp_ns=self._rx.clock.wall_ns(au.timestamp),
         )

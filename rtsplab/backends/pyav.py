@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ import av
 import av.error
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
+from rtsplab.backends.yuv import luma_plane, to_bgr
 from rtsplab.errors import (
     AuthError,
     ConnectError,
@@ -186,7 +188,8 @@ class PyAVBackend(Backend):
         pts = frame.pts
         return DecodedFrame(
             t_recv_ns=t_recv_ns,
-            convert=lambda: frame.to_ndarray(format="bgr24"),
+            convert=functools.partial(to_bgr, frame),
+            luma=functools.partial(luma_plane, frame),
             pts_s=(pts * self._time_base) if (pts is not None and self._time_base) else None,
             t_rtcp_ns=self._rtcp_time_ns(pts),
         )
