@@ -84,8 +84,16 @@ class RtspConnection:
         send_timeout_s: give up on a client that does not read for this long.
 
     Example:
-        >>> RtspConnection  # doctest: +ELLIPSIS
-        <class 'rtsplab.sim.connection.RtspConnection'>
+        >>> import socket
+        >>> listener = socket.create_server(("127.0.0.1", 0))
+        >>> client = socket.create_connection(listener.getsockname())
+        >>> conn = RtspConnection(listener.accept()[0], cameras={})
+        >>> conn.thread.start()
+        >>> client.sendall(b"DESCRIBE rtsp://127.0.0.1/nope RTSP/1.0\\r\\nCSeq: 1\\r\\n\\r\\n")
+        >>> client.recv(4096).split(b"\\r\\n")[0]
+        b'RTSP/1.0 404 Not Found'
+        >>> client.close(); listener.close(); conn.thread.join(2); conn.thread.is_alive()
+        False
     """
 
     def __init__(
