@@ -34,6 +34,7 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    TransportRefused,
     UnsupportedStream,
 )
 from rtsplab.rtsp.auth import authorization_header
@@ -335,10 +336,10 @@ def status_error(
     if resp.status == 461:
         other = {"TCP": "udp", "UDP": "tcp"}.get(transport or "")
         if other is not None:
-            return UnsupportedStream(
+            return TransportRefused(
                 f"{where}: the server refuses RTP over {transport} (461); try transport='{other}'"
             )
-        return UnsupportedStream(f"{where}: the server refuses this RTP transport (461)")
+        return TransportRefused(f"{where}: the server refuses this RTP transport (461)")
     return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
 
 

@@ -55,6 +55,7 @@ from rtsplab.errors import (
     ProtocolError,
     ReadTimeout,
     StreamClosed,
+    TransportRefused,
     UnsupportedStream,
 )
 from rtsplab.rtsp.assembler import AccessUnit, Depacketizer
@@ -160,6 +161,11 @@ class NativeBackend(Backend):
     # ---- RTSP ------------------------------------------------------------------------------
     def _check(self, resp: RtspResponse, what: str) -> None:
         transport = "UDP" if self._udp_mode else "TCP"
+        if what == "SETUP" and resp.status in (400, 501):  # relays that refuse a transport so
+            raise TransportRefused(
+                f"{self._media_url.redacted}: SETUP of RTP over {transport} answered "
+                f"{resp.status} {resp.reason}; the server may not serve that transport"
+            )
         error = status_error(self._media_url, resp, what, transport=transport)
         if error is not None:
             raise error
