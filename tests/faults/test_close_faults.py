@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from servers.launch import free_port
+from conftest import free_port
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS

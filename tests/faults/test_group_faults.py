@@ -13,9 +13,9 @@ import time
 
 import pytest
 from conftest import free_port
-from faults.faultlog import record
 
 import rtsplab
+from faults.faultlog import record
 from rtsplab.entities import StreamState
 from rtsplab.errors import RtspLabError
 from rtsplab.sim import SimCamera, SimServer

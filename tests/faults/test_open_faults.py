@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from servers.launch import free_port
+from conftest import free_port
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
