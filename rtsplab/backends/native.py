@@ -1,4 +1,4 @@
-"""rtsplab's own RTSP client: RTP over TCP, access units completed on the RTP marker bit.
+"""rtsplab's own RTSP client: RTP over TCP or UDP, access units completed on the marker bit.
 
 Why a third backend: FFmpeg's RTSP demuxer (inside OpenCV and PyAV alike) feeds RTP
 payloads through its H.264 *parser*, which only knows a frame has ended when the first
