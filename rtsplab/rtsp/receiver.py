@@ -42,7 +42,7 @@ from rtsplab.rtsp.rtcp import (
     ntp_to_unix_ns,
     parse_rtcp,
 )
-from rtsplab.rtsp.rtp import RtpPacket, seq_delta
+from rtsplab.rtsp.rtp import RtpPacket
 from rtsplab.rtsp.timeline import TimestampUnwrapper, WallClock
 
 __all__ = ["RtpReceiver"]
@@ -187,13 +187,12 @@ class RtpReceiver:
         if self._max_seq is None:
             self._max_seq = self._base_seq = packet.seq
         else:
-            delta = seq_delta(packet.seq, self._max_seq & 0xFFFF)
+            delta = ((packet.seq - self._max_seq + 0x8000) & 0xFFFF) - 0x8000  # seq_delta
             if delta > 0:
                 self._max_seq += delta
-        arrival = now_ns * self.clock_rate // 1_000_000_000
-        transit = arrival - packet.timestamp
+        transit = now_ns * self.clock_rate // 1_000_000_000 - packet.timestamp
         if self._transit is not None:
-            d = abs(((transit - self._transit + 2**31) % 2**32) - 2**31)
+            d = abs(((transit - self._transit + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
             self._jitter += (d - self._jitter) / 16
         self._transit = transit
 

@@ -104,6 +104,10 @@ class ReorderBuffer:
             ([7, 8], 1)
         """
         seq = packet.seq
+        if seq == self._next and not self._held:  # the usual case: in order, nothing waiting
+            self.received += 1
+            self._next = (seq + 1) & 0xFFFF
+            return [packet]
         if self._next is None:
             self._next = seq
         delta = seq_delta(seq, self._next)
