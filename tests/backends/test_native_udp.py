@@ -1,4 +1,5 @@
-"""The native client over UDP and with H.265, against real servers: order, loss, reports.
+"""The native client over UDP and with H.265, against real servers: order, loss, reports;
+and DESCRIBE redirects.
 
 Loss: the simulator drops 2 % of its UDP packets. A damaged access unit must be dropped at
 once (no waiting past the reorder bound) and decoding must resume at the next keyframe, so
@@ -9,6 +10,9 @@ the timecode's CRC), and its age stays low.
 from __future__ import annotations
 
 import contextlib
+import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -17,7 +21,7 @@ import pytest
 
 import rtsplab
 from rtsplab.entities import Clock
-from rtsplab.errors import ReadTimeout
+from rtsplab.errors import ProtocolError, ReadTimeout
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimCamera, SimServer
 
@@ -89,3 +93,65 @@ def test_gst_rtsp_server_over_udp(gst_server: Callable[..., object]) -> None:
         frames = [r.read_frame(timeout_s=5.0, fresh=True) for _ in range(10)]
         assert r.transport_used.value == "udp"
     assert all(f.clock is Clock.TIMECODE for f in frames)
+
+
+class Redirector:
+    """An RTSP server that answers every request with ``302`` to ``location`` (itself: a loop)."""
+
+    def __init__(self, location: str | None = None) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.location = location or f"rtsp://127.0.0.1:{self.port}/again"
+        self.requests = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(4096) or b"\r\n\r\n"
+                self.requests += 1
+                cseq = re.search(rb"CSeq: *(\d+)", data)
+                reply = (
+                    f"RTSP/1.0 302 Moved Temporarily\r\nCSeq: {int(cseq[1]) if cseq else 0}\r\n"
+                    f"Location: {self.location}\r\nContent-Length: 0\r\n\r\n"
+                )
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply.encode())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._listener.close()
+
+
+def test_describe_follows_a_redirect(make_sim: Callable[..., SimServer]) -> None:
+    s = make_sim(1)
+    redirector = Redirector(s.url("cam1"))
+    try:
+        url = f"rtsp://127.0.0.1:{redirector.port}/old-path"
+        with rtsplab.open(url, backend="native") as r:
+            frame = r.read_frame(timeout_s=5.0, fresh=True)
+        assert frame.clock is Clock.TIMECODE and redirector.requests == 1
+    finally:
+        redirector.close()
+
+
+def test_a_redirect_loop_is_a_protocol_error() -> None:
+    redirector = Redirector()
+    try:
+        with pytest.raises(ProtocolError, match="more than 3 redirects"):
+            rtsplab.open(f"rtsp://127.0.0.1:{redirector.port}/x", backend="native")
+        assert redirector.requests <= 8  # 4 DESCRIBEs, and the ones that explain the failure
+    finally:
+        redirector.close()
