@@ -10,6 +10,7 @@ the timecode's CRC), and its age stays low.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import threading
@@ -21,7 +22,7 @@ import pytest
 
 import rtsplab
 from rtsplab.entities import Clock
-from rtsplab.errors import ProtocolError, ReadTimeout
+from rtsplab.errors import ProtocolError, ReadTimeout, StreamClosed
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimCamera, SimServer
 
@@ -155,3 +156,34 @@ def test_a_redirect_loop_is_a_protocol_error() -> None:
         assert redirector.requests <= 8  # 4 DESCRIBEs, and the ones that explain the failure
     finally:
         redirector.close()
+
+
+def test_close_during_a_blocked_udp_read_is_prompt_and_leaks_nothing(
+    make_sim: Callable[..., SimServer],
+) -> None:
+    s = make_sim([SimCamera("cam1")], allow_tcp=False, process=True)  # its fds are not ours
+    cam = s.camera("cam1")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    threads_before = threading.active_count()
+    r = rtsplab.open(s.url("cam1"), backend="native", strategy="naive", read_timeout_s=10)
+    r.read_frame(timeout_s=5.0)
+    cam.stall(5.0)
+    errors: list[BaseException] = []
+
+    def blocked_read() -> None:
+        try:
+            while True:
+                r.read_frame(timeout_s=10.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    reader_thread = threading.Thread(target=blocked_read, daemon=True)
+    reader_thread.start()
+    time.sleep(0.3)  # let the read block in its wait for datagrams
+    t0 = time.monotonic()
+    r.close()
+    reader_thread.join(2.0)
+    assert time.monotonic() - t0 < 1.0 and not reader_thread.is_alive()
+    assert errors and isinstance(errors[0], StreamClosed)
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
+    assert threading.active_count() <= threads_before
