@@ -88,6 +88,17 @@ class UnsupportedStream(RtspLabError):
     """
 
 
+class TransportRefused(UnsupportedStream):
+    """The server refuses the RTP transport asked for (RTSP 461), or, from
+    ``transport="auto"``, every transport tried (interleaved TCP and UDP).
+
+    Example:
+        >>> rtsplab.open("rtsp://127.0.0.1:8554/cam1")  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.TransportRefused: rtsp://127.0.0.1:8554/cam1: the server refuses RTP over both TCP and UDP ...
+    """
+
+
 class StreamClosed(RtspLabError):
     """The reader was closed, or the stream ended and will not reconnect.
 

@@ -243,6 +243,7 @@ class Group:
         fs = FrameSet(ordered, self._set_id, matching.skew_ms(live), unmatched or {}, missing)
         if self.recorder is not None:
             bad = {r.name: r.bad_packets for r in self.readers}
+            lost = {r.name: r.lost_packets for r in self.readers}
             for frame in ordered.values():
                 if not frame.stale:  # a repeat is not a frame handed out: plots show a gap
                     self.recorder.add(
@@ -251,6 +252,7 @@ class Group:
                         set_id=fs.set_id,
                         skew_ms=fs.skew_ms,
                         bad_packets=bad.get(frame.stream, 0),
+                        lost_packets=lost.get(frame.stream, 0),
                     )
         return fs
 

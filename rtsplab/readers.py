@@ -179,6 +179,7 @@ class Reader:
         self._source_cache: dict[int, Stamp] = {}
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
+        self._lost_packets_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
@@ -258,6 +259,7 @@ class Reader:
         backend, self._backend = self._backend, None
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
+            self._lost_packets_before += backend.lost_packets
             backend.close()
 
     def _step(self) -> Item:
@@ -444,7 +446,12 @@ class Reader:
                 ) from None
             frame = self.make_frame(item, depth)
         if self.recorder is not None:
-            self.recorder.add(frame, strategy=self.strategy.value, bad_packets=self.bad_packets)
+            self.recorder.add(
+                frame,
+                strategy=self.strategy.value,
+                bad_packets=self.bad_packets,
+                lost_packets=self.lost_packets,
+            )
         return frame
 
     def wait_newer(self, seq: int, timeout_s: float) -> None:
@@ -553,6 +560,18 @@ class Reader:
         """
         backend = self._backend
         return self._bad_packets_before + (backend.bad_packets if backend is not None else 0)
+
+    @property
+    def lost_packets(self) -> int:
+        """RTP packets lost on the way since open, across reconnects (native backend; over UDP
+        each loss also drops the frame it damaged, until the next keyframe).
+
+        Example:
+            >>> r.lost_packets  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
 
     @property
     def closed(self) -> bool:

@@ -25,6 +25,7 @@ dropped        frames discarded since the previous read of this stream
 set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
+lost_packets   RTP packets lost on the way so far (native backend; over UDP)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
@@ -77,6 +78,7 @@ COLUMNS = (
     "set_id",
     "skew_ms",
     "bad_packets",
+    "lost_packets",
     "backend",
 )
 
@@ -110,6 +112,7 @@ class Recorder:
         skew_ms: float = math.nan,
         run: str | None = None,
         bad_packets: int = 0,
+        lost_packets: int = 0,
     ) -> None:
         """Record one frame handed to the consumer.
 
@@ -123,9 +126,9 @@ class Recorder:
             [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
             >>> rec = Recorder()
             >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
-            ...         bad_packets=3)
-            >>> rec.to_dataframe()["bad_packets"].tolist()
-            [3]
+            ...         bad_packets=3, lost_packets=2)
+            >>> rec.to_dataframe()[["bad_packets", "lost_packets"]].values.tolist()
+            [[3, 2]]
         """
         row = (
             self.run if run is None else run,
@@ -145,6 +148,7 @@ class Recorder:
             set_id,
             skew_ms,
             bad_packets,
+            lost_packets,
             frame.backend,
         )
         with self._lock:
@@ -194,10 +198,12 @@ class Recorder:
         strategy: str = "",
         run: str | None = None,
         bad_packets: dict[str, int] | None = None,
+        lost_packets: dict[str, int] | None = None,
     ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
 
-        ``bad_packets`` gives each stream's count of dropped malformed packets.
+        ``bad_packets`` gives each stream's count of dropped malformed packets, ``lost_packets``
+        its count of packets lost.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -210,6 +216,7 @@ class Recorder:
                 skew_ms=frame_set.skew_ms,
                 run=run,
                 bad_packets=(bad_packets or {}).get(frame.stream, 0),
+                lost_packets=(lost_packets or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

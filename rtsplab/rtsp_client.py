@@ -34,6 +34,7 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    TransportRefused,
     UnsupportedStream,
 )
 from rtsplab.rtsp.auth import authorization_header
@@ -42,6 +43,7 @@ from rtsplab.rtsp.messages import (
     MessageReader,
     RtspResponse,
     format_request,
+    interleave,
     parse_response,
 )
 from rtsplab.rtsp.sdp import parse_sdp
@@ -115,6 +117,64 @@ class RtspClient:
         except OSError as exc:
             raise self._lost(exc) from None
         return self._cseq
+
+    def send_interleaved(self, channel: int, payload: bytes) -> None:
+        """Send one ``$``-framed packet (an RTCP receiver report) on the connection.
+
+        Example:
+            >>> c.send_interleaved(1, build_receiver_report(7))  # doctest: +SKIP
+        """
+        if self._sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        try:
+            self._sock.sendall(interleave(channel, payload))
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise self._lost(exc) from None
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The connected socket (to wait on it with ``select``), or None once closed.
+
+        Example:
+            >>> c.sock.getpeername()  # doctest: +SKIP
+            ('127.0.0.1', 8554)
+        """
+        return self._sock
+
+    def read_available(self) -> list[bytes | InterleavedFrame]:
+        """Read what the socket holds now, without waiting; return the complete items.
+
+        Raises:
+            StreamClosed: the server closed or reset the connection.
+            ProtocolError: the server sent something that is not RTSP.
+
+        Example:
+            >>> c.read_available()  # doctest: +SKIP
+            []
+        """
+        if self._sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        try:
+            self._sock.settimeout(0)
+            data = self._sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            data = None
+        except OSError as exc:
+            raise self._lost(exc) from None
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(1.0)  # requests sent later must not fail on a full buffer
+        if data is not None:
+            if not data:
+                raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
+            self._messages.feed(data)
+        items: list[bytes | InterleavedFrame] = [*self._pending]
+        self._pending.clear()
+        while (item := self._messages.next()) is not None:
+            items.append(item)
+        return items
 
     def _lost(self, exc: OSError) -> StreamClosed:
         return StreamClosed(
@@ -274,12 +334,12 @@ def status_error(
     if resp.status == 404:
         return NotFound(f"{where}: 404 Not Found; check the path after the host")
     if resp.status == 461:
-        if transport == "TCP":
-            return UnsupportedStream(
-                f"{where}: the server refuses RTP over TCP (461); "
-                "use backend='pyav' with transport='udp'"
+        other = {"TCP": "udp", "UDP": "tcp"}.get(transport or "")
+        if other is not None:
+            return TransportRefused(
+                f"{where}: the server refuses RTP over {transport} (461); try transport='{other}'"
             )
-        return UnsupportedStream(f"{where}: the server refuses this RTP transport (461)")
+        return TransportRefused(f"{where}: the server refuses this RTP transport (461)")
     return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
 
 

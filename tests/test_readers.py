@@ -306,7 +306,15 @@ def test_native_backend_skips_the_parser_frame(gst) -> None:  # type: ignore[no-
     assert medians["native"] < medians["opencv"] - 10, medians
 
 
-def test_native_refuses_udp_with_a_clear_error(gst_server) -> None:  # type: ignore[no-untyped-def]
+def test_native_reads_a_udp_only_server_over_udp(gst_server) -> None:  # type: ignore[no-untyped-def]
     srv = gst_server(mounts=("cam1",), udp_only=True)
-    with pytest.raises(rtsplab.errors.UnsupportedStream, match="TCP"):
-        rtsplab.open(srv.url("cam1"), backend="native", open_timeout_s=3)
+    with rtsplab.open(srv.url("cam1"), backend="native", open_timeout_s=3) as r:
+        frame = r.read_frame(fresh=True, timeout_s=5)
+        assert r.transport_used.value == "udp"
+    assert frame.clock is Clock.TIMECODE and frame.age_ms < 1000
+
+
+def test_native_over_tcp_only_names_the_refusal(gst_server) -> None:  # type: ignore[no-untyped-def]
+    srv = gst_server(mounts=("cam1",), udp_only=True)
+    with pytest.raises(rtsplab.errors.TransportRefused, match="TCP"):
+        rtsplab.open(srv.url("cam1"), backend="native", transport="tcp", open_timeout_s=3)

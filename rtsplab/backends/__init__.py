@@ -41,6 +41,7 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    TransportRefused,
     UnsupportedStream,
 )
 from rtsplab.rtsp_client import classify_failure
@@ -106,11 +107,12 @@ def open_backend(
     answer :class:`UnsupportedStream`; the returned backend's ``name`` says which one serves.
     With ``transport="auto"`` a failed TCP open is retried over UDP unless the failure cannot
     be a transport problem (wrong password, unknown path, refused connection, timeout, a
-    server that is not RTSP).
+    server that is not RTSP). A server that refuses every transport (461) raises
+    :class:`~rtsplab.errors.TransportRefused` at once: no other backend would fare better.
 
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream,
-        StreamClosed (``cancel`` was set).
+        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream
+        (:class:`~rtsplab.errors.TransportRefused`: 461), StreamClosed (``cancel`` was set).
         ValueError: an unknown backend name.
 
     Example:
@@ -133,6 +135,8 @@ def open_backend(
                 _backend_class(name), url, transport, left_s, read_timeout_s, profile,
                 decoder_threads, extra, cancel,
             )  # fmt: skip
+        except TransportRefused:  # another backend would ask for the same transports
+            raise
         except UnsupportedStream as exc:  # this backend cannot serve the stream; the next may
             unsupported = exc
     assert unsupported is not None
@@ -156,6 +160,7 @@ def _open_with(
     mode = Transport(transport)
     tries = list(cls.transports) if mode is Transport.AUTO else [mode]
     error: RtspLabError | None = None
+    refused: list[str] = []  # transports the server answered 461 to
     deadline_s = time.monotonic() + open_timeout_s
     for choice in tries:
         remaining_s = deadline_s - time.monotonic()
@@ -187,11 +192,18 @@ def _open_with(
                 error = ProtocolError(f"{url.redacted}: the server broke RTSP ({exc})")
         except RtspLabError as exc:
             error = exc
+            if isinstance(exc, TransportRefused):
+                refused.append(Transport(choice).value.upper())
         if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError):
             break
         if type(error) is ConnectError:
             break
     assert error is not None
+    if len(refused) > 1 and len(refused) == len(tries):
+        raise TransportRefused(
+            f"{url.redacted}: the server refuses RTP over both {' and '.join(refused)} (461 to "
+            "each SETUP); it may serve multicast only, or need another port or path"
+        )
     raise error
 
 

@@ -253,6 +253,16 @@ class Backend(ABC):
         """
         return 0
 
+    @property
+    def lost_packets(self) -> int:
+        """RTP packets lost on the way so far (0 for backends that cannot see packets).
+
+        Example:
+            >>> Backend.lost_packets.fget(None)
+            0
+        """
+        return 0
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.url.redacted!r}, "

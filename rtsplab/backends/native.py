@@ -1,4 +1,4 @@
-"""rtsplab's own RTSP client: RTP over TCP, access units completed on the RTP marker bit.
+"""rtsplab's own RTSP client: RTP over TCP or UDP, access units completed on the marker bit.
 
 Why a third backend: FFmpeg's RTSP demuxer (inside OpenCV and PyAV alike) feeds RTP
 payloads through its H.264 *parser*, which only knows a frame has ended when the first
@@ -8,9 +8,21 @@ of each access unit with the RTP marker bit; this backend uses it, hands the com
 unit straight to FFmpeg's H.264 decoder (via PyAV, one thread, low-delay flag) and so
 returns each frame about one frame period earlier than any FFmpeg-demuxer reader.
 
-Scope: H.264 (packetization-mode 0/1: single NAL, STAP-A, FU-A) over interleaved TCP, with
-Basic/Digest auth, RTCP sender reports for the wall clock, and ``GET_PARAMETER`` keep-alives.
-Cameras that refuse TCP, or send H.265, need ``backend="pyav"`` or ``"opencv"``.
+Scope: H.264 (RFC 6184: single NAL, STAP-A, FU-A) and H.265 (RFC 7798: single NAL, AP, FU),
+picked from the SDP ``rtpmap``, with the parameter sets of ``sprop-parameter-sets`` or
+``sprop-vps/sps/pps`` as decoder extradata (in-band ones when absent); RTP over interleaved
+TCP or over UDP (a client port pair); Basic/Digest auth; 3xx redirects at DESCRIBE (up to
+:data:`MAX_REDIRECTS`); RTCP sender reports for the wall clock and receiver reports back
+every :data:`RR_INTERVAL_S`; keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
+does not know it) within the session timeout. Other codecs answer
+:class:`~rtsplab.errors.UnsupportedStream`, so ``backend="auto"`` moves on to PyAV.
+
+Over UDP, packets pass a reorder buffer bounded by :data:`REORDER_PACKETS` and
+:data:`REORDER_DELAY_MS`: a packet still missing then is a loss, the access unit it belonged
+to is dropped at once and decoding resumes at the next keyframe, so no picture is ever
+decoded from a unit with a hole (FFmpeg's demuxer waits up to ``max_delay`` for it, then
+decodes what it has: a late, smeared picture). Lost packets are counted
+(:attr:`NativeBackend.lost_packets`).
 
 This module is only I/O and decoding: the wire formats, the access-unit assembly and the
 clocks are :mod:`rtsplab.rtsp` (one :class:`~rtsplab.rtsp.receiver.RtpReceiver` per stream,
@@ -28,6 +40,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import select
+import socket
 import time
 from typing import Any
 
@@ -35,30 +50,50 @@ import av
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
 from rtsplab.backends.yuv import luma_plane, to_bgr
+from rtsplab.backends.udp import UdpPortPair
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     OpenTimeout,
     ProtocolError,
     ReadTimeout,
     StreamClosed,
+    TransportRefused,
     UnsupportedStream,
 )
-from rtsplab.rtsp.assembler import AccessUnit
+from rtsplab.rtsp.assembler import AccessUnit, Depacketizer
 from rtsplab.rtsp.h264 import H264Depacketizer, sprop_parameter_sets
-from rtsplab.rtsp.messages import InterleavedFrame, RtspResponse, parse_rtp_info, parse_session
+from rtsplab.rtsp.h265 import H265Depacketizer, parse_h265_fmtp
+from rtsplab.rtsp.messages import (
+    InterleavedFrame,
+    RtspResponse,
+    parse_response,
+    parse_rtp_info,
+    parse_session,
+)
 from rtsplab.rtsp.receiver import RtpReceiver
-from rtsplab.rtsp.sdp import join_control, parse_sdp
+from rtsplab.rtsp.reorder import ReorderBuffer
+from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.rtsp_client import RtspClient, status_error
 from rtsplab.urls import RtspUrl
 
-__all__ = ["NativeBackend"]
+__all__ = ["MAX_REDIRECTS", "REORDER_DELAY_MS", "REORDER_PACKETS", "RR_INTERVAL_S", "NativeBackend"]
+
+MAX_REDIRECTS = 3
+RR_INTERVAL_S = 1.0  # receiver reports: cameras drop a UDP session that stops sending them
+# The reorder wait over UDP: long enough for a packet merely reordered (well under a ms on a
+# LAN, a few ms over Wi-Fi), short enough that a lost one costs little age.
+REORDER_PACKETS = 64
+REORDER_DELAY_MS = 20
+# SDP encoding name -> (depacketizer, PyAV decoder)
+CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
+REDIRECTS = {301, 302, 303, 305, 307, 308}
 
 log = logging.getLogger("rtsplab.native")
 
 
 class NativeBackend(Backend):
-    """RTSP/RTP-over-TCP client decoding each access unit as soon as its last packet lands.
+    """RTSP client decoding each access unit as soon as its last packet lands (TCP or UDP).
 
     Raises:
         AuthError, NotFound, ConnectError, OpenTimeout, UnsupportedStream, ProtocolError:
@@ -66,28 +101,33 @@ class NativeBackend(Backend):
 
     Example:
         >>> with NativeBackend(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), OpenOptions()) as b:  # doctest: +SKIP
-        ...     print(b.read().t_rtcp_ns is not None, b.bad_packets)
-        True 0
+        ...     print(b.read().t_rtcp_ns is not None, b.bad_packets, b.lost_packets)
+        True 0 0
     """
 
     name = "native"
     resumable = True
-    transports = (Transport.TCP,)
+    transports = (Transport.TCP, Transport.UDP)
 
     def __init__(self, url: RtspUrl, options: OpenOptions) -> None:
         super().__init__(url, options)
-        if Transport(options.transport) is Transport.UDP:
-            raise UnsupportedStream(
-                f"{url.redacted}: the native backend reads RTP over TCP only; use backend='pyav' for UDP"
-            )
+        self._udp_mode = Transport(options.transport) is Transport.UDP
         self._keepalive_s = 30.0
+        self._keepalive_method = "GET_PARAMETER"
         self._next_keepalive = 0.0
+        self._next_rr = 0.0
+        self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
+        self._udp: UdpPortPair | None = None
+        self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
+        self._wake_r.setblocking(False)
+        self._media_url = url  # where the stream is, after redirects
         self._rx = RtpReceiver(H264Depacketizer())
         t0 = time.monotonic_ns()
-        self._client: RtspClient | None = RtspClient(url, options.open_timeout_s)
+        self._client: RtspClient | None = None
         try:
-            self._handshake(self._client, time.monotonic() + options.open_timeout_s)
+            self._client = RtspClient(url, options.open_timeout_s)
+            self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
             raise OpenTimeout(
@@ -107,38 +147,131 @@ class NativeBackend(Backend):
             >>> backend.bad_packets  # doctest: +SKIP
             0
         """
-        return self._rx.bad_packets
+        foreign = self._udp.foreign_datagrams if self._udp is not None else 0
+        return self._rx.bad_packets + foreign
+
+    @property
+    def lost_packets(self) -> int:
+        """RTP packets that never arrived (or too late), since open.
+
+        Example:
+            >>> backend.lost_packets  # doctest: +SKIP
+            0
+        """
+        return self._rx.lost_packets
 
     # ---- RTSP ------------------------------------------------------------------------------
     def _check(self, resp: RtspResponse, what: str) -> None:
-        error = status_error(self.url, resp, what, transport="TCP")
+        transport = "UDP" if self._udp_mode else "TCP"
+        if what == "SETUP" and resp.status in (400, 501):  # relays that refuse a transport so
+            raise TransportRefused(
+                f"{self._media_url.redacted}: SETUP of RTP over {transport} answered "
+                f"{resp.status} {resp.reason}; the server may not serve that transport"
+            )
+        error = status_error(self._media_url, resp, what, transport=transport)
         if error is not None:
             raise error
 
-    def _handshake(self, client: RtspClient, deadline: float) -> None:
-        base = self.url.without_credentials()
-        resp = client.request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
-        self._check(resp, "DESCRIBE")
+    def _describe(self, deadline: float) -> tuple[RtspResponse, str]:
+        """DESCRIBE, following up to :data:`MAX_REDIRECTS` redirects; (answer, request URL)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            client = self._client
+            assert client is not None
+            base = self._media_url.without_credentials()
+            resp = client.request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
+            location = resp.get("location")
+            if resp.status not in REDIRECTS or not location:
+                self._check(resp, "DESCRIBE")
+                return resp, base
+            try:
+                target = RtspUrl.parse(location)
+            except ValueError:
+                raise ProtocolError(
+                    f"{self.url.redacted}: DESCRIBE redirected to an unreadable Location"
+                ) from None
+            here = self._media_url
+            if target.username is None and here.username and target.hostport == here.hostport:
+                # the same server: the same account
+                target = RtspUrl(
+                    target.scheme,
+                    target.host,
+                    target.port,
+                    target.path,
+                    here.username,
+                    here.password,
+                )
+            log.info("%s: redirected to %s", self.url.redacted, target.redacted)
+            client.close(teardown=False)
+            self._client = None
+            self._media_url = target
+            left_s = max(0.05, deadline - time.monotonic())
+            self._client = RtspClient(target, left_s)
+        raise ProtocolError(
+            f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
+            f"the last pointed to {self._media_url.redacted}"
+        )
+
+    def _handshake(self, deadline: float) -> None:
+        resp, base = self._describe(deadline)
+        client = self._client
+        assert client is not None
         try:
             sdp = parse_sdp(resp.body)
         except ProtocolError as exc:
             raise ProtocolError(f"{self.url.redacted}: unreadable SDP ({exc})") from None
         video = sdp.video()
         codec = video.encoding if video is not None else None
-        if video is None or codec != "H264":
+        if video is None or codec not in CODECS:
             raise UnsupportedStream(
-                f"{self.url.redacted}: the native backend decodes H.264 only, this stream is "
-                f"{codec or 'not video'}; use backend='pyav'"
+                f"{self.url.redacted}: the native backend decodes H.264 and H.265, this stream "
+                f"is {codec or 'not video'}; use backend='pyav'"
             )
+        depacketizer, extradata = self._codec(video)
         content_base = resp.get("content-base") or resp.get("content-location") or base
         track_url = join_control(content_base, video.control)
-        transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
-        resp = client.request("SETUP", track_url, transport, deadline)
-        self._check(resp, "SETUP")
-        with contextlib.suppress(ProtocolError):  # keep the default channels if unreadable
-            offered = parse_transport(resp.get("transport") or "")
-            if offered and offered[0].interleaved is not None:  # the server may pick others
-                self._rtp_channel, self._rtcp_channel = offered[0].interleaved
+        if self._udp_mode:
+            self._setup_udp(client, track_url, deadline)
+        else:
+            self._setup_tcp(client, track_url, deadline)
+        resp = client.request(
+            "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
+        )
+        self._check(resp, "PLAY")
+        self._next_keepalive = time.monotonic() + self._keepalive_s
+        self._next_rr = time.monotonic() + RR_INTERVAL_S
+        reorder = (
+            ReorderBuffer(REORDER_PACKETS, REORDER_DELAY_MS * 1_000_000)
+            if self._udp_mode
+            else ReorderBuffer(max_packets=0)  # TCP keeps the order: a gap is a loss at once
+        )
+        self._rx = RtpReceiver(depacketizer, video.payload_type, video.clock_rate, reorder)
+        infos = parse_rtp_info(resp.get("rtp-info") or "")
+        ours = [i for i in infos if i.url and track_url.endswith(i.url.split("://")[-1])]
+        info = ours[0] if ours else infos[0] if len(infos) == 1 else None
+        if info is not None and info.seq is not None:
+            self._rx.assembler.expect_first_seq(info.seq)
+        self._decoder = self._make_decoder(CODECS[codec], extradata)
+        self.info = StreamInfo(CODECS[codec], 0, 0, video.framerate or 0.0)
+        if self._udp is not None:  # open the path through NATs and say hello
+            self._udp.send_rtcp(self._rx.receiver_report(self._ssrc, time.monotonic_ns()))
+
+    def _codec(self, video: MediaDescription) -> tuple[Depacketizer, list[bytes]]:
+        """The depacketizer and the out-of-band parameter sets (empty: in-band ones will do)."""
+        if video.encoding == "H264":
+            try:
+                return H264Depacketizer(), sprop_parameter_sets(video.fmtp)
+            except ProtocolError as exc:
+                log.info("%s: ignoring sprop-parameter-sets (%s)", self.url.redacted, exc)
+                return H264Depacketizer(), []
+        fmtp = video.fmtps.get(video.payload_type or -1, "")
+        try:
+            sets = parse_h265_fmtp(fmtp)
+        except ProtocolError as exc:
+            log.info("%s: ignoring sprop-vps/sps/pps (%s)", self.url.redacted, exc)
+            return H265Depacketizer(), []
+        return H265Depacketizer(donl=sets.max_don_diff > 0), sets.nals
+
+    def _session(self, client: RtspClient, resp: RtspResponse) -> None:
         session_value = resp.get("session")
         if session_value is not None:
             try:
@@ -147,27 +280,45 @@ class NativeBackend(Backend):
                 raise ProtocolError(f"{self.url.redacted}: SETUP answered {exc}") from None
             client.session = session.id
             self._keepalive_s = session.keepalive_s
-        resp = client.request(
-            "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
-        )
-        self._check(resp, "PLAY")
-        self._next_keepalive = time.monotonic() + self._keepalive_s
-        self._rx = RtpReceiver(H264Depacketizer(), video.payload_type, video.clock_rate)
-        infos = parse_rtp_info(resp.get("rtp-info") or "")
-        ours = [i for i in infos if i.url and track_url.endswith(i.url.split("://")[-1])]
-        info = ours[0] if ours else infos[0] if len(infos) == 1 else None
-        if info is not None and info.seq is not None:
-            self._rx.assembler.expect_first_seq(info.seq)
-        try:
-            parameter_sets = sprop_parameter_sets(video.fmtp)
-        except ProtocolError as exc:  # in-band SPS/PPS will do
-            log.info("%s: ignoring sprop-parameter-sets (%s)", self.url.redacted, exc)
-            parameter_sets = []
-        self._decoder = self._make_decoder(parameter_sets)
-        self.info = StreamInfo("h264", 0, 0, video.framerate or 0.0)
 
-    def _make_decoder(self, parameter_sets: list[bytes]) -> Any:
-        decoder: Any = av.CodecContext.create("h264", "r")
+    def _setup_tcp(self, client: RtspClient, track_url: str, deadline: float) -> None:
+        transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
+        resp = client.request("SETUP", track_url, transport, deadline)
+        self._check(resp, "SETUP")
+        with contextlib.suppress(ProtocolError):  # keep the default channels if unreadable
+            offered = parse_transport(resp.get("transport") or "")
+            if offered and offered[0].interleaved is not None:  # the server may pick others
+                self._rtp_channel, self._rtcp_channel = offered[0].interleaved
+        self._session(client, resp)
+
+    def _setup_udp(self, client: RtspClient, track_url: str, deadline: float) -> None:
+        sock = client.sock
+        assert sock is not None
+        peer = str(sock.getpeername()[0])
+        try:
+            self._udp = UdpPortPair(peer)
+        except OSError as exc:
+            raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
+        rtp_port, rtcp_port = self._udp.ports
+        transport = [("Transport", f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}")]
+        resp = client.request("SETUP", track_url, transport, deadline)
+        self._check(resp, "SETUP")
+        server_ports = None
+        source = peer
+        with contextlib.suppress(ProtocolError):
+            offered = parse_transport(resp.get("transport") or "")
+            if offered:
+                if offered[0].tcp:
+                    raise UnsupportedStream(
+                        f"{self.url.redacted}: asked for RTP over UDP, the server set up TCP"
+                    )
+                server_ports = offered[0].server_port
+                source = offered[0].param("source") or peer
+        self._udp.set_server(source, server_ports)
+        self._session(client, resp)
+
+    def _make_decoder(self, codec: str, parameter_sets: list[bytes]) -> Any:
+        decoder: Any = av.CodecContext.create(codec, "r")
         threads = self.options.threads
         if threads > 0:
             decoder.thread_count = threads
@@ -188,7 +339,7 @@ class NativeBackend(Backend):
             return None
         frame = frames[-1]
         if not self.info.width:
-            self.info = StreamInfo("h264", frame.width, frame.height, self.info.fps)
+            self.info = StreamInfo(self.info.codec, frame.width, frame.height, self.info.fps)
         return DecodedFrame(
             t_recv_ns=now_ns(),
             convert=functools.partial(to_bgr, frame),
@@ -201,7 +352,29 @@ class NativeBackend(Backend):
         if item.channel == self._rtp_channel:
             self._rx.on_rtp(item.payload)
         elif item.channel == self._rtcp_channel:
-            self._rx.on_rtcp(item.payload)
+            self._rx.on_rtcp(item.payload, time.monotonic_ns())
+
+    def _housekeeping(self, client: RtspClient) -> None:
+        """Keep-alive and receiver reports, when due."""
+        now = time.monotonic()
+        if now >= self._next_keepalive:
+            self._next_keepalive = now + self._keepalive_s
+            with contextlib.suppress(OSError, StreamClosed):
+                client.send(self._keepalive_method, self._media_url.without_credentials(), [])
+        if now >= self._next_rr:
+            self._next_rr = now + RR_INTERVAL_S
+            report = self._rx.receiver_report(self._ssrc, time.monotonic_ns())
+            if self._udp is not None:
+                self._udp.send_rtcp(report)
+            else:
+                with contextlib.suppress(OSError, StreamClosed):
+                    client.send_interleaved(self._rtcp_channel, report)
+
+    def _on_response(self, raw: bytes) -> None:
+        """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""
+        with contextlib.suppress(ProtocolError):
+            if parse_response(raw).status in (405, 451, 501):
+                self._keepalive_method = "OPTIONS"
 
     def read(self) -> DecodedFrame:
         """Return the next decoded frame, as soon as its access unit is complete.
@@ -223,12 +396,14 @@ class NativeBackend(Backend):
                 decoded = self._decode(au)
                 if decoded is not None:
                     return decoded
-            if time.monotonic() >= self._next_keepalive:
-                self._next_keepalive = time.monotonic() + self._keepalive_s
-                with contextlib.suppress(OSError):
-                    client.send("GET_PARAMETER", self.url.without_credentials(), [])
+            if self._client is None:
+                raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+            self._housekeeping(client)
             try:
-                item = client.next_item(deadline)
+                if self._udp is not None:
+                    self._wait_udp(client, self._udp, deadline)
+                else:
+                    self._wait_tcp(client, deadline)
             except TimeoutError:
                 raise ReadTimeout(
                     f"{self.url.redacted}: no frame for {self.options.read_timeout_s:g} s; "
@@ -236,11 +411,57 @@ class NativeBackend(Backend):
                 ) from None
             except ProtocolError as exc:
                 raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
-            if isinstance(item, InterleavedFrame):
-                self._feed(item)
+
+    def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
+        """Read one item from the connection (interleaved packet or response)."""
+        try:
+            item = client.next_item(min(deadline, max(self._next_rr, time.monotonic() + 0.001)))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            return  # a receiver report is due
+        if isinstance(item, InterleavedFrame):
+            self._feed(item)
+        else:
+            self._on_response(item)
+
+    def _wait_udp(self, client: RtspClient, udp: UdpPortPair, deadline: float) -> None:
+        """Wait (bounded) for datagrams, the RTSP connection, a reorder deadline or a wake-up."""
+        now = time.monotonic()
+        if now >= deadline:
+            raise TimeoutError
+        until = min(deadline, self._next_rr, self._next_keepalive)
+        reorder_ns = self._rx.deadline_ns
+        if reorder_ns is not None:
+            until = min(until, reorder_ns / 1e9)
+        watched: list[Any] = [udp.rtp, udp.rtcp, self._wake_r]
+        if client.sock is not None:
+            watched.append(client.sock)
+        try:
+            ready, _, _ = select.select(watched, [], [], max(0.0, until - now))
+        except (OSError, ValueError):  # a socket closed under us by close()
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed") from None
+        now_ns = time.monotonic_ns()
+        if self._wake_r in ready:
+            with contextlib.suppress(OSError):
+                self._wake_r.recv(64)
+            raise StreamClosed(f"{self.url.redacted}: interrupted")
+        if udp.rtp in ready:
+            for data in udp.drain(udp.rtp):
+                self._rx.on_rtp(data, now_ns)
+        if udp.rtcp in ready:
+            for data in udp.drain(udp.rtcp):
+                self._rx.on_rtcp(data, now_ns)
+        if client.sock is not None and client.sock in ready:
+            for item in client.read_available():  # keep-alive answers; servers may send RTCP
+                if isinstance(item, InterleavedFrame):
+                    self._feed(item)
+                else:
+                    self._on_response(item)
+        self._rx.poll(time.monotonic_ns())
 
     def interrupt(self) -> None:
-        """Unblock a ``read()`` waiting in another thread (shuts the socket down).
+        """Unblock a ``read()`` waiting in another thread.
 
         Example:
             >>> NativeBackend.interrupt.__name__
@@ -249,9 +470,13 @@ class NativeBackend(Backend):
         client = getattr(self, "_client", None)
         if client is not None:
             client.interrupt()
+        wake = getattr(self, "_wake_w", None)
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake.send(b"x")
 
     def close(self) -> None:
-        """Send TEARDOWN (best effort) and close the connection. Idempotent.
+        """Send TEARDOWN (best effort) and close the connection and sockets. Idempotent.
 
         Example:
             >>> backend.close(); backend.close()  # doctest: +SKIP
@@ -259,6 +484,14 @@ class NativeBackend(Backend):
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
             client.close()
+        udp, self._udp = getattr(self, "_udp", None), None
+        if udp is not None:
+            udp.close()
+        for name in ("_wake_r", "_wake_w"):
+            sock = getattr(self, name, None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
     def __enter__(self) -> NativeBackend:
         return self

@@ -2,7 +2,7 @@
 
 For each stream it measures, one after the other: the low-latency profile with the ``latest``
 strategy (the floor), the same with FFmpeg's automatic decoder threads, rtsplab's native
-backend (H.264 over TCP), OpenCV's default options with streams opened one by one and read
+backend (H.264 and H.265, TCP or UDP), OpenCV's default options with streams opened one by one and read
 naively (the problem statement's setup), and a slow consumer with ``naive``, ``latest`` and
 ``matched`` reads. Then it turns the numbers into findings, each with what to do about it.
 

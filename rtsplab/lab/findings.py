@@ -221,7 +221,7 @@ def _floor(s: str, ll: dict[str, Any], nat: dict[str, Any], fps: float) -> Findi
             s,
             text + " rtsplab's native backend, which decodes a frame as soon as its last packet "
             f"is in instead of when the next frame starts, got {nat['age_p50_ms']:.0f} ms.",
-            "use backend='native' (H.264 over TCP)",
+            "use backend='native' (H.264 and H.265, TCP or UDP)",
         )
     return Finding("ok", s, text)
 

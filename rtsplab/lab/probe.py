@@ -34,7 +34,7 @@ def probe(
     ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
-    only the native backend sees packets) and ``reconnects``.
+    only the native backend sees packets), ``lost_packets`` (likewise) and ``reconnects``.
 
     Raises:
         RtspLabError: the stream could not be opened or read.
@@ -77,6 +77,7 @@ def probe(
             "clock": frames[-1].clock.value,
             "frames": len(frames),
             "bad_packets": r.bad_packets,
+            "lost_packets": r.lost_packets,
             "reconnects": r.reconnects,
             "age_ms": {
                 "p50": round(float(np.percentile(ages, 50)), 1),

@@ -9,8 +9,10 @@ both build on these modules; they only add I/O. Every parser raises
 - :mod:`~rtsplab.rtsp.auth`: Basic and Digest, client and server side
 - :mod:`~rtsplab.rtsp.transport`: the ``Transport`` header
 - :mod:`~rtsplab.rtsp.rtp`, :mod:`~rtsplab.rtsp.rtcp`: packets
-- :mod:`~rtsplab.rtsp.h264`: packetizer and depacketizer
+- :mod:`~rtsplab.rtsp.h264`, :mod:`~rtsplab.rtsp.h265`: packetizers and depacketizers
 - :mod:`~rtsplab.rtsp.assembler`: access units completed on the marker bit
+- :mod:`~rtsplab.rtsp.reorder`: packets back in sequence order, with a bounded wait for a lost one
+- :mod:`~rtsplab.rtsp.receiver`: one stream's packet path, losses counted, receiver reports
 - :mod:`~rtsplab.rtsp.timeline`: timestamp unwrap and the sender-report wall clock
 
 Example:

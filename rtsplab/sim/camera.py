@@ -133,6 +133,7 @@ class SimCamera:
         self._encoder: H264Encoder | None = None
         self.frames_encoded = 0
         self.encode_ms_total = 0.0
+        self.receiver_reports = 0  # RTCP RRs from clients (in-process servers count here)
 
     @classmethod
     def from_config(cls, cfg: CameraConfig) -> SimCamera:

@@ -196,9 +196,12 @@ class RtspConnection:
                 return False
             if item is None:
                 return True
-            if isinstance(item, InterleavedFrame):  # RTCP receiver reports: keep-alive only
+            if isinstance(item, InterleavedFrame):  # RTCP receiver reports keep sessions alive
                 for s in self.sessions.values():
                     s.touch()
+                    t = s.transport
+                    if isinstance(t, TcpTransport) and item.channel == t.channels[1]:
+                        s.on_rtcp(item.payload)
                 continue
             self._last_request = time.monotonic()
             try:
@@ -229,7 +232,7 @@ class RtspConnection:
 
     def _housekeeping(self) -> None:
         for sid, session in list(self.sessions.items()):
-            if session.transport.poll():
+            if session.transport.poll(session.on_rtcp):
                 session.touch()
             if isinstance(session.transport, UdpTransport) and session.expired():
                 session.close(bye=True)

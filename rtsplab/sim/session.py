@@ -23,7 +23,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from rtsplab.rtsp.rtcp import build_bye, build_sdes_cname, build_sender_report, unix_ns_to_ntp
+from rtsplab.errors import ProtocolError
+from rtsplab.rtsp.rtcp import (
+    ReceiverReport,
+    build_bye,
+    build_sdes_cname,
+    build_sender_report,
+    parse_rtcp,
+    unix_ns_to_ntp,
+)
 from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.malformed import KINDS, malformed_packet
@@ -70,6 +78,7 @@ class MediaSession:
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.next_seq = int.from_bytes(os.urandom(2), "big") & 0x7FFF
         self.packets_sent = 0
+        self.receiver_reports = 0
         self.octets_sent = 0
         self.last_seen = time.monotonic()
         self._sub: Subscriber | None = None
@@ -86,6 +95,26 @@ class MediaSession:
             >>> MediaSession("a", SimCamera("c"), TcpTransport(lambda b: None, (0, 1)), 1).touch()
         """
         self.last_seen = time.monotonic()
+
+    def on_rtcp(self, data: bytes) -> None:
+        """An RTCP packet from the client: it keeps the session alive; receiver reports are
+        counted here and on the camera (``receiver_reports``). Malformed ones are ignored.
+
+        Example:
+            >>> from rtsplab.rtsp.rtcp import build_receiver_report
+            >>> from rtsplab.sim.transport import TcpTransport
+            >>> s = MediaSession("a", SimCamera("c"), TcpTransport(lambda b: None, (0, 1)), 1)
+            >>> s.on_rtcp(build_receiver_report(5)); s.on_rtcp(b"junk"); s.receiver_reports
+            1
+        """
+        self.touch()
+        try:
+            packets = parse_rtcp(data)
+        except ProtocolError:
+            return
+        if any(isinstance(p, ReceiverReport) for p in packets):
+            self.receiver_reports += 1
+            self.camera.receiver_reports += 1
 
     def expired(self) -> bool:
         """True when the client was silent for longer than ``timeout_s``.

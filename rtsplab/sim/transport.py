@@ -53,7 +53,7 @@ class TcpTransport:
         """
         self._write(interleave(self.channels[1], packet))
 
-    def poll(self) -> bool:
+    def poll(self, on_rtcp: Callable[[bytes], None] | None = None) -> bool:
         """Nothing to poll: receiver reports arrive on the RTSP connection.
 
         Example:
@@ -146,8 +146,9 @@ class UdpTransport:
         with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
             self._rtcp.sendto(packet, self.client[1])
 
-    def poll(self) -> bool:
+    def poll(self, on_rtcp: Callable[[bytes], None] | None = None) -> bool:
         """Drain datagrams from the client (receiver reports, NAT pings); True if any came.
+        Those on the RTCP port go to ``on_rtcp``.
 
         Example:
             >>> t = UdpTransport("127.0.0.1", (9, 10)); t.poll()
@@ -158,8 +159,10 @@ class UdpTransport:
         for s in (self._rtp, self._rtcp):
             for _ in range(64):
                 try:
-                    s.recv(2048)
+                    data = s.recv(2048)
                     got = True
+                    if on_rtcp is not None and s is self._rtcp:
+                        on_rtcp(data)
                 except (BlockingIOError, ConnectionRefusedError):
                     break
                 except OSError:

@@ -1,6 +1,7 @@
 """``backend="auto"``: the native client when it can serve the stream, else PyAV, else OpenCV.
 
-Against real servers: rtsplab's simulator (TCP, UDP only, H.265) and gst-rtsp-server.
+Against real servers: rtsplab's simulator (TCP, UDP only, H.265 over TCP and UDP),
+gst-rtsp-server and rtsp-server-perl's relay (UDP only).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from servers.fixtures import rtsp_setup_status
 
 import rtsplab
-from rtsplab.errors import NotFound, ProtocolError
+from rtsplab.errors import NotFound, ProtocolError, TransportRefused
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimCamera, SimServer
 
@@ -46,19 +49,49 @@ def test_simulator_over_tcp_is_read_natively(srv: SimServer) -> None:
     assert min(ages) > 0 and max(ages) < 1000
 
 
-def test_udp_only_server_falls_back_to_pyav(make_sim: Callable[..., SimServer]) -> None:
-    # the native client reads RTP over TCP only so far: PyAV serves UDP
+def test_udp_only_server_is_read_natively_over_udp(make_sim: Callable[..., SimServer]) -> None:
     s = make_sim(1, allow_tcp=False)
     used, transport, ages = read_ages(s.url("cam1"))
-    assert (used, transport) == ("pyav", "udp")
+    assert (used, transport) == ("native", "udp")
     assert min(ages) > 0 and max(ages) < 1000
 
 
-def test_h265_camera_falls_back_to_pyav(srv: SimServer) -> None:
-    # the native client decodes H.264 only so far
-    used, _, ages = read_ages(srv.url("hevc"))
-    assert used == "pyav"
+def test_h265_camera_is_read_natively(srv: SimServer) -> None:
+    used, transport, ages = read_ages(srv.url("hevc"))
+    assert (used, transport) == ("native", "tcp")
     assert min(ages) > 0 and max(ages) < 1000
+
+
+def test_h265_udp_only_camera_is_read_natively(make_sim: Callable[..., SimServer]) -> None:
+    s = make_sim([SimCamera("hevc", codec="h265")], allow_tcp=False)
+    used, transport, ages = read_ages(s.url("hevc"))
+    assert (used, transport) == ("native", "udp")
+    assert min(ages) > 0 and max(ages) < 1000
+
+
+def test_perl_relay_is_read_natively_over_udp(perl_relay: Callable[..., object]) -> None:
+    from rtsplab.sim import Publisher
+
+    relay: Any = perl_relay()
+    cam = SimCamera("cam1")
+    with Publisher(cam, relay.publish_url("cam1"), transport="udp"):
+        deadline = time.monotonic() + 10
+        while rtsp_setup_status(relay.read_url("cam1")) != 200:
+            assert time.monotonic() < deadline, "the relay never served the stream"
+            time.sleep(0.1)
+        used, transport, ages = read_ages(relay.read_url("cam1"), n=10)
+    assert (used, transport) == ("native", "udp")
+    assert min(ages) > 0 and max(ages) < 1000
+
+
+def test_a_server_refusing_both_transports_is_a_clear_error(
+    make_sim: Callable[..., SimServer],
+) -> None:
+    s = make_sim(1, allow_tcp=False, allow_udp=False)
+    t0 = time.monotonic()
+    with pytest.raises(TransportRefused, match="both TCP and UDP"):
+        rtsplab.open(s.url("cam1"), open_timeout_s=5.0)
+    assert time.monotonic() - t0 < 3.0  # not retried with PyAV and OpenCV
 
 
 def test_gst_rtsp_server_is_read_natively(gst_server: Callable[..., object]) -> None:
