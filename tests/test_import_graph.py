@@ -30,9 +30,8 @@ DATA_PATH = [
             "errors",
             "urls",
             "timecode",
-            "rtsp_client",
+            "source_clock",
         )
-        if (PACKAGE / f"{name}.py").exists()
     ],
 ]
 

@@ -32,6 +32,7 @@ from rtsplab.backends.base import (
     StreamInfo,
 )
 from rtsplab.backends.guard import bounded_open, inspect_server
+from rtsplab.backends.rtsp_client import classify_failure
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     AuthError,
@@ -44,7 +45,6 @@ from rtsplab.errors import (
     TransportRefused,
     UnsupportedStream,
 )
-from rtsplab.rtsp_client import classify_failure
 from rtsplab.urls import RtspUrl
 
 __all__ = [

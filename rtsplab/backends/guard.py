@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from rtsplab.backends.rtsp_client import codec_error, describe
 from rtsplab.errors import (
     ConnectError,
     OpenTimeout,
@@ -39,7 +40,6 @@ from rtsplab.errors import (
     RtspLabError,
     StreamClosed,
 )
-from rtsplab.rtsp_client import codec_error, describe
 from rtsplab.urls import RtspUrl, scrub
 
 __all__ = ["QUOTE_BYTES", "bounded_open", "inspect_server", "quote_answer", "sniff"]

@@ -49,8 +49,9 @@ from typing import Any
 import av
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
-from rtsplab.backends.yuv import luma_plane, to_bgr
+from rtsplab.backends.rtsp_client import RtspClient, status_error
 from rtsplab.backends.udp import UdpPortPair
+from rtsplab.backends.yuv import luma_plane, to_bgr
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     OpenTimeout,
@@ -74,7 +75,6 @@ from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
 from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
-from rtsplab.rtsp_client import RtspClient, status_error
 from rtsplab.urls import RtspUrl
 
 __all__ = ["MAX_REDIRECTS", "REORDER_DELAY_MS", "REORDER_PACKETS", "RR_INTERVAL_S", "NativeBackend"]
