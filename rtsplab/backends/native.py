@@ -464,8 +464,8 @@ class NativeBackend(Backend):
         """Unblock a ``read()`` waiting in another thread.
 
         Example:
-            >>> NativeBackend.interrupt.__name__
-            'interrupt'
+            >>> threading.Timer(0.1, backend.interrupt).start()  # doctest: +SKIP
+            >>> backend.read()  # a frozen camera: StreamClosed after 0.1 s, not read_timeout_s  # doctest: +SKIP
         """
         client = getattr(self, "_client", None)
         if client is not None:

@@ -245,8 +245,17 @@ class RtspClient:
         """Shut the socket down so that a ``recv`` blocked in another thread returns now.
 
         Example:
-            >>> RtspClient.interrupt.__name__
-            'interrupt'
+            >>> import threading
+            >>> silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+            >>> c = RtspClient(RtspUrl.parse(f"rtsp://127.0.0.1:{silent.getsockname()[1]}/x"), 1)
+            >>> threading.Timer(0.1, c.interrupt).start()
+            >>> t0 = time.monotonic()
+            >>> try:
+            ...     c.next_item(deadline=t0 + 5)
+            ... except StreamClosed:
+            ...     print("StreamClosed in under a second:", time.monotonic() - t0 < 1)
+            StreamClosed in under a second: True
+            >>> c.close(); silent.close()
         """
         sock = self._sock
         if sock is not None:
