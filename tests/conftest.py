@@ -16,7 +16,7 @@ import pytest
 from rtsplab.sim.external import free_port, stop_pid, wait_port
 
 pytest_plugins = ["servers.fixtures", "servers.sim_fixtures"]
-__all__ = ["IN_CI", "free_port", "require_tool", "stop_pid", "wait_port"]
+__all__ = ["IN_CI", "ThreadBaseline", "free_port", "require_tool", "stop_pid", "wait_port"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -32,7 +32,22 @@ def require_tool(path_or_name: str, apt: str) -> str:
     pytest.skip(msg)
 
 
+class ThreadBaseline:
+    """The threads alive before a test; :meth:`left` names those the test started and left.
+
+    Threads of earlier tests that end meanwhile (an abandoned FFmpeg read finishing) do not
+    count, either way: only threads that were not there before do.
+    """
+
+    def __init__(self) -> None:
+        self.before = frozenset(threading.enumerate())
+
+    def left(self) -> list[str]:
+        """Names of threads started since the baseline and still alive."""
+        return [t.name for t in threading.enumerate() if t not in self.before and t.is_alive()]
+
+
 @pytest.fixture
-def thread_baseline() -> Iterator[int]:
-    """The live thread count before the test; the test asserts it returns to this."""
-    yield threading.active_count()
+def thread_baseline() -> Iterator[ThreadBaseline]:
+    """The threads alive before the test; the test asserts it left none behind."""
+    yield ThreadBaseline()

@@ -3,11 +3,10 @@ bounded reads (rtsplab's simulator, in-process, over loopback)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from conftest import free_port
+from conftest import ThreadBaseline, free_port
 
 import rtsplab
 from rtsplab import plots
@@ -26,7 +25,9 @@ def _cams(*names: str) -> list[SimCamera]:
     return [SimCamera(n, size=SIZE) for n in names]
 
 
-def test_a_camera_down_at_open_is_reported_and_named_missing(thread_baseline: int) -> None:
+def test_a_camera_down_at_open_is_reported_and_named_missing(
+    thread_baseline: ThreadBaseline,
+) -> None:
     dead = f"rtsp://admin:{PASSWORD.replace('@', '%40')}@127.0.0.1:{free_port()}/cam9"
     with SimServer(_cams("cam1", "cam2")) as srv:
         with rtsplab.open_group([*srv.urls, dead], backend="native", open_timeout_s=2) as g:
@@ -44,10 +45,10 @@ def test_a_camera_down_at_open_is_reported_and_named_missing(thread_baseline: in
             rtsplab.open_group([*srv.urls, dead], backend="native", on_missing="raise")
     with pytest.raises(ConnectError):  # nothing opened at all: no group
         rtsplab.open_group([dead], backend="native")
-    assert threading.active_count() == thread_baseline
+    assert thread_baseline.left() == []
 
 
-def test_add_and_remove_while_reading(thread_baseline: int) -> None:
+def test_add_and_remove_while_reading(thread_baseline: ThreadBaseline) -> None:
     with SimServer(_cams("cam1", "cam2", "cam3")) as srv:
         g = rtsplab.open_group([srv.url("cam1")], backend="native")
         try:
@@ -68,7 +69,7 @@ def test_add_and_remove_while_reading(thread_baseline: int) -> None:
             g.close()
         with pytest.raises(StreamClosed):
             g.add(srv.url("cam1"))
-    assert threading.active_count() == thread_baseline
+    assert thread_baseline.left() == []
 
 
 def test_a_failed_stream_is_opened_again_by_add() -> None:

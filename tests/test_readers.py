@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import ThreadBaseline, free_port
 
 import rtsplab
 from rtsplab.entities import Clock, StreamState, Transport
@@ -73,25 +73,27 @@ def test_strategies_on_a_slow_consumer(gst) -> None:  # type: ignore[no-untyped-
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("strategy", ["naive", "buffered", "latest"])
-def test_close_stops_every_thread(gst, thread_baseline: int, strategy: str, backend: str) -> None:  # type: ignore[no-untyped-def]
+def test_close_stops_every_thread(
+    gst, thread_baseline: ThreadBaseline, strategy: str, backend: str
+) -> None:  # type: ignore[no-untyped-def]
     r = rtsplab.open(gst.url("cam1"), strategy=strategy, read_timeout_s=1.0, backend=backend)
     r.read_frame()
     t0 = time.monotonic()
     r.close()
     r.close()  # idempotent
     assert time.monotonic() - t0 < 2 * 1.0 + 1.0
-    assert threading.active_count() == thread_baseline
+    assert thread_baseline.left() == []
     assert r.state is StreamState.CLOSED
     with pytest.raises(StreamClosed):
         r.read_frame()
     assert r.read() == (False, None)
 
 
-def test_group_close_stops_every_thread(gst, thread_baseline: int) -> None:  # type: ignore[no-untyped-def]
+def test_group_close_stops_every_thread(gst, thread_baseline: ThreadBaseline) -> None:  # type: ignore[no-untyped-def]
     with rtsplab.open_group([gst.url("cam1"), gst.url("cam2")], sync="matched") as g:
         fs = g.read_set()
         assert set(fs.frames) == {"cam1", "cam2"}
-    assert threading.active_count() == thread_baseline
+    assert thread_baseline.left() == []
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 
 import pytest
-from conftest import free_port
+from conftest import ThreadBaseline, free_port
 
 import rtsplab
 from rtsplab.entities import StreamState
@@ -41,7 +40,7 @@ def test_two_cameras_slow_consumer() -> None:
 
 
 @pytest.mark.parametrize("backend", ["opencv", "native"])
-def test_kill_and_restart_under_a_reader(thread_baseline: int, backend: str) -> None:
+def test_kill_and_restart_under_a_reader(thread_baseline: ThreadBaseline, backend: str) -> None:
     port = free_port()
     srv = SimServer(1, port=port, process=True)
     r = rtsplab.open(srv.url("cam1"), backend=backend, read_timeout_s=1.0, reconnect=True)
@@ -68,7 +67,7 @@ def test_kill_and_restart_under_a_reader(thread_baseline: int, backend: str) -> 
     finally:
         r.close()
         srv.close()
-    assert threading.active_count() == thread_baseline
+    assert thread_baseline.left() == []
 
 
 def test_kill_without_reconnect_fails_with_a_typed_error() -> None:

@@ -6,12 +6,12 @@ import itertools
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import ThreadBaseline
 from servers.sim_fixtures import RawRtsp, read_pyav
 
 import rtsplab
@@ -60,7 +60,7 @@ def test_process_mode_knobs_kill_restart_close() -> None:
     srv2.close()  # idempotent
 
 
-def test_in_process_restart_same_port_and_threads_joined(thread_baseline: int) -> None:
+def test_in_process_restart_same_port_and_threads_joined(thread_baseline: ThreadBaseline) -> None:
     cams = [SimCamera("cam1"), SimCamera("cam2")]
     srv = SimServer(cams)
     port = srv.port
@@ -75,9 +75,9 @@ def test_in_process_restart_same_port_and_threads_joined(thread_baseline: int) -
         c.play_tcp(again.url("cam2"))
         assert len(c.read_frames(10)) >= 10
     deadline = time.monotonic() + 3
-    while threading.active_count() > thread_baseline and time.monotonic() < deadline:
+    while thread_baseline.left() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert threading.active_count() == thread_baseline, [t.name for t in threading.enumerate()]
+    assert thread_baseline.left() == []
 
 
 def test_fixtures(sim_server: SimServer, make_sim: Callable[..., SimServer]) -> None:

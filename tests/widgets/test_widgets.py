@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from conftest import ThreadBaseline
 
 from rtsplab.sim import SimServer
 from rtsplab.widgets import LiveView, encode_jpeg, stop_all
@@ -44,11 +45,11 @@ def caption_age_ms(view: LiveView, i: int) -> int | None:
 
 
 @pytest.fixture
-def sim(thread_baseline: int) -> Iterator[SimServer]:
+def sim(thread_baseline: ThreadBaseline) -> Iterator[SimServer]:
     with SimServer(2) as srv:
         yield srv
     # The simulator's own threads go away once it is closed: nothing of ours is left over.
-    wait_for(lambda: threading.active_count() <= thread_baseline, 10.0, "threads to stop")
+    wait_for(lambda: not thread_baseline.left(), 10.0, "threads to stop")
 
 
 def test_encode_jpeg_downscales_keeping_aspect() -> None:
@@ -273,7 +274,7 @@ def test_buffered_queue_is_bounded_and_its_overflow_shown(sim: SimServer) -> Non
 
 @pytest.mark.interop
 def test_playground_slider_moves_the_age_and_an_interrupt_stops_everything(
-    thread_baseline: int,
+    thread_baseline: ThreadBaseline,
 ) -> None:
     from rtsplab.widgets import Playground, lifecycle
 
@@ -304,7 +305,7 @@ def test_playground_slider_moves_the_age_and_an_interrupt_stops_everything(
                 p.stop()
     # close() leaves a read FFmpeg cannot interrupt to its thread, which ends within read_timeout_s
     wait_for(lambda: rtsplab_threads() == [], 3.0, "reader threads to end")
-    wait_for(lambda: threading.active_count() <= thread_baseline, 10.0, "threads to stop")
+    wait_for(lambda: not thread_baseline.left(), 10.0, "threads to stop")
 
 
 def _pid_alive(pid: int) -> bool:
