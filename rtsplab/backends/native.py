@@ -22,7 +22,10 @@ Over UDP, packets pass a reorder buffer bounded by :data:`REORDER_PACKETS` and
 to is dropped at once and decoding resumes at the next keyframe, so no picture is ever
 decoded from a unit with a hole (FFmpeg's demuxer waits up to ``max_delay`` for it, then
 decodes what it has: a late, smeared picture). Lost packets are counted
-(:attr:`NativeBackend.lost_packets`).
+(:attr:`NativeBackend.lost_packets`). While it waits for that keyframe the client asks the
+camera for one with an RTCP Picture Loss Indication (RFC 4585, compound with a receiver
+report), at most once per :data:`PLI_INTERVAL_S`, so a loss costs a few frames rather than
+the rest of the GOP (counted in :attr:`NativeBackend.keyframe_requests`).
 
 This module is only I/O and decoding: the wire formats, the access-unit assembly and the
 clocks are :mod:`rtsplab.rtsp` (one :class:`~rtsplab.rtsp.receiver.RtpReceiver` per stream,
@@ -77,7 +80,14 @@ from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.urls import RtspUrl
 
-__all__ = ["MAX_REDIRECTS", "REORDER_DELAY_MS", "REORDER_PACKETS", "RR_INTERVAL_S", "NativeBackend"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "PLI_INTERVAL_S",
+    "REORDER_DELAY_MS",
+    "REORDER_PACKETS",
+    "RR_INTERVAL_S",
+    "NativeBackend",
+]
 
 MAX_REDIRECTS = 3
 RR_INTERVAL_S = 1.0  # receiver reports: cameras drop a UDP session that stops sending them
@@ -85,6 +95,9 @@ RR_INTERVAL_S = 1.0  # receiver reports: cameras drop a UDP session that stops s
 # LAN, a few ms over Wi-Fi), short enough that a lost one costs little age.
 REORDER_PACKETS = 64
 REORDER_DELAY_MS = 20
+# Keyframe requests repeat at most this often while the decoder waits: a few round trips on a
+# LAN, long enough for the camera's keyframe to arrive before asking again.
+PLI_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 REDIRECTS = {301, 302, 303, 305, 307, 308}
@@ -116,6 +129,8 @@ class NativeBackend(Backend):
         self._keepalive_method = "GET_PARAMETER"
         self._next_keepalive = 0.0
         self._next_rr = 0.0
+        self._next_pli = 0.0
+        self.keyframe_requests = 0  # PLIs sent
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
         self._udp: UdpPortPair | None = None
@@ -355,20 +370,27 @@ class NativeBackend(Backend):
             self._rx.on_rtcp(item.payload, time.monotonic_ns())
 
     def _housekeeping(self, client: RtspClient) -> None:
-        """Keep-alive and receiver reports, when due."""
+        """Keep-alive, receiver reports and keyframe requests, when due."""
         now = time.monotonic()
         if now >= self._next_keepalive:
             self._next_keepalive = now + self._keepalive_s
             with contextlib.suppress(OSError, StreamClosed):
                 client.send(self._keepalive_method, self._media_url.without_credentials(), [])
-        if now >= self._next_rr:
-            self._next_rr = now + RR_INTERVAL_S
+        report = None
+        if self._rx.assembler.waiting_for_keyframe and now >= self._next_pli:
+            self._next_pli = now + PLI_INTERVAL_S
+            self.keyframe_requests += 1
+            report = self._rx.picture_loss_report(self._ssrc, time.monotonic_ns())
+        elif now >= self._next_rr:
             report = self._rx.receiver_report(self._ssrc, time.monotonic_ns())
-            if self._udp is not None:
-                self._udp.send_rtcp(report)
-            else:
-                with contextlib.suppress(OSError, StreamClosed):
-                    client.send_interleaved(self._rtcp_channel, report)
+        if report is None:
+            return
+        self._next_rr = now + RR_INTERVAL_S  # a PLI's compound packet carries a report too
+        if self._udp is not None:
+            self._udp.send_rtcp(report)
+        else:
+            with contextlib.suppress(OSError, StreamClosed):
+                client.send_interleaved(self._rtcp_channel, report)
 
     def _on_response(self, raw: bytes) -> None:
         """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""

@@ -148,6 +148,21 @@ class AccessUnitAssembler:
         """
         self._first_seq = seq & 0xFFFF
 
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        """True while units are being dropped until the next keyframe, or the open unit is
+        already damaged: the moment a receiver asks the sender for a keyframe (a PLI).
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> a = AccessUnitAssembler(H264Depacketizer())
+            >>> a.push(RtpPacket(96, 1, 0, 5, True, b"\\x65\\x88")); a.waiting_for_keyframe
+            False
+            >>> a.push(RtpPacket(96, 3, 9, 5, True, b"\\x41\\x9a")); a.waiting_for_keyframe
+            True
+        """
+        return self._need_keyframe or self._damaged
+
     def _finish(self, marker: bool, seq: int) -> None:
         """Close the open unit: queue it, or drop it if damaged or waiting for a keyframe."""
         nals, self._nals, self._size = self._nals, [], 0

@@ -37,6 +37,7 @@ from rtsplab.rtsp.rtcp import (
     Goodbye,
     ReportBlock,
     SenderReport,
+    build_pli,
     build_receiver_report,
     build_sdes_cname,
     ntp_to_unix_ns,
@@ -268,6 +269,23 @@ class RtpReceiver:
                 )
             )
         return build_receiver_report(ssrc, blocks) + build_sdes_cname(ssrc, cname)
+
+    def picture_loss_report(self, ssrc: int, now_ns: int) -> bytes:
+        """:meth:`receiver_report` followed by a PLI asking the source for a keyframe: the
+        compound packet RFC 4585 §3.1 wants a feedback message sent in.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer, packetize_h264
+            >>> from rtsplab.rtsp.rtcp import parse_rtcp
+            >>> rx = RtpReceiver(H264Depacketizer())
+            >>> for p in packetize_h264([b"\\x65" + bytes(3000)], 100, 0, 7)[::2]:
+            ...     rx.on_rtp(p)
+            >>> [type(p).__name__ for p in parse_rtcp(rx.picture_loss_report(0xABC, 0))]
+            ['ReceiverReport', 'SourceDescription', 'KeyframeRequest']
+            >>> parse_rtcp(rx.picture_loss_report(0xABC, 0))[-1].media_ssrc
+            7
+        """
+        return self.receiver_report(ssrc, now_ns) + build_pli(ssrc, self.assembler.ssrc or 0)
 
     def pts_s(self, rtp_ts: int) -> float:
         """Seconds since the first unit asked about, from the unwrapped RTP timestamp.

@@ -1,10 +1,15 @@
-"""RTCP (RFC 3550 §6): sender and receiver reports, SDES, BYE, compound packets; NTP time.
+"""RTCP (RFC 3550 §6): sender and receiver reports, SDES, BYE, keyframe requests (PLI, FIR),
+compound packets; NTP time.
 
 A sender report maps an RTP timestamp to an NTP wall-clock time; :mod:`rtsplab.rtsp.timeline`
 turns that into a wall clock for every frame. :func:`parse_rtcp` validates each packet of a
 compound datagram (version, length, report-block count, SDES items, BYE list, padding) and
 raises :class:`~rtsplab.errors.ProtocolError` for anything that does not fit. Packet types
-it does not know (APP, XR, feedback) come back as :class:`RtcpPacket`.
+it does not know (APP, XR, other feedback) come back as :class:`RtcpPacket`.
+
+A receiver that lost part of a picture asks the sender for a new keyframe with a Picture Loss
+Indication (RFC 4585 §6.3.1, :func:`build_pli`) or a Full Intra Request (RFC 5104 §4.3.1,
+:func:`build_fir`); both parse to :class:`KeyframeRequest`.
 
 Example:
     >>> sr = build_sender_report(ssrc=1, ntp=unix_ns_to_ntp(0), rtp_ts=5, packets=2, octets=3)
@@ -28,12 +33,15 @@ __all__ = [
     "SDES",
     "SR",
     "Goodbye",
+    "KeyframeRequest",
     "ReceiverReport",
     "ReportBlock",
     "RtcpPacket",
     "SenderReport",
     "SourceDescription",
     "build_bye",
+    "build_fir",
+    "build_pli",
     "build_receiver_report",
     "build_sdes_cname",
     "build_sender_report",
@@ -44,6 +52,8 @@ __all__ = [
 
 NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 -> 1970-01-01
 SR, RR, SDES, BYE = 200, 201, 202, 203
+PSFB = 206  # payload-specific feedback (RFC 4585 §6.1)
+FMT_PLI, FMT_FIR = 1, 4
 CNAME = 1
 _BLOCK = struct.Struct(">IIIIII")
 
@@ -195,7 +205,41 @@ class Goodbye:
     packet_type: int = BYE
 
 
-Packet = SenderReport | ReceiverReport | SourceDescription | Goodbye | RtcpPacket
+@dataclass(frozen=True)
+class KeyframeRequest:
+    """RTCP PLI or FIR: ``sender_ssrc`` asks ``media_ssrc`` for a keyframe.
+
+    ``fmt`` is 1 for a PLI, 4 for a FIR; a FIR names its targets in ``fir_entries`` as
+    ``(ssrc, command sequence number)`` pairs (its ``media_ssrc`` is 0 by RFC 5104).
+
+    Example:
+        >>> parse_rtcp(build_pli(sender_ssrc=1, media_ssrc=2))[0]
+        KeyframeRequest(fmt=1, sender_ssrc=1, media_ssrc=2, fir_entries=(), packet_type=206)
+        >>> parse_rtcp(build_fir(1, 2, seq=7))[0].fir_entries
+        ((2, 7),)
+    """
+
+    fmt: int
+    sender_ssrc: int
+    media_ssrc: int
+    fir_entries: tuple[tuple[int, int], ...] = ()
+    packet_type: int = PSFB
+
+    def targets(self, ssrc: int) -> bool:
+        """True when the request is for the source ``ssrc``.
+
+        Example:
+            >>> parse_rtcp(build_fir(1, 2, seq=0))[0].targets(2)
+            True
+            >>> parse_rtcp(build_pli(1, 2))[0].targets(3)
+            False
+        """
+        if self.fmt == FMT_FIR:
+            return any(s == ssrc for s, _ in self.fir_entries)
+        return self.media_ssrc == ssrc
+
+
+Packet = SenderReport | ReceiverReport | SourceDescription | Goodbye | KeyframeRequest | RtcpPacket
 
 
 def _header(first_count: int, ptype: int, body: bytes) -> bytes:
@@ -277,6 +321,46 @@ def build_bye(ssrc: int, reason: str = "") -> bytes:
     return _header(1, BYE, body)
 
 
+def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    """An RTCP Picture Loss Indication (RFC 4585 §6.3.1): 12 bytes. RFC 4585 sends it in a
+    compound packet after a receiver report (e.g. ``RtpReceiver.receiver_report(...) + pli``).
+
+    Example:
+        >>> build_pli(1, 2).hex()
+        '81ce00020000000100000002'
+    """
+    return _header(
+        FMT_PLI, PSFB, struct.pack(">II", sender_ssrc & 0xFFFFFFFF, media_ssrc & 0xFFFFFFFF)
+    )
+
+
+def build_fir(sender_ssrc: int, media_ssrc: int, seq: int) -> bytes:
+    """An RTCP Full Intra Request (RFC 5104 §4.3.1) for ``media_ssrc``: 20 bytes.
+
+    ``seq`` is the command sequence number, incremented for each new request (mod 256).
+
+    Example:
+        >>> build_fir(1, 2, seq=3).hex()
+        '84ce000400000001000000000000000203000000'
+    """
+    body = struct.pack(">IIIB3x", sender_ssrc & 0xFFFFFFFF, 0, media_ssrc & 0xFFFFFFFF, seq & 0xFF)
+    return _header(FMT_FIR, PSFB, body)
+
+
+def _feedback(fmt: int, body: bytes) -> KeyframeRequest | RtcpPacket:
+    if fmt not in (FMT_PLI, FMT_FIR):
+        return RtcpPacket(PSFB, fmt, body)
+    if len(body) < 8:
+        raise ProtocolError(f"RTCP feedback of {len(body)} bytes is shorter than 8")
+    sender, media = struct.unpack_from(">II", body)
+    if fmt == FMT_PLI:
+        return KeyframeRequest(fmt, sender, media)
+    if len(body) == 8 or (len(body) - 8) % 8:
+        raise ProtocolError(f"RTCP FIR: {len(body) - 8} bytes of entries, not a multiple of 8")
+    entries = tuple((ssrc, word >> 24) for ssrc, word in struct.iter_unpack(">II", body[8:]))
+    return KeyframeRequest(fmt, sender, media, entries)
+
+
 def _blocks(body: bytes, off: int, count: int) -> tuple[ReportBlock, ...]:
     if off + 24 * count > len(body):
         raise ProtocolError(f"RTCP report: {count} report blocks do not fit {len(body)} bytes")
@@ -349,6 +433,8 @@ def _parse_one(ptype: int, count: int, body: bytes) -> Packet:
         return _sdes(body, count)
     if ptype == BYE:
         return _bye(body, count)
+    if ptype == PSFB:
+        return _feedback(count, body)
     return RtcpPacket(ptype, count, body)
 
 

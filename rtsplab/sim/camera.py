@@ -37,6 +37,9 @@ from rtsplab.sim.scene import Scene
 __all__ = ["CameraConfig", "SimCamera"]
 
 _log = logging.getLogger("rtsplab.sim")
+# A camera honours keyframe requests (RTCP PLI/FIR) at most this often, as encoders do: a
+# burst of requests from many clients, or a repeating one, costs one IDR.
+KEYFRAME_REQUEST_INTERVAL_S = 0.05
 _KNOBS = ("latency_ms", "jitter_ms", "fps", "loss", "malformed")
 
 
@@ -134,6 +137,8 @@ class SimCamera:
         self.frames_encoded = 0
         self.encode_ms_total = 0.0
         self.receiver_reports = 0  # RTCP RRs from clients (in-process servers count here)
+        self.keyframe_requests = 0  # RTCP PLIs/FIRs from clients (likewise)
+        self._last_requested_idr_mono = -1e9
 
     @classmethod
     def from_config(cls, cfg: CameraConfig) -> SimCamera:
@@ -370,6 +375,25 @@ class SimCamera:
             >>> SimCamera("c").request_keyframe()
         """
         self._force_idr = True
+
+    def on_keyframe_request(self) -> bool:
+        """A client asked for a keyframe (RTCP PLI or FIR): count it, and make the next frame
+        an IDR for every subscriber unless one was requested in the last
+        :data:`KEYFRAME_REQUEST_INTERVAL_S`. True when the request is honoured.
+
+        Example:
+            >>> cam = SimCamera("c")
+            >>> cam.on_keyframe_request(), cam.on_keyframe_request(), cam.keyframe_requests
+            (True, False, 2)
+        """
+        now = time.monotonic()
+        with self._lock:
+            self.keyframe_requests += 1
+            if now - self._last_requested_idr_mono < KEYFRAME_REQUEST_INTERVAL_S:
+                return False
+            self._last_requested_idr_mono = now
+        self.request_keyframe()
+        return True
 
     @property
     def encoding_name(self) -> str:

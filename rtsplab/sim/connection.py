@@ -163,8 +163,8 @@ class RtspConnection:
         """
         try:
             while not self._closing.is_set():
-                ready, _, _ = select.select([self.sock], [], [], 0.5)
-                if ready:
+                ready = self._wait(0.5)
+                if self.sock in ready:
                     data = self.sock.recv(65536)
                     if not data:
                         break
@@ -213,6 +213,16 @@ class RtspConnection:
                     return False
                 continue
             self._handle(request)
+
+    def _wait(self, timeout_s: float) -> list[socket.socket]:
+        """Wait for the client's connection or its sessions' datagrams (RTCP over UDP)."""
+        watched: list[socket.socket] = [self.sock]
+        for session in list(self.sessions.values()):
+            watched.extend(session.transport.sockets())
+        try:
+            return select.select(watched, [], [], timeout_s)[0]
+        except (OSError, ValueError):  # a session's sockets closed meanwhile
+            return select.select([self.sock], [], [], timeout_s)[0]
 
     def _linger(self, max_s: float = 1.0, max_bytes: int = 1 << 20) -> None:
         """Half-close and drain what the client still sends, so it reads our error response

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from rtsplab.errors import ProtocolError
 from rtsplab.rtsp.rtcp import (
+    KeyframeRequest,
     ReceiverReport,
     build_bye,
     build_sdes_cname,
@@ -98,13 +99,17 @@ class MediaSession:
 
     def on_rtcp(self, data: bytes) -> None:
         """An RTCP packet from the client: it keeps the session alive; receiver reports are
-        counted here and on the camera (``receiver_reports``). Malformed ones are ignored.
+        counted here and on the camera (``receiver_reports``); a keyframe request (PLI or FIR)
+        for this session's SSRC goes to :meth:`SimCamera.on_keyframe_request`, which counts it
+        (``keyframe_requests``) and makes the next frame an IDR. Malformed ones are ignored.
 
         Example:
-            >>> from rtsplab.rtsp.rtcp import build_receiver_report
+            >>> from rtsplab.rtsp.rtcp import build_pli, build_receiver_report
             >>> from rtsplab.sim.transport import TcpTransport
             >>> s = MediaSession("a", SimCamera("c"), TcpTransport(lambda b: None, (0, 1)), 1)
             >>> s.on_rtcp(build_receiver_report(5)); s.on_rtcp(b"junk"); s.receiver_reports
+            1
+            >>> s.on_rtcp(build_receiver_report(5) + build_pli(5, s.ssrc)); s.camera.keyframe_requests
             1
         """
         self.touch()
@@ -115,6 +120,8 @@ class MediaSession:
         if any(isinstance(p, ReceiverReport) for p in packets):
             self.receiver_reports += 1
             self.camera.receiver_reports += 1
+        if any(isinstance(p, KeyframeRequest) and p.targets(self.ssrc) for p in packets):
+            self.camera.on_keyframe_request()
 
     def expired(self) -> bool:
         """True when the client was silent for longer than ``timeout_s``.

@@ -53,6 +53,15 @@ class TcpTransport:
         """
         self._write(interleave(self.channels[1], packet))
 
+    def sockets(self) -> list[socket.socket]:
+        """Sockets to wait on for the client's datagrams: none, RTCP comes on the connection.
+
+        Example:
+            >>> TcpTransport(lambda b: None, (0, 1)).sockets()
+            []
+        """
+        return []
+
     def poll(self, on_rtcp: Callable[[bytes], None] | None = None) -> bool:
         """Nothing to poll: receiver reports arrive on the RTSP connection.
 
@@ -145,6 +154,16 @@ class UdpTransport:
         """
         with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
             self._rtcp.sendto(packet, self.client[1])
+
+    def sockets(self) -> list[socket.socket]:
+        """Sockets to wait on for the client's datagrams (then :meth:`poll`): RTCP reports and
+        keyframe requests should be read as they come, not on the next housekeeping tick.
+
+        Example:
+            >>> t = UdpTransport("127.0.0.1", (9, 10)); len(t.sockets()); t.close()
+            2
+        """
+        return [self._rtp, self._rtcp]
 
     def poll(self, on_rtcp: Callable[[bytes], None] | None = None) -> bool:
         """Drain datagrams from the client (receiver reports, NAT pings); True if any came.

@@ -29,6 +29,8 @@ from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.rtcp import (
     ReportBlock,
     build_bye,
+    build_fir,
+    build_pli,
     build_receiver_report,
     build_sdes_cname,
     build_sender_report,
@@ -74,6 +76,8 @@ RTCP = [
     + build_sdes_cname(0xCAFE, "rtsplab-cam1")
     + build_bye(0xCAFE, "bye"),
     build_receiver_report(1, [ReportBlock(0xCAFE, 0, 0, 105)]),
+    build_receiver_report(1) + build_sdes_cname(1, "x") + build_pli(1, 0xCAFE),
+    build_fir(1, 0xCAFE, seq=3),
 ]
 
 

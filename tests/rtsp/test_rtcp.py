@@ -9,11 +9,14 @@ from hypothesis import strategies as st
 from rtsplab.errors import ProtocolError
 from rtsplab.rtsp.rtcp import (
     Goodbye,
+    KeyframeRequest,
     ReceiverReport,
     ReportBlock,
     SenderReport,
     SourceDescription,
     build_bye,
+    build_fir,
+    build_pli,
     build_receiver_report,
     build_sdes_cname,
     build_sender_report,
@@ -113,8 +116,31 @@ def test_sdes_and_bye_round_trip(ssrc: int, text: str) -> None:
         bytes.fromhex("82cb000100000001"),  # BYE with 2 sources, room for 1
         bytes.fromhex("80630001000000ff"),  # not an RTCP packet type (RTP-looking)
         bytes.fromhex("a0c9000100000009"),  # padding count 9 in a 4-byte body
+        bytes.fromhex("81ce000100000001"),  # PLI without its media SSRC
+        bytes.fromhex("84ce00020000000100000000"),  # FIR without an entry
+        bytes.fromhex("84ce0003000000010000000000000002"),  # FIR entry cut in half
     ],
 )
 def test_malformed_rtcp_raises_protocol_error(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         parse_rtcp(data)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 255))
+def test_keyframe_requests_round_trip(sender: int, media: int, seq: int) -> None:
+    rr, pli, fir = parse_rtcp(
+        build_receiver_report(sender) + build_pli(sender, media) + build_fir(sender, media, seq)
+    )
+    assert isinstance(rr, ReceiverReport) and isinstance(pli, KeyframeRequest)
+    assert (pli.fmt, pli.sender_ssrc, pli.media_ssrc) == (1, sender, media)
+    assert isinstance(fir, KeyframeRequest) and fir.fmt == 4 and fir.fir_entries == ((media, seq),)
+    assert pli.targets(media) and fir.targets(media) and not pli.targets(media ^ 1)
+
+
+def test_pli_layout_and_other_feedback_is_kept_opaque() -> None:
+    # RFC 4585 §6.1: V=2, FMT=1, PT=206, length 2 words, sender then media SSRC
+    assert build_pli(0x01020304, 0x0A0B0C0D) == bytes.fromhex("81ce0002010203040a0b0c0d")
+    (nack,) = parse_rtcp(bytes.fromhex("81cd0003000000010000000200050000"))  # generic NACK
+    assert nack.packet_type == 205 and not isinstance(nack, KeyframeRequest)
+    (other,) = parse_rtcp(bytes.fromhex("8fce00020000000100000002"))  # PSFB FMT 15 (AFB)
+    assert not isinstance(other, KeyframeRequest) and other.packet_type == 206

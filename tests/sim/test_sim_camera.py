@@ -1,4 +1,4 @@
-"""SimCamera without a server: start/stop from many threads, knob forwarding."""
+"""SimCamera without a server: start/stop from many threads, knob forwarding, keyframe requests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from rtsplab.rtsp.rtcp import build_fir, build_pli, build_receiver_report
 from rtsplab.sim import CameraConfig, SimCamera
 from rtsplab.sim.media import Subscriber
+from rtsplab.sim.session import MediaSession
+from rtsplab.sim.transport import TcpTransport
 
 
 def _capture_threads(name: str) -> list[threading.Thread]:
@@ -80,3 +83,28 @@ def test_knobs_forward_while_served_elsewhere() -> None:
     cam.forward_to(None)
     cam.set(latency_ms=5)
     assert cam.latency_ms == 5.0 and len(calls) == 3
+
+
+def test_a_keyframe_request_makes_the_next_frame_an_idr() -> None:
+    cam = SimCamera("kf", size=(160, 96), fps=30, gop=1000)  # no keyframe of its own for 33 s
+    session = MediaSession("s", cam, TcpTransport(lambda b: None, (0, 1)), 60)
+    sub = Subscriber()
+    with cam:
+        cam.subscribe(sub)
+
+        def next_keys(n: int) -> list[bool]:
+            units = [sub.get(2.0) for _ in range(n)]
+            assert all(u is not None for u in units)
+            return [u.keyframe for u in units if u is not None]
+
+        assert next_keys(4)[0]  # the first unit of a subscriber is a keyframe
+        assert not any(next_keys(4))
+        session.on_rtcp(build_receiver_report(9) + build_pli(9, session.ssrc ^ 1))
+        assert cam.keyframe_requests == 0  # for another source: not ours
+        assert not any(next_keys(3))
+        session.on_rtcp(build_receiver_report(9) + build_pli(9, session.ssrc))
+        assert any(next_keys(6)) and cam.keyframe_requests == 1
+        time.sleep(0.06)  # past the camera's limit of one forced IDR per 50 ms
+        session.on_rtcp(build_fir(9, session.ssrc, seq=1))
+        assert any(next_keys(6)) and cam.keyframe_requests == 2
+        cam.unsubscribe(sub)
