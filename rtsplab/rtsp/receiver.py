@@ -151,13 +151,9 @@ class RtpReceiver:
             self.reorder = ReorderBuffer(self.reorder.max_packets, self.reorder.max_delay_ns)
             self._max_seq = None
             return
-        if asm.payload_type is not None and packet.payload_type != asm.payload_type:
-            self._bad(
-                ProtocolError(
-                    f"RTP payload type {packet.payload_type}, expected {asm.payload_type}"
-                )
-            )
-            return
+        # A packet of our source with another payload type still takes its sequence number:
+        # it goes through the reorder buffer (no false loss) and the assembler counts it bad
+        # without damaging the frame around it, which it carries nothing of.
         self._note_arrival(packet, now_ns)
         self._assemble(self.reorder.push(packet, now_ns))
 

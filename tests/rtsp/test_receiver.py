@@ -38,6 +38,19 @@ def test_malformed_packets_are_counted_and_frames_go_on() -> None:
     assert pts[0] == 0.0 and pts == sorted(pts) and pts[-1] > 1.0  # unwrapped, never negative
 
 
+def test_a_foreign_payload_type_inside_a_frame_is_bad_not_a_loss() -> None:
+    rx = RtpReceiver(H264Depacketizer(), payload_type=96)
+    first, second = packetize_h264([b"\x65" + bytes(3000)], 100, 0, 5, mtu=1600)
+    foreign = malformed_packet("wrong_payload_type", 5, 101, 0).data
+    second = bytearray(second)
+    second[2:4] = (102).to_bytes(2, "big")  # the sender numbered the foreign packet 101
+    for p in (first, foreign, bytes(second)):
+        rx.on_rtp(p)
+    au = rx.pull()
+    assert au is not None and au.keyframe  # the frame is whole: nothing of it was lost
+    assert (rx.bad_packets, rx.lost_packets) == (1, 0)
+
+
 def test_bye_of_our_source_ends_the_stream() -> None:
     rx = RtpReceiver(H264Depacketizer())
     for p in packetize_h264([b"\x65\x88"], 0, 0, 9):
