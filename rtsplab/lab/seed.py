@@ -162,7 +162,8 @@ class SeedResult:
             f"(c) Decoder threads: frames were decoded {n['transit_ms']['decoder_threads=0']:.0f} "
             f"ms after capture with FFmpeg's automatic threading and "
             f"{n['transit_ms']['decoder_threads=1']:.0f} ms with one thread: threading added "
-            f"{delay:.0f} ms, {delay / period:.1f} frame periods of {period:.0f} ms.",
+            f"{signed(delay)} ms, {round(delay / period, 1) + 0.0:.1f} frame periods of "
+            f"{period:.0f} ms.",
             f"(d) A consumer spending {self.consumer_ms:g} ms per set: frame age changed by "
             f"{signed(grow['naive'])} ms per second with naive reads and {signed(grow['buffered'])}"
             f" ms per second with a buffered queue; with latest it stayed at {p50['latest']:.0f} ms "
@@ -236,6 +237,7 @@ def reproduce_seed(
 ) -> SeedResult:
     """Reproduce "two ``cv2.VideoCapture`` streams end up a second apart", then fix it.
 
+    Every step reads through OpenCV (``backend="opencv"``), the problem statement's stack.
     Steps: (a) open two captures one after the other with OpenCV's default options and read
     them in one naive loop; (b) the open-time backlog (open time, first-frame age) and the
     problem statement's list-filling threads (``buffered``); (c) decoder threads 0 vs 1;
@@ -284,14 +286,16 @@ def reproduce_seed(
         for threads in (0, 1):
             dec.run = f"decoder_threads={threads}"
             t0 = time.monotonic_ns()
-            with open_group(pair, Strategy.LATEST, recorder=dec, decoder_threads=threads) as g:
+            with open_group(  # FFmpeg's decoder threading, as cv2.VideoCapture has it
+                pair, Strategy.LATEST, recorder=dec, decoder_threads=threads, backend="opencv"
+            ) as g:
                 rows = timed_first_set(g, t0, PARALLEL, fresh=True)
                 opens += rows if threads == 1 else []
                 read_sets(g, min(seconds, 2.0), fresh=True)
         step("(d, e) consumer")
         rec_c = Recorder()
         for label in ("naive", "buffered", "latest", "matched"):
-            run_strategy(pair, label, seconds, consumer_ms, rec_c)
+            run_strategy(pair, label, seconds, consumer_ms, rec_c, backend="opencv")
         step("done")
     import pandas as pd
 
