@@ -17,10 +17,11 @@ Entries:
 ``cv2-floor``          ``CAP_PROP_N_THREADS=1`` + ``fflags;nobuffer``, tight loop, no consumer
 ``cv2-tight``          ``cv2.VideoCapture(url)`` defaults, tight loop, no consumer
 ``cv2-fastopen``       ``analyzeduration;0|probesize;32``, tight loop, no consumer
-``rtsplab-naive``      ``rtsplab.open(url, strategy="naive")`` (and ``-buffered``,
-                       ``-latest``; ``rtsplab-latest-pyav`` / ``-native`` use those
-                       backends; ``rtsplab-native-tight`` is the native floor: no
-                       consumer, ``read_frame(fresh=True)`` in a tight loop)
+``rtsplab-naive``      ``rtsplab.open(url, strategy="naive", backend="opencv")`` (and
+                       ``-buffered``, ``-latest``; ``rtsplab-latest-pyav`` / ``-native``
+                       use those backends, ``native`` being what ``auto`` picks;
+                       ``rtsplab-native-tight`` is the native floor: no consumer,
+                       ``read_frame(fresh=True)`` in a tight loop)
 =====================  ==============================================================
 
 Example:
@@ -304,15 +305,19 @@ ENTRIES: dict[str, Entry] = {
             False,
         ),
         Entry(
-            "rtsplab-naive", "rtsplab.open(strategy='naive')", _rtsplab_opener("naive", "opencv")
+            "rtsplab-naive",
+            "rtsplab.open(strategy='naive', backend='opencv')",
+            _rtsplab_opener("naive", "opencv"),
         ),
         Entry(
             "rtsplab-buffered",
-            "rtsplab.open(strategy='buffered')",
+            "rtsplab.open(strategy='buffered', backend='opencv')",
             _rtsplab_opener("buffered", "opencv"),
         ),
         Entry(
-            "rtsplab-latest", "rtsplab.open(strategy='latest')", _rtsplab_opener("latest", "opencv")
+            "rtsplab-latest",
+            "rtsplab.open(strategy='latest', backend='opencv')",
+            _rtsplab_opener("latest", "opencv"),
         ),
         Entry(
             "rtsplab-latest-pyav",
@@ -321,7 +326,7 @@ ENTRIES: dict[str, Entry] = {
         ),
         Entry(
             "rtsplab-latest-native",
-            "rtsplab.open(strategy='latest', backend='native')",
+            "rtsplab.open(strategy='latest', backend='native'), what backend='auto' picks",
             _rtsplab_opener("latest", "native"),
         ),
         Entry(

@@ -15,6 +15,7 @@ import pytest
 from conftest import free_port
 
 import rtsplab
+from faults.conftest import MATRIX_BACKENDS
 from faults.faultlog import record
 from rtsplab.entities import StreamState
 from rtsplab.errors import RtspLabError
@@ -97,7 +98,7 @@ def _warm() -> None:
     SimServer([SimCamera("warm", size=SIZE)], process=True).close()
 
 
-@pytest.mark.parametrize("backend", ["opencv", "pyav", "native"])
+@pytest.mark.parametrize("backend", MATRIX_BACKENDS)
 @pytest.mark.parametrize("on_missing", ["partial", "stale", "raise"])
 def test_one_camera_of_four_dies_and_comes_back(on_missing: str, backend: str) -> None:
     threads_before = threading.active_count()
