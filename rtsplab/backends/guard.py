@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from rtsplab.backends.rtsp_client import codec_error, describe
+from rtsplab.backends.rtsp_client import codec_error, connect, describe
 from rtsplab.errors import (
     ConnectError,
     OpenTimeout,
@@ -85,19 +84,9 @@ def sniff(url: RtspUrl, deadline_s: float, cancelled: Callable[[], bool] = lambd
     if remaining_s <= 0:
         return False
     try:
-        sock = socket.create_connection(
-            (url.host.strip("[]"), url.port or 554), timeout=remaining_s
-        )
-    except ConnectionRefusedError:
-        raise ConnectError(
-            f"{url.redacted}: connection refused; is the server running on that port?"
-        ) from None
-    except TimeoutError:
+        sock = connect(url, remaining_s)
+    except OpenTimeout:
         return False
-    except OSError as exc:
-        raise ConnectError(
-            f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
-        ) from None
     data = b""
     with sock:
         request = f"OPTIONS {url.without_credentials()} RTSP/1.0\r\nCSeq: 1\r\n\r\n"

@@ -49,9 +49,37 @@ from rtsplab.rtsp.messages import (
 from rtsplab.rtsp.sdp import parse_sdp
 from rtsplab.urls import RtspUrl
 
-__all__ = ["RtspClient", "classify_failure", "codec_error", "describe", "status_error"]
+__all__ = ["RtspClient", "classify_failure", "codec_error", "connect", "describe", "status_error"]
 
 DECODABLE = {"H264", "H265", "HEVC", "JPEG", "MP4V-ES"}
+
+
+def connect(url: RtspUrl, timeout_s: float) -> socket.socket:
+    """A TCP connection to the RTSP server of ``url`` (port 554 unless given), or a typed error.
+
+    Raises:
+        ConnectError: refused or unreachable. OpenTimeout: no connection within ``timeout_s``.
+
+    Example:
+        >>> connect(RtspUrl.parse("rtsp://127.0.0.1:1/x"), 0.5)
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
+    """
+    try:
+        return socket.create_connection((url.host.strip("[]"), url.port or 554), timeout=timeout_s)
+    except ConnectionRefusedError:
+        raise ConnectError(
+            f"{url.redacted}: connection refused; is the server running on that port?"
+        ) from None
+    except TimeoutError:
+        raise OpenTimeout(
+            f"{url.redacted}: no answer within {timeout_s:g} s; check host, port and firewall"
+        ) from None
+    except OSError as exc:
+        raise ConnectError(
+            f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 class RtspClient:
@@ -73,22 +101,7 @@ class RtspClient:
         self._challenge: str | None = None
         self._messages = MessageReader()
         self._pending: list[InterleavedFrame] = []
-        try:
-            self._sock: socket.socket | None = socket.create_connection(
-                (url.host.strip("[]"), url.port or 554), timeout=timeout_s
-            )
-        except ConnectionRefusedError:
-            raise ConnectError(
-                f"{url.redacted}: connection refused; is the server running on that port?"
-            ) from None
-        except TimeoutError:
-            raise OpenTimeout(
-                f"{url.redacted}: no answer within {timeout_s:g} s; check host, port and firewall"
-            ) from None
-        except OSError as exc:
-            raise ConnectError(
-                f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
-            ) from None
+        self._sock: socket.socket | None = connect(url, timeout_s)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def send(self, method: str, uri: str, headers: list[tuple[str, str]]) -> int:
