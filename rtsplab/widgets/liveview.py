@@ -42,7 +42,7 @@ from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
-from rtsplab.widgets.panels import RateMeter, caption_html, encode_jpeg
+from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg
 from rtsplab.widgets.panels import html_escape as _html
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ _VIEWS: weakref.WeakValueDictionary[tuple[str, ...], LiveView] = weakref.WeakVal
 _VIEWS_LOCK = threading.Lock()
 
 
-class LiveView:
+class LiveView(Shown):
     """Live side-by-side view of several RTSP streams, with captions and age/depth/skew charts.
 
     Args:
@@ -424,15 +424,6 @@ class LiveView:
             depths[name] = f.depth if f is not None and present else None
         skew = frame_set.skew_ms if frame_set is not None and len(frames) > 1 else None
         self.history.add(now - self._t0, mode, ages, depths, skew)
-
-    # -- display -------------------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         return (

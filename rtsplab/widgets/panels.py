@@ -12,10 +12,34 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import ipywidgets as widgets
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["RateMeter", "caption_html", "encode_jpeg", "html_escape"]
+__all__ = ["RateMeter", "Shown", "caption_html", "encode_jpeg", "html_escape"]
+
+
+class Shown:
+    """Mixin for a view with a ``widget``: the last value of a notebook cell shows it.
+
+    Example:
+        >>> import ipywidgets
+        >>> class Hello(Shown):
+        ...     def __init__(self) -> None:
+        ...         self.widget = ipywidgets.HTML("hello")
+        >>> "application/vnd.jupyter.widget-view+json" in Hello()._repr_mimebundle_()
+        True
+    """
+
+    widget: widgets.Widget
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def html_escape(text: str) -> str:

@@ -28,6 +28,7 @@ import ipywidgets as widgets
 
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.liveview import MODES, LiveView
+from rtsplab.widgets.panels import Shown
 
 __all__ = ["Playground"]
 
@@ -37,7 +38,7 @@ _CURRENT: weakref.WeakValueDictionary[str, Playground] = weakref.WeakValueDictio
 _CURRENT_LOCK = threading.Lock()
 
 
-class Playground:
+class Playground(Shown):
     """Two simulated cameras, a live view of them, and sliders to turn.
 
     Args:
@@ -231,15 +232,6 @@ class Playground:
             self.view.set_strategy(str(change["new"]))
         elif self.view is not None:
             self.view.mode = str(change["new"])
-
-    # -- display -------------------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         return (
