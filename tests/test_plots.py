@@ -309,15 +309,8 @@ def test_the_recorders_state_rows_name_the_outage() -> None:
 
 
 def _outage_df(with_state: bool) -> pd.DataFrame:
-    """Two streams in sets at 30 fps for 4 s; cam2 is left out of the sets from 1 s to 3 s."""
-    rec = Recorder(run="outage")
-    for i in range(120):
-        t_src = T0_NS + i * 33 * MS
-        frames = {"cam1": _frame("cam1", i, t_src, 40.0, 1.0, 0)}
-        if not 30 <= i < 90:
-            frames["cam2"] = _frame("cam2", i, t_src + 2 * MS, 40.0, 1.0, 0)
-        rec.add_set(FrameSet(frames, i, 2.0 if len(frames) == 2 else 0.0), strategy="latest")
-    df = rec.to_dataframe()
+    """:func:`_outage_recorder`'s rows, with state rows in the frame rows if ``with_state``."""
+    df = _outage_recorder().to_dataframe()
     if with_state:  # state rows as a recorder may hold them: a stream, a time and a state
         t_ns = T0_NS + 31 * 33 * MS + 41 * MS
         rows = pd.DataFrame(

@@ -35,6 +35,21 @@ __all__ = [
 ]
 
 
+def _print_error(exc: Exception, as_json: bool, **context: str) -> int:
+    """Print a failed command's typed error (one JSON object with ``--json``); exit code 2.
+
+    Example:
+        >>> _print_error(ValueError("bad label"), as_json=True, url="rtsp://h/x")
+        {"url": "rtsp://h/x", "error": "ValueError", "message": "bad label"}
+        2
+    """
+    if as_json:
+        print(json.dumps({**context, "error": type(exc).__name__, "message": str(exc)}))
+    else:
+        print(f"error: {type(exc).__name__}: {exc}")
+    return 2
+
+
 def _common(parser: argparse.ArgumentParser, seconds: float, strategies: str) -> None:
     parser.add_argument(
         "--strategies",
@@ -141,9 +156,7 @@ def _run(args: argparse.Namespace, urls: list[str], sim: int, plot: Path | None)
             profile=args.profile,
         )
     except (RtspLabError, ValueError) as exc:
-        msg = {"error": type(exc).__name__, "message": str(exc)}
-        print(json.dumps(msg) if args.json else f"error: {type(exc).__name__}: {exc}")
-        return 2
+        return _print_error(exc, args.json)
     summary = comparison_json(df, config)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -209,9 +222,7 @@ def run_demo(args: argparse.Namespace) -> int:
             transport=args.transport,
         )
     except (RtspLabError, ValueError) as exc:
-        msg = {"error": type(exc).__name__, "message": str(exc)}
-        print(json.dumps(msg) if args.json else f"error: {type(exc).__name__}: {exc}")
-        return 2
+        return _print_error(exc, args.json)
     summary = comparison_json(df, config)
     for path in (csv, plot):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,15 +334,7 @@ def run_probe(args: argparse.Namespace) -> int:
             read_timeout_s=args.read_timeout_s,
         )
     except RtspLabError as exc:
-        if args.json:
-            print(
-                json.dumps(
-                    {"url": redact(args.url), "error": type(exc).__name__, "message": str(exc)}
-                )
-            )
-        else:
-            print(f"error: {type(exc).__name__}: {exc}")
-        return 2
+        return _print_error(exc, args.json, url=redact(args.url))
     if args.json:
         print(json.dumps(report))
         return 0

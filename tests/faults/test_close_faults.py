@@ -13,7 +13,7 @@ import time
 import pytest
 
 import rtsplab
-from faults.conftest import MATRIX_BACKENDS
+from faults.conftest import MATRIX_BACKENDS, timed_close
 from faults.faultlog import case
 from rtsplab.entities import StreamState
 from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
@@ -23,22 +23,11 @@ from rtsplab.sim.external import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", MATRIX_BACKENDS)]
 
-CLOSE_BOUND_S = 0.5
-
 
 def open_reader(url: str, backend: str) -> Reader:
     reader = rtsplab.open(url, backend=backend, read_timeout_s=1.0, open_timeout_s=2.0)
     reader.read_frame(fresh=True, timeout_s=5)
     return reader
-
-
-def timed_close(reader: Reader) -> float:
-    t0 = time.monotonic()
-    reader.close()
-    took_s = time.monotonic() - t0
-    assert took_s <= CLOSE_BOUND_S, f"close() took {took_s:.2f} s"
-    assert reader.state is StreamState.CLOSED
-    return took_s
 
 
 def wait_state(reader: Reader, state: StreamState, within_s: float) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 import rtsplab
-from faults.conftest import MATRIX_BACKENDS
+from faults.conftest import MATRIX_BACKENDS, timed_close
 from faults.faultlog import case
 from rtsplab.entities import Clock, Frame, StreamState
 from rtsplab.errors import ReadTimeout, StreamClosed
@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.interop, pytest.mark.parametrize("backend", MATRIX_BAC
 
 READ_TIMEOUT_S = 1.0
 OPEN_TIMEOUT_S = 2.0
-CLOSE_BOUND_S = 0.5
 TIMEOUT_SLACK_S = 0.3  # a wait bounded by T raises by T + this on a loaded 2-core machine
 
 
@@ -74,15 +73,6 @@ def first_timeout(reader: Reader, within_s: float) -> float:
     raise AssertionError(f"no ReadTimeout within {within_s} s")
 
 
-def close_timed(reader: Reader) -> float:
-    t0 = time.monotonic()
-    reader.close()
-    took_s = time.monotonic() - t0
-    assert took_s <= CLOSE_BOUND_S, f"close() took {took_s:.2f} s"
-    assert reader.state is StreamState.CLOSED
-    return took_s
-
-
 def states(recorder: Recorder) -> list[str]:
     return list(recorder.states()["state"])
 
@@ -118,7 +108,7 @@ def test_server_killed_and_restarted(backend: str) -> None:
                 assert seen[0] == "connecting" and seen[-1] == "streaming"
                 assert "reconnecting" in seen
             finally:
-                close_timed(r)
+                timed_close(r)
     finally:
         srv.close()
 
@@ -144,7 +134,7 @@ def test_server_frozen_then_thawed(backend: str, sim_proc: SimServer) -> None:
             assert c.recovery_s < 3.0
             assert "stalled" in states(rec) and states(rec)[-1] == "streaming"
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def test_stall_shorter_than_read_timeout_is_invisible(backend: str, cam1: SimServer) -> None:
@@ -168,7 +158,7 @@ def test_stall_shorter_than_read_timeout_is_invisible(backend: str, cam1: SimSer
             assert len(rec.states()) == n_states  # no state change: the stall was invisible
             assert r.state is StreamState.STREAMING and r.reconnects == 0
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def test_stall_longer_than_read_timeout_resumes(backend: str, cam1: SimServer) -> None:
@@ -187,7 +177,7 @@ def test_stall_longer_than_read_timeout_resumes(backend: str, cam1: SimServer) -
             assert r.state is StreamState.STREAMING
             assert "stalled" in states(rec) and states(rec)[-1] == "streaming"
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def test_stall_then_burst(backend: str, cam1: SimServer) -> None:
@@ -209,7 +199,7 @@ def test_stall_then_burst(backend: str, cam1: SimServer) -> None:
             assert c.recovery_s < 1.0
             assert r.state is StreamState.STREAMING
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 @pytest.mark.parametrize("loss", [0.02, 0.10])
@@ -259,7 +249,7 @@ def test_udp_loss(backend: str, loss: float, cam1: SimServer) -> None:
             assert r.state is StreamState.STREAMING
             c.outcome = f"ok: {fps:.0f} fps, {len(timed)}/{len(frames)} timecodes read"
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def test_send_jitter_50ms(backend: str, cam1: SimServer) -> None:
@@ -277,7 +267,7 @@ def test_send_jitter_50ms(backend: str, cam1: SimServer) -> None:
             assert ages[len(ages) // 2] < 200
             c.outcome = f"ok: {len(frames) / 2.0:.0f} fps, p50 age {ages[len(ages) // 2]:.0f} ms"
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def _rss_kib() -> int:
@@ -316,7 +306,7 @@ def test_slow_consumer_soak(backend: str, cam1: SimServer) -> None:
             assert p95 < 300  # latest keeps handing out fresh frames to a slow consumer
             c.outcome = f"ok: RSS {grew_mib:+.1f} MiB, fds flat, p95 age {p95:.0f} ms"
         finally:
-            close_timed(r)
+            timed_close(r)
 
 
 def test_server_killed_without_reconnect_ends_the_reader(backend: str) -> None:
@@ -337,7 +327,7 @@ def test_server_killed_without_reconnect_ends_the_reader(backend: str) -> None:
                 assert states(rec)[-1] == "closed"
                 c.outcome = "ok: the reader ends"
             finally:
-                close_timed(r)
+                timed_close(r)
     finally:
         srv.close()
 
@@ -373,4 +363,4 @@ def test_naive_stall_longer_than_read_timeout_resumes(backend: str, cam1: SimSer
             c.error_type = "ReadTimeout" if timeouts else ""
             assert timeouts >= 1 and c.recovery_s < 2.5
         finally:
-            close_timed(r)
+            timed_close(r)
