@@ -126,3 +126,15 @@ class ProtocolError(RtspLabError, ValueError):
         ...     print(isinstance(e, ValueError), e)
         True RTP version 0, not 2
     """
+
+
+class TlsError(ConnectError):
+    """An ``rtsps://`` connection failed in TLS: no handshake (the port may not speak TLS),
+    a certificate the system does not trust (``tls_verify=True``), or one that does not match
+    the pinned ``tls_fingerprint``.
+
+    Example:
+        >>> rtsplab.open("rtsps://127.0.0.1:8554/cam1")  # a plain RTSP port  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.TlsError: rtsps://127.0.0.1:8554/cam1: TLS handshake failed ...
+    """

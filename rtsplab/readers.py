@@ -67,6 +67,8 @@ class StreamOptions(TypedDict, total=False):
     keep: int
     max_backoff_s: float
     timecode: bool
+    tls_verify: bool
+    tls_fingerprint: str | None
 
 
 class ReaderOptions(StreamOptions, total=False):
@@ -117,6 +119,10 @@ class Reader:
         maxsize, overflow: bound of the ``buffered`` queue and what to do when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
+        tls_verify: for ``rtsps://``, check the server's certificate against the system trust
+            store (default ``False``: cameras use self-signed certificates; still encrypted).
+        tls_fingerprint: for ``rtsps://``, accept only the certificate whose SHA-256 is this
+            (``"sha256:AB:CD:..."``, as ``openssl x509 -fingerprint -sha256`` prints it).
 
     Example:
         >>> r = Reader("rtsp://127.0.0.1:8554/cam1", strategy="latest")  # doctest: +SKIP
@@ -141,6 +147,8 @@ class Reader:
         keep: int = 1,
         max_backoff_s: float = 8.0,
         timecode: bool = True,
+        tls_verify: bool = False,
+        tls_fingerprint: str | None = None,
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
         self.strategy = Strategy(strategy)
@@ -157,6 +165,8 @@ class Reader:
             read_timeout_s=read_timeout_s,
             profile=profile,
             decoder_threads=decoder_threads,
+            tls_verify=tls_verify,
+            tls_fingerprint=tls_fingerprint,
         )
         self._policy: Policy[Item] | None = None
         if self.strategy is Strategy.BUFFERED:

@@ -31,8 +31,9 @@ from rtsplab.backends.base import (
     Profile,
     StreamInfo,
 )
-from rtsplab.backends.guard import bounded_open, inspect_server
-from rtsplab.backends.rtsp_client import classify_failure
+from rtsplab.backends.diagnosis import explain
+from rtsplab.backends.guard import bounded_open
+from rtsplab.backends.rtsp_client import TlsOptions
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     AuthError,
@@ -42,6 +43,7 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    TlsError,
     TransportRefused,
     UnsupportedStream,
 )
@@ -96,6 +98,8 @@ def open_backend(
     decoder_threads: int | None = None,
     extra: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
+    tls_verify: bool = False,
+    tls_fingerprint: str | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
 
@@ -110,10 +114,16 @@ def open_backend(
     server that is not RTSP). A server that refuses every transport (461) raises
     :class:`~rtsplab.errors.TransportRefused` at once: no other backend would fare better.
 
+    ``rtsps://`` (TLS, port 322 by default): ``tls_verify=True`` checks the certificate
+    against the system trust store, ``tls_fingerprint="sha256:..."`` pins one; by default the
+    certificate is not checked (cameras use self-signed ones). Nothing goes out in clear,
+    the server sniff included.
+
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream
+        AuthError, NotFound, ConnectError (:class:`~rtsplab.errors.TlsError`: TLS failed),
+        OpenTimeout, ProtocolError, UnsupportedStream
         (:class:`~rtsplab.errors.TransportRefused`: 461), StreamClosed (``cancel`` was set).
-        ValueError: an unknown backend name.
+        ValueError: an unknown backend name or a malformed ``tls_fingerprint``.
 
     Example:
         >>> open_backend(RtspUrl.parse("rtsp://127.0.0.1:1/x"), open_timeout_s=0.5)
@@ -122,6 +132,7 @@ def open_backend(
         rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
     """
     names = _tries(backend)
+    tls = TlsOptions(tls_verify, tls_fingerprint)  # raises ValueError for a bad fingerprint
     deadline_ns = time.monotonic_ns() + int(open_timeout_s * 1e9)
     unsupported: UnsupportedStream | None = None
     for name in names:
@@ -133,7 +144,7 @@ def open_backend(
         try:
             return _open_with(
                 _backend_class(name), url, transport, left_s, read_timeout_s, profile,
-                decoder_threads, extra, cancel,
+                decoder_threads, extra, cancel, tls,
             )  # fmt: skip
         except TransportRefused:  # another backend would ask for the same transports
             raise
@@ -155,6 +166,7 @@ def _open_with(
     decoder_threads: int | None,
     extra: dict[str, str] | None,
     cancel: threading.Event | None,
+    tls: TlsOptions,
 ) -> Backend:
     """One backend class, over the transport(s) that ``transport`` allows."""
     mode = Transport(transport)
@@ -173,6 +185,8 @@ def _open_with(
             profile=profile,
             decoder_threads=decoder_threads,
             extra=dict(extra or {}),
+            tls_verify=tls.verify,
+            tls_fingerprint=tls.fingerprint,
         )
         try:
             return bounded_open(
@@ -181,20 +195,21 @@ def _open_with(
                 release=lambda b: b.close(),
                 timeout_s=max(0.05, remaining_s),
                 cancel=cancel,
+                tls=tls,
             )
         except StreamClosed:  # OpenCV says only "not opened": ask the server why
             if cancel is not None and cancel.is_set():
                 raise
-            error = _explain(url, deadline_s)
+            error = explain(url, deadline_s, tls)
         except ProtocolError as exc:  # quote what the server said, as for every backend
-            error = _explain(url, deadline_s)
+            error = explain(url, deadline_s, tls)
             if not isinstance(error, ProtocolError):
                 error = ProtocolError(f"{url.redacted}: the server broke RTSP ({exc})")
         except RtspLabError as exc:
             error = exc
             if isinstance(exc, TransportRefused):
                 refused.append(Transport(choice).value.upper())
-        if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError):
+        if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError | TlsError):
             break
         if type(error) is ConnectError:
             break
@@ -205,12 +220,3 @@ def _open_with(
             "each SETUP); it may serve multicast only, or need another port or path"
         )
     raise error
-
-
-def _explain(url: RtspUrl, deadline_s: float) -> RtspLabError:
-    """The typed reason a backend gave no reason for, found by asking the server before
-    ``deadline_s``: not RTSP (:class:`ProtocolError`), refused, silent, 401, 404, codec."""
-    found = inspect_server(url, time.monotonic() + max(0.05, deadline_s - time.monotonic()))
-    if found is not None:
-        return found
-    return classify_failure(url, timeout_s=max(0.05, deadline_s - time.monotonic()))

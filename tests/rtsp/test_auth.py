@@ -43,7 +43,7 @@ def test_nonce_expires_on_the_given_clock() -> None:
 
 
 @pytest.mark.parametrize(
-    "challenge", ['Bearer realm="x"', 'Digest realm="x"', 'Digest realm="a\\"b", nonce="n"', ""]
+    "challenge", ['Bearer realm="x"', 'Digest realm="x"', 'Digest realm="a\nb", nonce="n"', ""]
 )
 def test_unanswerable_challenges_raise_protocol_error(challenge: str) -> None:
     with pytest.raises(ProtocolError):
