@@ -57,8 +57,12 @@ class TlsOptions:
             (``"sha256:AB:CD:..."`` or plain hex); checked whatever ``verify`` says.
 
     Example:
-        >>> TlsOptions(fingerprint="sha256:ab:CD").pinned
-        'abcd'
+        >>> TlsOptions(fingerprint="sha256:" + ":".join(["AB"] * 32)).pinned == "ab" * 32
+        True
+        >>> TlsOptions(fingerprint="md5:00")
+        Traceback (most recent call last):
+        ...
+        ValueError: tls_fingerprint must be a SHA-256 fingerprint: 'sha256:' and 32 hex bytes
     """
 
     verify: bool = False

@@ -291,11 +291,18 @@ def parse_rtp_info(value: str) -> list[RtpInfo]:
     return out
 
 
+def _head_end(data: bytes | bytearray) -> tuple[int, int]:
+    """Where the head ends (the first blank line, CRLF or LF-only) and the separator's
+    length; ``(-1, 0)`` when there is none yet. The earliest wins: an LF-only head is not
+    stretched to a CRLF pair inside the interleaved frame that follows it."""
+    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, 4
+    return (lf, 2) if lf >= 0 else (-1, 0)
+
+
 def _split_head(data: bytes) -> tuple[list[str], bytes]:
-    end = data.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end, sep = data.find(b"\n\n"), 2
+    end, sep = _head_end(data)
     if end < 0:
         end, sep = len(data), 0
     try:
@@ -495,10 +502,7 @@ class MessageReader:
             return frame
         if not (0x41 <= buf[0] <= 0x5A or 0x61 <= buf[0] <= 0x7A or buf[0] == 0x5F):
             raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
-        end = buf.find(b"\r\n\r\n")
-        sep = 4
-        if end < 0:
-            end, sep = buf.find(b"\n\n"), 2
+        end, sep = _head_end(buf)
         if end < 0:
             if len(buf) > self.max_header_bytes:
                 raise RtspParseError(400, "message head too large", fatal=True)

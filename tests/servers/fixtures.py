@@ -86,11 +86,12 @@ def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
         auth: str = "basic",
         bitrate_kbps: int = 1000,
         ready_timeout_s: float = 15.0,
+        tls_pem: Path | None = None,
     ) -> GstServer:
         python = require_gst_rtsp_server()
         server = start_gst_server(
             tmp_path, mounts, fps, size, credentials, udp_only, auth, bitrate_kbps,
-            ready_timeout_s, python,
+            ready_timeout_s, python, tls_pem,
         )  # fmt: skip
         started.append(server)
         return server

@@ -9,7 +9,7 @@ Usage::
 
     /usr/bin/python3 tests/servers/gst_rtsp_server.py --port 8554 --mounts cam1,cam2 \
         --fps 30 --size 640x360 --bitrate-kbps 1000 [--user U --password-env VAR [--auth digest]] \
-        [--udp-only] [--shared]
+        [--udp-only] [--shared] [--tls CERT.pem]
 
 Prints ``READY <port>`` on stdout once listening and exits on SIGTERM or SIGINT.
 
@@ -35,6 +35,9 @@ Design:
   password is read from the named environment variable, never from the command line (``ps``
   would show it). Basic and Digest cannot be offered together from Python (PyGObject takes
   ``set_supported_methods`` as a plain enum, not flags).
+* ``--tls CERT.pem``: serve ``rtsps://`` (RTSP over TLS, RTP interleaved inside it) with the
+  certificate and private key in that PEM file (:func:`enable_tls`; GIO's TLS backend comes
+  from Debian's ``glib-networking``).
 * ``--realtime-clock`` (the default; ``--no-realtime-clock`` turns it off): the pipeline runs
   on the system real-time clock. RTCP sender reports carry wall-clock NTP time either way
   (rtpbin's default ``ntp-time-source``), so a client mapping RTP timestamps through RTCP
@@ -162,7 +165,7 @@ class Mount:
             clock = Gst.SystemClock.obtain()
             clock.set_property("clock-type", Gst.ClockType.REALTIME)
             factory.set_clock(clock)
-        if args.user:
+        if args.user or args.tls:
             perm = GstRtspServer.RTSPPermissions()
             perm.add_role_from_structure(
                 Gst.Structure.new_from_string(
@@ -253,6 +256,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password-env", default=None, help="environment variable with the password")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic")
     p.add_argument("--udp-only", action="store_true")
+    p.add_argument("--tls", default=None, metavar="CERT.pem", help="serve rtsps:// with this PEM")
     p.add_argument(
         "--shared",
         action="store_true",
@@ -289,6 +293,23 @@ def make_auth(user: str, password: str, method: str) -> Any:
     return auth
 
 
+def enable_tls(server: Any, pem_path: str, auth: Any | None) -> None:
+    """Serve TLS with the certificate and key of ``pem_path`` (``rtsps://``).
+
+    gst-rtsp-server speaks TLS on every connection of a server whose ``RTSPAuth`` holds a
+    certificate. Without user accounts, every client gets the ``user`` role by default.
+    """
+    from gi.repository import Gio
+
+    if auth is None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+        auth.set_default_token(token)
+    auth.set_tls_certificate(Gio.TlsCertificate.new_from_file(pem_path))
+    server.set_auth(auth)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT."""
     args = parse_args(argv)
@@ -296,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
-    if args.user:
-        server.set_auth(make_auth(args.user, args.password, args.auth))
+    auth = make_auth(args.user, args.password, args.auth) if args.user else None
+    if args.tls:
+        enable_tls(server, args.tls, auth)
+    elif auth is not None:
+        server.set_auth(auth)
     mounts = server.get_mount_points()
     by_path: dict[str, Mount] = {}
     for i, name in enumerate(n for n in args.mounts.split(",") if n):

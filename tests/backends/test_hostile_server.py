@@ -1,0 +1,119 @@
+"""The hostile-server scripts against the real native client over real sockets: each open
+either succeeds (the handshake defects a correct client reads through) or fails with a typed
+error, and no thread or file descriptor is left once it is closed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from servers.hostile import OPENS, SCRIPTS, skeleton
+from servers.scripted import ScriptedServer
+
+from rtsplab.backends import OpenOptions
+from rtsplab.backends.native import NativeBackend
+from rtsplab.errors import ProtocolError, ReadTimeout, RtspLabError
+from rtsplab.urls import RtspUrl
+
+pytestmark = pytest.mark.interop
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def settle(threads: int, fds: int, timeout_s: float = 2.0) -> tuple[int, int]:
+    """Thread and fd counts once they are back to ``threads``/``fds``, or at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if threading.active_count() <= threads and open_fds() <= fds:
+            break
+        time.sleep(0.02)
+    return threading.active_count(), open_fds()
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_each_hostile_script_opens_or_fails_typed_and_leaves_nothing(name: str) -> None:
+    with ScriptedServer(SCRIPTS[name]) as srv:
+        url = RtspUrl.parse(srv.url())
+        threads, fds = threading.active_count(), open_fds()
+        options = OpenOptions(open_timeout_s=2.0, read_timeout_s=0.3)
+        backend = None
+        try:
+            backend = NativeBackend(url, options)
+            assert name in OPENS, f"{name} should not open"
+            with pytest.raises(ReadTimeout):  # the server sends no video: the read is bounded
+                backend.read()
+        except RtspLabError as exc:
+            assert name not in OPENS, f"{name}: {type(exc).__name__}: {exc}"
+            if name == "channels_out_of_range":
+                assert isinstance(exc, ProtocolError) and "interleaved" in str(exc)
+        finally:
+            if backend is not None:
+                backend.close()
+        assert settle(threads, fds) == (threads, fds)
+    if name in OPENS:
+        methods = [m for m, _, _ in srv.requests if not m.startswith("RTSP/")]
+        assert methods[:3] == ["DESCRIBE", "SETUP", "PLAY"] and methods[-1] == "TEARDOWN"
+
+
+def test_the_server_requests_were_answered() -> None:
+    with ScriptedServer(SCRIPTS["server_request_first"]) as srv:
+        NativeBackend(RtspUrl.parse(srv.url()), OpenOptions(open_timeout_s=2.0)).close()
+    assert b"RTSP/1.0 200 OK\r\nCSeq: 900\r\n" in srv.received
+    assert b"RTSP/1.0 200 OK\r\nCSeq: 901\r\n" in srv.received
+
+
+def test_a_redirect_to_another_host_does_not_take_the_credentials() -> None:
+    with ScriptedServer(lambda m, c, u: skeleton(m, c, u)) as target:
+
+        def redirect(method: str, cseq: int, url: str) -> bytes:
+            if method == "DESCRIBE":
+                where = f"rtsp://localhost:{target.port}/cam1"  # another host name
+                return f"RTSP/1.0 302 Found\r\nCSeq: {cseq}\r\nLocation: {where}\r\n\r\n".encode()
+            return b""
+
+        with ScriptedServer(redirect) as first:
+            url = RtspUrl.parse(first.url(userinfo="admin:s3cret@"))
+            NativeBackend(url, OpenOptions(open_timeout_s=2.0)).close()
+    assert target.requests and all("authorization" not in h for _, _, h in target.requests)
+    assert b"s3cret" not in target.received and b"admin" not in target.received
+
+
+def test_rtcp_goes_only_to_the_server_even_when_setup_names_another_source() -> None:
+    """A SETUP answer's ``source=`` naming another host does not get the receiver reports."""
+    here = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    here.bind(("127.0.0.1", 0))
+    port = here.getsockname()[1]
+    elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    elsewhere.bind(("127.0.0.2", port + 1 if port % 2 else port))  # the RTCP port it names
+    rtcp_port = elsewhere.getsockname()[1]
+    there = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    there.bind(("127.0.0.1", rtcp_port))
+    transport = (
+        f"RTP/AVP;unicast;client_port=1-2;server_port={rtcp_port - 1}-{rtcp_port};source=127.0.0.2"
+    )
+
+    def script(method: str, cseq: int, url: str) -> bytes:
+        return skeleton(method, cseq, url, transport=transport)
+
+    try:
+        with ScriptedServer(script) as srv:
+            backend = NativeBackend(
+                RtspUrl.parse(srv.url()), OpenOptions(transport="udp", open_timeout_s=2.0)
+            )
+            try:
+                there.settimeout(2.0)
+                report, sender = there.recvfrom(2048)  # the hello receiver report after PLAY
+                assert report[1] in (200, 201) and sender[0] == "127.0.0.1"
+                elsewhere.settimeout(0.3)
+                with pytest.raises(TimeoutError):
+                    elsewhere.recvfrom(2048)
+            finally:
+                backend.close()
+    finally:
+        for s in (here, elsewhere, there):
+            s.close()
