@@ -16,9 +16,12 @@ from servers.scripted import ScriptedServer
 from rtsplab.backends import OpenOptions
 from rtsplab.backends.native import NativeBackend
 from rtsplab.errors import ProtocolError, ReadTimeout, RtspLabError
+from rtsplab.rtsp.auth import Authenticator, parse_auth_header
 from rtsplab.urls import RtspUrl
 
 pytestmark = pytest.mark.interop
+
+PASSWORD = 'pa"ss:w@rd'
 
 
 def open_fds() -> int:
@@ -85,14 +88,19 @@ def test_a_redirect_to_another_host_does_not_take_the_credentials() -> None:
 
 def test_rtcp_goes_only_to_the_server_even_when_setup_names_another_source() -> None:
     """A SETUP answer's ``source=`` naming another host does not get the receiver reports."""
-    here = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    here.bind(("127.0.0.1", 0))
-    port = here.getsockname()[1]
-    elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    elsewhere.bind(("127.0.0.2", port + 1 if port % 2 else port))  # the RTCP port it names
-    rtcp_port = elsewhere.getsockname()[1]
-    there = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    there.bind(("127.0.0.1", rtcp_port))
+    for _ in range(20):  # the same UDP port free on 127.0.0.1 (the server) and 127.0.0.2
+        there = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        there.bind(("127.0.0.1", 0))
+        rtcp_port = there.getsockname()[1]
+        elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            elsewhere.bind(("127.0.0.2", rtcp_port))
+            break
+        except OSError:
+            there.close()
+            elsewhere.close()
+    else:
+        pytest.fail("no UDP port free on both 127.0.0.1 and 127.0.0.2")
     transport = (
         f"RTP/AVP;unicast;client_port=1-2;server_port={rtcp_port - 1}-{rtcp_port};source=127.0.0.2"
     )
@@ -115,5 +123,49 @@ def test_rtcp_goes_only_to_the_server_even_when_setup_names_another_source() -> 
             finally:
                 backend.close()
     finally:
-        for s in (here, elsewhere, there):
+        for s in (elsewhere, there):
             s.close()
+
+
+class DigestScript:
+    """A server that wants Digest on every request (rtsplab's own Authenticator checks it),
+    with a short session timeout; its first keep-alive is refused as if the nonce had gone
+    stale, with a fresh challenge."""
+
+    def __init__(self) -> None:
+        self.auth = Authenticator("admin", PASSWORD, algorithm="SHA-256")
+        self.checked: list[tuple[str, bool]] = []
+        self.stale: set[str | None] = set()
+
+    def __call__(self, method: str, cseq: int, url: str, headers: dict[str, str]) -> bytes:
+        answer = headers.get("authorization") or ""
+        nonce = parse_auth_header(answer)[1].get("nonce")
+        good = self.auth.check(method, answer, url) and nonce not in self.stale
+        if method == "GET_PARAMETER" and not self.stale:
+            self.stale.add(nonce)  # from now on that nonce is refused
+            good = False
+        self.checked.append((method, good))
+        if not good:
+            challenge = self.auth.challenge() + ", stale=true"
+            return f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: {challenge}\r\n\r\n".encode()
+        raw = skeleton(method, cseq, url)
+        return raw.replace(b"timeout=60", b"timeout=2")
+
+
+def test_a_401_mid_session_reauthenticates_and_teardown_carries_credentials() -> None:
+    script = DigestScript()
+    with ScriptedServer(script, with_headers=True) as srv:
+        url = RtspUrl.parse(srv.url(userinfo=f"admin:{PASSWORD}@"))
+        backend = NativeBackend(url, OpenOptions(open_timeout_s=2.0, read_timeout_s=2.6))
+        try:
+            with pytest.raises(ReadTimeout):
+                backend.read()  # keep-alives go out every second meanwhile
+        finally:
+            backend.close()
+        deadline = time.monotonic() + 2
+        while not any(m == "TEARDOWN" for m, _ in script.checked) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    keepalives = [good for m, good in script.checked if m == "GET_PARAMETER"]
+    assert keepalives[0] is False and keepalives[1], script.checked  # retried with the new nonce
+    assert ("TEARDOWN", True) in script.checked, script.checked
+    assert PASSWORD.encode() not in srv.received

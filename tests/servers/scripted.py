@@ -24,6 +24,7 @@ class ScriptedServer:
         script: the answer to each request (``b""``: say nothing; ``None`` raised: hang up).
         tls: an SSL server context to wrap each connection in, or None for plain TCP.
         record_only: accept and record, never answer (a plain listener).
+        with_headers: call ``script(method, cseq, url, headers)`` (lower-case header names).
     """
 
     def __init__(
@@ -31,10 +32,12 @@ class ScriptedServer:
         script: Script | None = None,
         tls: ssl.SSLContext | None = None,
         record_only: bool = False,
+        with_headers: bool = False,
     ) -> None:
         self._script = script
         self._tls = tls
         self._record_only = record_only
+        self._with_headers = with_headers
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
         self.port: int = self._listener.getsockname()[1]
@@ -111,11 +114,13 @@ class ScriptedServer:
                     }
                     self.requests.append((method, url, headers))
                     m = re.fullmatch(r"\d+", headers.get("cseq", ""))
-                    answer = (
-                        self._script(method, int(m.group()) if m else 0, url)
-                        if self._script
-                        else b""
-                    )
+                    cseq = int(m.group()) if m else 0
+                    if self._script is None:
+                        answer = b""
+                    elif self._with_headers:
+                        answer = self._script(method, cseq, url, headers)  # type: ignore[call-arg]
+                    else:
+                        answer = self._script(method, cseq, url)
                     if answer:
                         conn.sendall(answer)
         except OSError:
