@@ -334,7 +334,8 @@ class RtspClient:
         self.flush()
 
     def interrupt(self) -> None:
-        """Shut the socket down so that a ``recv`` blocked in another thread returns now.
+        """Shut the socket's reading side so that a ``recv`` blocked in another thread returns
+        now; the writing side stays open for the TEARDOWN that :meth:`close` sends.
 
         Example:
             >>> import threading
@@ -352,7 +353,7 @@ class RtspClient:
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                socket.socket.shutdown(sock, socket.SHUT_RD)
 
     def close(self, teardown: bool = True) -> None:
         """Send TEARDOWN (best effort, with credentials, when a session exists) and close.

@@ -169,3 +169,21 @@ def test_a_401_mid_session_reauthenticates_and_teardown_carries_credentials() ->
     assert keepalives[0] is False and keepalives[1], script.checked  # retried with the new nonce
     assert ("TEARDOWN", True) in script.checked, script.checked
     assert PASSWORD.encode() not in srv.received
+
+
+def test_closing_a_threaded_reader_sends_an_authenticated_teardown() -> None:
+    """close() interrupts the reader thread's wait without closing the connection's sending
+    side, so the TEARDOWN (with credentials) still reaches the camera."""
+    import rtsplab
+
+    script = DigestScript()
+    script.stale.add("no keep-alive refused in this test")
+    with ScriptedServer(script, with_headers=True) as srv:
+        url = srv.url(userinfo=f"admin:{PASSWORD}@")
+        reader = rtsplab.open(url, backend="native", strategy="latest", read_timeout_s=5.0)
+        time.sleep(0.2)  # the reader thread is waiting for a packet
+        reader.close()
+        deadline = time.monotonic() + 2
+        while ("TEARDOWN", True) not in script.checked and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert ("TEARDOWN", True) in script.checked, script.checked
