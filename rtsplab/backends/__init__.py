@@ -117,7 +117,8 @@ def open_backend(
     ``rtsps://`` (TLS, port 322 by default): ``tls_verify=True`` checks the certificate
     against the system trust store, ``tls_fingerprint="sha256:..."`` pins one; by default the
     certificate is not checked (cameras use self-signed ones). Nothing goes out in clear,
-    the server sniff included.
+    the server sniff included. Only the native backend checks certificates, so with either
+    option ``auto`` tries it alone, and ``pyav``/``opencv`` are a ``ValueError``.
 
     Raises:
         AuthError, NotFound, ConnectError (:class:`~rtsplab.errors.TlsError`: TLS failed),
@@ -133,6 +134,13 @@ def open_backend(
     """
     names = _tries(backend)
     tls = TlsOptions(tls_verify, tls_fingerprint)  # raises ValueError for a bad fingerprint
+    if url.scheme == "rtsps" and (tls.verify or tls.fingerprint is not None):
+        names = tuple(n for n in names if n == "native")  # FFmpeg would not check it
+        if not names:
+            raise ValueError(
+                "tls_verify and tls_fingerprint are checked by the native backend only; "
+                "FFmpeg (pyav, opencv) reads rtsps:// without checking the certificate"
+            )
     deadline_ns = time.monotonic_ns() + int(open_timeout_s * 1e9)
     unsupported: UnsupportedStream | None = None
     for name in names:

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from conftest import ThreadBaseline
 from servers.hostile import OPENS, SCRIPTS, skeleton
 from servers.scripted import ScriptedServer
 
@@ -43,6 +44,7 @@ def test_each_hostile_script_opens_or_fails_typed_and_leaves_nothing(name: str) 
     with ScriptedServer(SCRIPTS[name]) as srv:
         url = RtspUrl.parse(srv.url())
         threads, fds = threading.active_count(), open_fds()
+        baseline = ThreadBaseline()
         options = OpenOptions(open_timeout_s=2.0, read_timeout_s=0.3)
         backend = None
         try:
@@ -57,7 +59,9 @@ def test_each_hostile_script_opens_or_fails_typed_and_leaves_nothing(name: str) 
         finally:
             if backend is not None:
                 backend.close()
-        assert settle(threads, fds) == (threads, fds)
+        _, fds_after = settle(threads, fds)
+        left = [n for n in baseline.left() if not n.startswith("scripted-")]  # the server's
+        assert fds_after <= fds and not left, left
     if name in OPENS:
         methods = [m for m, _, _ in srv.requests if not m.startswith("RTSP/")]
         assert methods[:3] == ["DESCRIBE", "SETUP", "PLAY"] and methods[-1] == "TEARDOWN"

@@ -80,6 +80,8 @@ def test_certificate_checks(tls_server: GstServer, certificate: tuple[Path, str]
         assert PASSWORD not in str(exc) and "s3cr" not in str(exc)
     with pytest.raises(ValueError, match="SHA-256"):
         rtsplab.open(url, tls_fingerprint="md5:00")
+    with pytest.raises(ValueError, match="native backend only"):
+        rtsplab.open(url, backend="pyav", tls_fingerprint=certificate[1])
 
 
 def test_probe_picks_native_and_reads_rtsps(tls_server: GstServer) -> None:

@@ -63,7 +63,9 @@ class ScriptedServer:
             except (TimeoutError, OSError):
                 continue
             self.connections += 1
-            t = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            t = threading.Thread(
+                target=self._handle, args=(conn,), name="scripted-rtsp-conn", daemon=True
+            )
             t.start()
             workers.append(t)
         for t in workers:
