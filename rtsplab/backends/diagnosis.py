@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 
@@ -196,6 +197,24 @@ def quote_answer(data: bytes, url: RtspUrl) -> str:
     return quoted + ("..." if len(data) > QUOTE_BYTES else "")
 
 
+_REQUEST_LINE = re.compile(rb"[A-Za-z_][A-Za-z0-9_\-]* \S+ RTSP/[0-9]")
+SNIFF_LINE_BYTES = 256  # a first line longer than this is not RTSP
+
+
+def _verdict(data: bytes) -> bool | None:
+    """True: the answer starts like RTSP (a response, or a request of the server's own, as
+    some NVRs send before answering); False: it does not; None: too short to tell."""
+    if data.startswith(b"RTSP/"):
+        return True
+    if b"RTSP/".startswith(data):
+        return None
+    line, newline, _ = data.partition(b"\n")
+    if newline:
+        return _REQUEST_LINE.match(line) is not None
+    first = data[:1]
+    return None if first.isalpha() and len(data) < SNIFF_LINE_BYTES else False
+
+
 def sniff(
     url: RtspUrl,
     deadline_s: float,
@@ -205,8 +224,9 @@ def sniff(
     """Send ``OPTIONS`` to the server (over TLS for ``rtsps://``) and check that the answer
     starts like RTSP.
 
-    Returns ``True`` when the answer starts with ``RTSP/``, ``False`` when the server said
-    nothing before ``deadline_s`` (``time.monotonic()``) or before ``cancelled()``.
+    Returns ``True`` when the answer starts with ``RTSP/`` (or with a request line of the
+    server's own, ``SET_PARAMETER * RTSP/1.0``), ``False`` when the server said nothing
+    before ``deadline_s`` (``time.monotonic()``) or before ``cancelled()``.
 
     Raises:
         ProtocolError: the server answered something that is not RTSP (quoted, redacted).
@@ -230,7 +250,7 @@ def sniff(
     with sock:
         with contextlib.suppress(OSError):
             sock.sendall(format_request("OPTIONS", url.without_credentials(), 1))
-        while len(data) < 5 and not cancelled():
+        while _verdict(data) is None and not cancelled():
             remaining_s = deadline_s - time.monotonic()
             if remaining_s <= 0:
                 break
@@ -244,12 +264,11 @@ def sniff(
             if not chunk:
                 break
             data += chunk
-    if not data:
+    verdict = _verdict(data)
+    if verdict is None:  # silence, or a prefix of RTSP then silence: give it the benefit
         return False
-    if data.startswith(b"RTSP/"[: len(data)]) and len(data) >= 5:
+    if verdict:
         return True
-    if b"RTSP/".startswith(data):  # a prefix of RTSP/ then silence: give it the benefit
-        return False
     raise ProtocolError(
         f"{url.redacted}: the server does not speak RTSP; it answered {quote_answer(data, url)}"
     )

@@ -191,3 +191,15 @@ def test_closing_a_threaded_reader_sends_an_authenticated_teardown() -> None:
         while ("TEARDOWN", True) not in script.checked and time.monotonic() < deadline:
             time.sleep(0.02)
     assert ("TEARDOWN", True) in script.checked, script.checked
+
+
+def test_the_server_sniff_takes_a_server_request_for_rtsp() -> None:
+    """An NVR that sends its own SET_PARAMETER before answering still speaks RTSP; an HTTP
+    server does not."""
+    from rtsplab.backends.diagnosis import sniff
+
+    with ScriptedServer(SCRIPTS["server_request_first"]) as srv:
+        assert sniff(RtspUrl.parse(srv.url()), time.monotonic() + 2) is True
+    http = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    with ScriptedServer(lambda m, c, u: http) as srv, pytest.raises(ProtocolError, match="400"):
+        sniff(RtspUrl.parse(srv.url()), time.monotonic() + 2)

@@ -1,6 +1,7 @@
-"""RTSPS faults on every backend: an rtsps:// URL pointed at a plain RTSP port fails as a TLS
-error at once (never a plain request to it), and a camera serving RTSPS with a self-signed
-certificate (gst-rtsp-server) is read; each leaves no thread or fd behind."""
+"""Session faults on every backend: an rtsps:// URL pointed at a plain RTSP port fails as a TLS
+error at once (never a plain request to it); a camera serving RTSPS with a self-signed
+certificate (gst-rtsp-server) is read; hostile handshakes end within the open bound, opened
+or typed. Each leaves no thread or fd behind."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from servers.hostile import SCRIPTS
+from servers.scripted import ScriptedServer
 
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
 from faults.faultlog import case
-from rtsplab.errors import TlsError
+from rtsplab.errors import RtspLabError, TlsError
 from rtsplab.sim import SimServer
 from rtsplab.sim.external import GstServer
 
@@ -73,3 +76,25 @@ def test_rtsps_with_a_self_signed_certificate(
             c.recovery_s = time.monotonic() - t0  # time to the first frame
             assert frame.image.shape[:2] == (360, 640)
             assert reader.backend_used == (backend if backend != "auto" else "native")
+
+
+HANDSHAKES = ("server_request_first", "no_cseq", "channels_out_of_range")
+
+
+@pytest.mark.parametrize("script", HANDSHAKES)
+def test_hostile_handshake(backend: str, script: str) -> None:
+    """A server that asks its own questions mid-handshake, drops CSeq, or names interleaved
+    channels past 255 (and then sends no video): the open ends within its bound, opened or
+    with a typed error, and leaves nothing behind."""
+    with ScriptedServer(SCRIPTS[script]) as srv, case(f"handshake: {script}", backend) as c:
+        t0 = time.monotonic()
+        try:
+            rtsplab.open(srv.url(), backend=backend, open_timeout_s=1.5).close()
+        except RtspLabError as exc:
+            c.error_type = type(exc).__name__
+        c.recovery_s = time.monotonic() - t0
+        assert c.recovery_s <= 1.5 + 0.2
+        if backend in ("native", "auto") and script != "channels_out_of_range":
+            assert c.error_type == "", c.error_type  # the native client reads through
+        if backend in ("native", "auto") and script == "channels_out_of_range":
+            assert c.error_type == "ProtocolError"
