@@ -117,8 +117,8 @@ class ScriptedServer:
                     self.requests.append((method, url, headers))
                     m = re.fullmatch(r"\d+", headers.get("cseq", ""))
                     cseq = int(m.group()) if m else 0
-                    if self._script is None:
-                        answer = b""
+                    if self._script is None or method.startswith("RTSP/"):
+                        answer = b""  # the client's answer to a request of ours
                     elif self._with_headers:
                         answer = self._script(method, cseq, url, headers)  # type: ignore[call-arg]
                     else:
