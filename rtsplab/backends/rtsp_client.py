@@ -26,6 +26,7 @@ import hmac
 import re
 import socket
 import ssl
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -194,6 +195,12 @@ class RtspClient:
         self.session = ClientSession(url.without_credentials(), url.username, url.password)
         self._frames: deque[InterleavedFrame] = deque(maxlen=MAX_HELD_FRAMES)
         self._sock: socket.socket | None = connect(url, timeout_s, tls)
+        # One OpenSSL connection must not be read and written by two threads at once (a
+        # close() from another thread while the reader waits); plain sockets need no lock.
+        self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
+
+    def _locked(self) -> contextlib.AbstractContextManager[object]:
+        return self._tls_lock if self._tls_lock is not None else contextlib.nullcontext()
 
     @property
     def sock(self) -> socket.socket | None:
@@ -237,8 +244,9 @@ class RtspClient:
         if sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         try:
-            sock.settimeout(1.0)  # a full send buffer must not block for ever
-            sock.sendall(data)
+            with self._locked():
+                sock.settimeout(1.0)  # a full send buffer must not block for ever
+                sock.sendall(data)
         except OSError as exc:
             raise self._lost(exc) from None
 
@@ -248,8 +256,9 @@ class RtspClient:
         if sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         try:
-            sock.settimeout(timeout_s)
-            data = sock.recv(RECV_BYTES)
+            with self._locked():
+                sock.settimeout(timeout_s)
+                data = sock.recv(RECV_BYTES)
         except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
             return False
         except OSError as exc:
@@ -365,13 +374,19 @@ class RtspClient:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        if teardown:
-            self.session.close()
-            data = self.session.data_to_send()
-            if data:
-                with contextlib.suppress(OSError, ValueError):
-                    sock.settimeout(0.2)
-                    sock.sendall(data)
+        lock = self._tls_lock
+        free = lock is None or lock.acquire(timeout=0.3)  # a reader thread woken by interrupt()
+        try:
+            if teardown and free:
+                self.session.close()
+                data = self.session.data_to_send()
+                if data:
+                    with contextlib.suppress(OSError, ValueError):
+                        sock.settimeout(0.2)
+                        sock.sendall(data)
+        finally:
+            if lock is not None and free:
+                lock.release()
         with contextlib.suppress(OSError):
             sock.close()
 

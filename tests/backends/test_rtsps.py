@@ -9,6 +9,7 @@ import json
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,3 +122,14 @@ def test_no_plaintext_byte_reaches_the_server_of_an_rtsps_url(backend: str) -> N
 def test_rtsps_without_a_port_connects_to_322() -> None:
     assert rtsplab.RtspUrl.parse("rtsps://cam/x").effective_port == 322
     assert rtsplab.RtspUrl.parse("rtsp://cam/x").effective_port == 554
+
+
+def test_a_threaded_rtsps_reader_closes_promptly(tls_server: GstServer) -> None:
+    reader = rtsplab.open(tls_server.url("cam1", credentials=True), strategy="latest")
+    try:
+        assert reader.read_frame(timeout_s=10) is not None
+    finally:
+        t0 = time.monotonic()
+        reader.close()
+        took_s = time.monotonic() - t0
+    assert took_s < 0.5 and reader.state is rtsplab.StreamState.CLOSED
