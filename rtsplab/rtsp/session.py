@@ -360,9 +360,9 @@ class ClientSession:
             self._next_keepalive_s = now_s + self.keepalive_s
         elif now_s >= self._next_keepalive_s:
             self._next_keepalive_s = now_s + self.keepalive_s
-            while len(self._pending) >= MAX_PENDING:  # a server that never answers them
-                oldest = next(c for c, r in self._pending.items() if r.internal)
-                del self._pending[oldest]
+            unanswered = [c for c, r in self._pending.items() if r.internal]
+            while len(self._pending) >= MAX_PENDING and unanswered:  # a server that never
+                del self._pending[unanswered.pop(0)]  # answers them: give the oldest up
                 self.abandoned_keepalives += 1
             self._send(_Request(self.keepalive_method, self.url, internal=True))
 
