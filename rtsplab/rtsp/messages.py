@@ -55,6 +55,7 @@ REASONS: dict[int, str] = {
     408: "Request Timeout",
     413: "Request Entity Too Large",
     414: "Request-URI Too Large",
+    453: "Not Enough Bandwidth",
     454: "Session Not Found",
     455: "Method Not Valid in This State",
     459: "Aggregate Operation Not Allowed",
