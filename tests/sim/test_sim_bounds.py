@@ -81,7 +81,9 @@ def test_session_caps_per_connection_and_per_server(make_sim: Callable[..., SimS
         assert [_setup(c, url, TCP) for _ in range(2)] == [200, 200]
 
 
-def test_silent_tcp_session_expires_and_frees_its_thread(make_sim: Callable[..., SimServer]) -> None:
+def test_silent_tcp_session_expires_and_frees_its_thread(
+    make_sim: Callable[..., SimServer],
+) -> None:
     """SETUP and PLAY over TCP, then silence: the session held a thread forever."""
     srv = make_sim(1, session_timeout_s=1.0)
     threads_before = _conn_threads()
