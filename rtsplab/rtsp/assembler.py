@@ -175,6 +175,30 @@ class AccessUnitAssembler:
         """
         return self._need_keyframe or self._damaged
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes the open unit holds, its depacketizer's fragment in progress included: never
+        more than ``MAX_AU_BYTES``.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> a = AccessUnitAssembler(H264Depacketizer())
+            >>> a.push(RtpPacket(96, 1, 0, 5, False, b"\\x67\\x42")); a.held_bytes
+            2
+        """
+        return self._size + self.depacketizer.pending_bytes
+
+    @property
+    def held_nals(self) -> int:
+        """NAL units the open unit holds: never more than ``MAX_AU_NALS``.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> AccessUnitAssembler(H264Depacketizer()).held_nals
+            0
+        """
+        return len(self._nals)
+
     def _finish(self, marker: bool, seq: int) -> None:
         """Close the open unit: queue it, or drop it if damaged or waiting for a keyframe."""
         nals, self._nals, self._size = self._nals, [], 0
