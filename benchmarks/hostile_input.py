@@ -6,7 +6,8 @@ parsers' own):
 - **fragment flood**: FU-A fragments with a start bit and then never an end bit, 64 MB in
   1400-byte packets, into an :class:`~rtsplab.rtsp.receiver.RtpReceiver`; once with one RTP
   timestamp for all packets, once with a new timestamp on every packet. Memory held is the
-  traced Python heap (``tracemalloc``) at the end of the flood and at its peak.
+  traced Python heap (``tracemalloc``) at the end of the flood and at its peak, and the
+  growth of the process' resident set over an untraced run.
 - **tiny NAL units**: STAP-A packets of 64 NAL units of 2 bytes each, 3.2 MB on the wire,
   one access unit (no marker bit): memory held by the receiver at the end.
 - **dribbled head**: a 64 KB RTSP reply head (just under the 64 KiB cap) fed to
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 import tracemalloc
@@ -49,8 +51,18 @@ NALS_PER_STAP = 64
 MB = 1_000_000
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def _held(run: Callable[[], object]) -> dict[str, float]:
-    """Traced heap held by what ``run`` returns (and its peak while running), in MB."""
+    """Traced heap held by what ``run`` returns (and its peak while running), in MB; and the
+    growth of the resident set over a second run without tracing, what ``top`` shows."""
+    rss0 = _rss_bytes()
+    keep = run()
+    rss_growth = _rss_bytes() - rss0
+    del keep
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -65,6 +77,7 @@ def _held(run: Callable[[], object]) -> dict[str, float]:
         "held_mb": round((current - base) / MB, 2),
         "peak_mb": round((peak - base) / MB, 2),
         "cpu_s": round(cpu_s, 2),
+        "rss_growth_mb": round(rss_growth / MB, 2),
     }
 
 

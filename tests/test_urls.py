@@ -152,3 +152,17 @@ def test_redact_blanks_more_rather_than_less_in_ambiguous_text() -> None:
     assert redact("rtsp://h/x rtsp:/u:pw@h2") == "rtsp://h/x rtsp:/u:***@h2"
     assert redact("rtsp:/u:a rtsp:b@h") == "rtsp:/u:***@h"  # a scheme inside the password
     assert redact("rtsp://user@h/p") == "rtsp://user@h/p"  # no password: nothing blanked
+
+
+@pytest.mark.parametrize("url", ["rtsp:/admin:s3cret@cam/x", "rtsp://admin:s3cret@cam:99999/x"])
+def test_open_with_a_malformed_url_raises_a_redacted_value_error(url: str) -> None:
+    """``rtsplab.open`` once raised ``ValueError: not an rtsp:// URL: 'rtsp:/admin:s3cret@…'``."""
+    import traceback
+
+    import rtsplab
+
+    for call in (lambda: rtsplab.open(url), lambda: rtsplab.open_group([url])):
+        with pytest.raises(ValueError) as e:
+            call()
+        shown = "".join(traceback.format_exception(e.value))  # what Jupyter prints
+        assert "s3cret" not in shown and "admin:***@cam" in shown
