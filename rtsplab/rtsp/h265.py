@@ -300,6 +300,10 @@ class H265Depacketizer:
         if start:
             header = bytes(((payload[0] & 0x81) | (kind << 1), payload[1]))
             _check_nal(header, "fragmentation unit")
+            if len(header) + len(payload) - body_at > self.max_nal_bytes:
+                self.reset()
+                self.overflows += 1
+                raise ProtocolError(f"H.265 FU NAL unit over {self.max_nal_bytes} bytes")
             self._fu = bytearray(header)
             self._fu += payload[body_at:]
             self._fu_type = kind
