@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -25,13 +27,14 @@ from rtsplab.rtsp.reorder import MAX_WINDOW_PACKETS, ReorderBuffer
 from rtsplab.rtsp.rtp import RtpHeader, RtpPacket
 
 MB = 1_000_000
+T = TypeVar("T")
 
 
 def rtp(seq: int, ts: int, payload: bytes, marker: bool = False) -> bytes:
     return RtpHeader(96, seq & 0xFFFF, ts, 7, marker=marker).pack() + payload
 
 
-def traced(run):  # type: ignore[no-untyped-def]
+def traced(run: Callable[[], T]) -> tuple[T, int, int]:
     """(result, bytes held at the end, peak bytes) of ``run()`` on the traced heap."""
     tracemalloc.start()
     try:

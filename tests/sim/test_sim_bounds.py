@@ -14,7 +14,7 @@ from servers.sim_fixtures import RawRtsp
 
 from rtsplab.rtsp.messages import format_request, interleave
 from rtsplab.rtsp.rtcp import build_receiver_report
-from rtsplab.sim import SimServer
+from rtsplab.sim.base import Server
 from rtsplab.sim.connection import ServerLimits
 
 pytestmark = pytest.mark.interop
@@ -46,7 +46,7 @@ TCP = "RTP/AVP/TCP;unicast;interleaved=0-1"
 
 
 def test_connection_cap_answers_503_and_a_freed_slot_serves_again(
-    make_sim: Callable[..., SimServer],
+    make_sim: Callable[..., Server],
 ) -> None:
     srv = make_sim(1, limits=ServerLimits(max_connections=3))
     clients = [RawRtsp(srv.port) for _ in range(3)]
@@ -65,7 +65,7 @@ def test_connection_cap_answers_503_and_a_freed_slot_serves_again(
         c.close()
 
 
-def test_session_caps_per_connection_and_per_server(make_sim: Callable[..., SimServer]) -> None:
+def test_session_caps_per_connection_and_per_server(make_sim: Callable[..., Server]) -> None:
     srv = make_sim(1, limits=ServerLimits(max_sessions_per_connection=2, max_sessions=3))
     url = srv.url("cam1")
     with RawRtsp(srv.port) as a, RawRtsp(srv.port) as b:
@@ -82,7 +82,7 @@ def test_session_caps_per_connection_and_per_server(make_sim: Callable[..., SimS
 
 
 def test_silent_tcp_session_expires_and_frees_its_thread(
-    make_sim: Callable[..., SimServer],
+    make_sim: Callable[..., Server],
 ) -> None:
     """SETUP and PLAY over TCP, then silence: the session held a thread forever."""
     srv = make_sim(1, session_timeout_s=1.0)
@@ -105,7 +105,7 @@ def test_silent_tcp_session_expires_and_frees_its_thread(
 
 
 def test_slowloris_and_silent_connections_are_cut_after_the_request_timeout(
-    make_sim: Callable[..., SimServer],
+    make_sim: Callable[..., Server],
 ) -> None:
     srv = make_sim(1, limits=ServerLimits(request_timeout_s=1.0))
     with socket.create_connection(("127.0.0.1", srv.port), timeout=4) as slow, \
@@ -128,7 +128,7 @@ def test_slowloris_and_silent_connections_are_cut_after_the_request_timeout(
 
 
 def test_dribbled_request_is_answered_and_oversized_ones_are_refused(
-    make_sim: Callable[..., SimServer],
+    make_sim: Callable[..., Server],
 ) -> None:
     srv = make_sim(1, limits=ServerLimits(max_request_bytes=4096))
     request = format_request("DESCRIBE", srv.url("cam1"), 1, [("X-Pad", "p" * 3000)])
@@ -146,7 +146,7 @@ def test_dribbled_request_is_answered_and_oversized_ones_are_refused(
 
 
 def test_udp_setup_flood_holds_a_bounded_number_of_sockets(
-    make_sim: Callable[..., SimServer],
+    make_sim: Callable[..., Server],
 ) -> None:
     """500 UDP SETUPs: each used to bind two sockets, until the process ran out of them."""
     limits = ServerLimits(max_sessions_per_connection=8, max_sessions=32)
