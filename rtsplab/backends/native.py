@@ -76,7 +76,8 @@ from rtsplab.rtsp.messages import (
 )
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
-from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
+from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
+from rtsplab.rtsp.sdp import MediaDescription, SessionDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.urls import RtspUrl
 
@@ -133,6 +134,7 @@ class NativeBackend(Backend):
         self.keyframe_requests = 0  # PLIs sent
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
+        self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
         self._udp: UdpPortPair | None = None
         self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
         self._wake_r.setblocking(False)
@@ -248,6 +250,7 @@ class NativeBackend(Backend):
             self._setup_udp(client, track_url, deadline)
         else:
             self._setup_tcp(client, track_url, deadline)
+            self._setup_other_tracks(client, sdp, video, content_base, deadline)
         resp = client.request(
             "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
         )
@@ -305,6 +308,46 @@ class NativeBackend(Backend):
             if offered and offered[0].interleaved is not None:  # the server may pick others
                 self._rtp_channel, self._rtcp_channel = offered[0].interleaved
         self._session(client, resp)
+
+    def _setup_other_tracks(
+        self,
+        client: RtspClient,
+        sdp: SessionDescription,
+        video: MediaDescription,
+        content_base: str,
+        deadline: float,
+    ) -> None:
+        """SETUP the audio and metadata tracks too (TCP), on channels after the video's.
+
+        A server may not deliver the video's RTCP sender reports while the media's other
+        tracks are not set up (gst-rtsp-server mostly does not), leaving no wall clock. Their
+        RTP is dropped unread; their RTCP is answered with receiver reports. A refused SETUP
+        is ignored: the video plays either way.
+        """
+        channel = max(self._rtp_channel, self._rtcp_channel) + 1
+        channel += channel % 2
+        for media in sdp.media:
+            if media is video or media.media == "video" or media.control is None:
+                continue
+            transport = [("Transport", f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}")]
+            resp = client.request(
+                "SETUP", join_control(content_base, media.control), transport, deadline
+            )
+            if not resp.ok:
+                log.info(
+                    "%s: SETUP of the %s track answered %s",
+                    self.url.redacted,
+                    media.media,
+                    resp.status,
+                )
+                continue
+            rtcp_channel = channel + 1
+            with contextlib.suppress(ProtocolError):
+                offered = parse_transport(resp.get("transport") or "")
+                if offered and offered[0].interleaved is not None:
+                    rtcp_channel = offered[0].interleaved[1]
+            self._other_rtcp_channels.append(rtcp_channel)
+            channel += 2
 
     def _setup_udp(self, client: RtspClient, track_url: str, deadline: float) -> None:
         sock = client.sock
@@ -391,6 +434,12 @@ class NativeBackend(Backend):
         else:
             with contextlib.suppress(OSError, StreamClosed):
                 client.send_interleaved(self._rtcp_channel, report)
+                if self._other_rtcp_channels:  # no report blocks: nothing is read there
+                    other = build_receiver_report(self._ssrc) + build_sdes_cname(
+                        self._ssrc, "rtsplab"
+                    )
+                    for channel in self._other_rtcp_channels:
+                        client.send_interleaved(channel, other)
 
     def _on_response(self, raw: bytes) -> None:
         """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""

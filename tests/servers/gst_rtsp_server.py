@@ -107,6 +107,177 @@ class Scene:
         return img
 
 
+def video_encoder(args: argparse.Namespace) -> str:
+    """The encoder of ``--codec`` (``h264``, ``h265`` or ``mjpeg``), its GOP and slices."""
+    gop = args.gop or max(1, args.fps)
+    if args.codec == "h265":
+        params = f"keyint={gop}:min-keyint={gop}:bframes=0:scenecut=0:repeat-headers=1"
+        if args.slices > 1:
+            params += f":slices={args.slices}"
+        return (
+            "x265enc tune=zerolatency speed-preset=ultrafast "
+            f"bitrate={args.bitrate_kbps} key-int-max={gop} option-string={params} "
+            "! video/x-h265,profile=main"
+        )
+    if args.codec == "mjpeg":
+        return "jpegenc quality=85"
+    bframes = getattr(args, "bframes", 0)
+    profile = "constrained-baseline" if bframes == 0 else "main"
+    slices = f" option-string=slices={args.slices}" if args.slices > 1 else ""
+    return (
+        "x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
+        f"key-int-max={gop} bframes={bframes} bitrate={args.bitrate_kbps}{slices} "
+        f"! video/x-h264,profile={profile}"
+    )
+
+
+def x264_bframes(parser: argparse.ArgumentParser) -> None:
+    """``--bframes N``: B-frames between reference frames (x264, main profile when > 0)."""
+    parser.add_argument("--bframes", type=int, default=0)
+
+
+def payloader_options(args: argparse.Namespace) -> str:
+    """``mtu``, ``seqnum-offset`` and ``timestamp-offset`` of a payloader, when asked for."""
+    opts = ""
+    if args.mtu:
+        opts += f" mtu={args.mtu}"
+    if args.seq_offset is not None:
+        opts += f" seqnum-offset={args.seq_offset}"
+    if args.ts_offset is not None:
+        opts += f" timestamp-offset={args.ts_offset}"
+    return opts
+
+
+def video_payloader(args: argparse.Namespace, name: str) -> str:
+    """The RTP payloader of ``--codec`` named ``name`` (``pay0`` or ``pay1``)."""
+    if args.codec == "h265":
+        pay = f"rtph265pay name={name} pt=96 config-interval=-1"
+    elif args.codec == "mjpeg":
+        pay = f"rtpjpegpay name={name} pt=26"
+    else:
+        pay = f"rtph264pay name={name} pt=96 config-interval=-1"
+    return pay + payloader_options(args)
+
+
+AUDIO_ENCODERS = {
+    # codec: (raw caps, encoder ! payloader, payload type)
+    "aac": ("rate=48000,channels=2", "voaacenc bitrate=64000 ! rtpmp4gpay", 97),
+    "opus": ("rate=48000,channels=2", "opusenc ! rtpopuspay", 97),
+    "pcma": ("rate=8000,channels=1", "alawenc ! rtppcmapay", 8),
+    "pcmu": ("rate=8000,channels=1", "mulawenc ! rtppcmupay", 0),
+}
+
+
+def audio_branch(args: argparse.Namespace, name: str) -> str:
+    """A live audio track of ``--audio`` (``aac``, ``opus``, ``pcma``, ``pcmu``), or ``""``."""
+    if not args.audio:
+        return ""
+    caps, chain, pt = AUDIO_ENCODERS[args.audio]
+    return (
+        "audiotestsrc name=audiosrc is-live=true wave=sine freq=440 volume=0.1 "
+        "samplesperbuffer=960 "
+        f"! audioconvert ! audioresample ! audio/x-raw,{caps} ! {chain} name={name} pt={pt}"
+    )
+
+
+def not_seekable(element: Any) -> None:
+    """Make a live test source answer "not seekable", as the video's appsrc does.
+
+    audiotestsrc says it can seek; the media would then try to honour a PLAY's ``Range`` and
+    fail on the appsrc (``503`` to the client).
+    """
+
+    def on_query(_pad: Any, info: Any) -> Any:
+        query = info.get_query()
+        if query is not None and query.type == Gst.QueryType.SEEKING:
+            return Gst.PadProbeReturn.HANDLED  # answered as created: not seekable
+        return Gst.PadProbeReturn.OK
+
+    element.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, on_query)
+
+
+def build_launch(args: argparse.Namespace) -> str:
+    """The media's launch line: the timecoded video, and the audio track before or after it."""
+    w, h, f = args.width, args.height, args.fps
+    audio_first = bool(args.audio) and args.audio_first
+    video_pay, audio_pay = ("pay1", "pay0") if audio_first else ("pay0", "pay1")
+    video = (
+        "appsrc name=src is-live=true format=time do-timestamp=true "
+        "max-buffers=2 leaky-type=downstream "
+        f"caps=video/x-raw,format=BGR,width={w},height={h},framerate={f}/1 "
+        "! videoconvert ! video/x-raw,format=I420 "
+        f"! {video_encoder(args)} ! {video_payloader(args, video_pay)}"
+    )
+    audio = audio_branch(args, audio_pay)
+    branches = [audio, video] if audio_first else [video, audio]
+    return "( " + "  ".join(b for b in branches if b) + " )"
+
+
+def make_camera_clock(args: argparse.Namespace) -> Any:
+    """The media clock of a camera whose clock is off (``--ntp-offset-s``, ``--ntp-never-set``).
+
+    A real-time system clock calibrated to read NTP time (seconds since 1900) plus the offset,
+    or 1970-01-02 at start for a clock never set. With :func:`use_clock_time_in_sender_reports`
+    the RTCP sender reports carry this clock, consistently with the RTP timestamps (both come
+    from the same pipeline clock); the painted timecode keeps the true time. ``None`` when the
+    camera's clock is right.
+    """
+    if args.ntp_offset_s == 0 and not args.ntp_never_set:
+        return None
+    clock = Gst.SystemClock()
+    clock.set_property("clock-type", Gst.ClockType.REALTIME)
+    internal_ns = clock.get_internal_time()
+    if args.ntp_never_set:
+        external_ns = (NTP_UNIX_OFFSET_S + 86_400) * Gst.SECOND
+    else:
+        external_ns = internal_ns + NTP_UNIX_OFFSET_S * Gst.SECOND + int(args.ntp_offset_s * 1e9)
+    clock.set_calibration(internal_ns, external_ns, 1, 1)
+    return clock
+
+
+NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
+
+
+def use_clock_time_in_sender_reports(pipeline: Any) -> None:
+    """Make the media's rtpbin put the pipeline clock's time in its sender reports."""
+
+    def on_added(_bin: Any, element: Any) -> None:
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpbin":
+            element.set_property("ntp-time-source", "clock-time")
+
+    pipeline.connect("element-added", on_added)
+
+
+def rtcp_interval(pipeline: Any, interval_s: float) -> None:
+    """``--rtcp-interval-s``: the RTP sessions' minimum RTCP interval (GStreamer's is 5 s).
+
+    Real cameras send sender reports every 1 to 5 s; a shorter interval gets a client its
+    first one sooner (RFC 3550 sends the first after about half the interval).
+    """
+
+    def on_session(_rtpbin: Any, element: Any) -> None:
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpsession":
+            element.set_property("rtcp-min-interval", int(interval_s * 1e9))
+
+    def on_added(_bin: Any, element: Any) -> None:
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpbin":
+            element.connect("element-added", on_session)
+
+    pipeline.connect("element-added", on_added)
+
+
+def tls_certificate(path: str | None) -> Any:
+    """``--tls CERTFILE``: the server's certificate and key (one PEM file), for ``rtsps://``."""
+    if not path:
+        return None
+    from gi.repository import Gio
+
+    return Gio.TlsCertificate.new_from_file(path)
+
+
 class MountFactory(GstRtspServer.RTSPMediaFactory):
     """A media factory whose cache key moves on when its shared media is being torn down."""
 
@@ -132,24 +303,15 @@ class Mount:
         self.media: Any = None  # the newest media (what a shared factory hands out)
         self.generation = 0
         self.shared = bool(args.shared)
+        self.camera_clock = args.ntp_offset_s != 0 or args.ntp_never_set
+        self.rtcp_interval_s = args.rtcp_interval_s
         self.stopping = threading.Event()
         self.seq = 0
         self.factory = self._make_factory(args)
         self.thread = threading.Thread(target=self._push_loop, name=f"push-{name}", daemon=True)
 
     def _make_factory(self, args: argparse.Namespace) -> Any:
-        f, w, h = self.fps, self.width, self.height
-        gop = max(1, f)
-        launch = (
-            "( appsrc name=src is-live=true format=time do-timestamp=true "
-            "max-buffers=2 leaky-type=downstream "
-            f"caps=video/x-raw,format=BGR,width={w},height={h},framerate={f}/1 "
-            "! videoconvert ! video/x-raw,format=I420 "
-            "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
-            f"key-int-max={gop} bframes=0 bitrate={args.bitrate_kbps} "
-            "! video/x-h264,profile=constrained-baseline "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
-        )
+        launch = build_launch(args)
         factory = MountFactory(self)
         factory.set_launch(launch)
         factory.set_shared(args.shared)
@@ -158,7 +320,10 @@ class Mount:
             factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.UDP_MCAST)
         else:
             factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.TCP)
-        if args.realtime_clock:
+        camera_clock = make_camera_clock(args)
+        if camera_clock is not None:
+            factory.set_clock(camera_clock)
+        elif args.realtime_clock:
             clock = Gst.SystemClock.obtain()
             clock.set_property("clock-type", Gst.ClockType.REALTIME)
             factory.set_clock(clock)
@@ -176,6 +341,13 @@ class Mount:
 
     def _on_media_configure(self, _factory: Any, media: Any) -> None:
         element = media.get_element()
+        if self.camera_clock:
+            use_clock_time_in_sender_reports(element.get_parent())
+        if self.rtcp_interval_s:
+            rtcp_interval(element.get_parent(), self.rtcp_interval_s)
+        audiosrc = element.get_by_name("audiosrc")
+        if audiosrc is not None:
+            not_seekable(audiosrc)
         appsrc = element.get_by_name("src")
         pay = element.get_by_name("pay0")
         media.connect("unprepared", self._on_unprepared, appsrc)
@@ -260,6 +432,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--realtime-clock", dest="realtime_clock", action="store_true", default=True)
     p.add_argument("--no-realtime-clock", dest="realtime_clock", action="store_false")
+    stream_shape_args(p)
+    x264_bframes(p)
+    p.add_argument("--tls", default=None, metavar="CERTFILE", help="serve rtsps:// (PEM)")
     args = p.parse_args(argv)
     w, _, h = args.size.lower().partition("x")
     args.width, args.height = int(w), int(h)
@@ -269,6 +444,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.user and not args.password:
         p.error(f"environment variable {args.password_env} is empty or unset")
     return args
+
+
+def stream_shape_args(p: argparse.ArgumentParser) -> None:
+    """The knobs of the stream's shape (the tests' stream-shapes matrix)."""
+    p.add_argument("--codec", choices=("h264", "h265", "mjpeg"), default="h264")
+    p.add_argument("--gop", type=int, default=0, help="frames between key frames (default: fps)")
+    p.add_argument("--slices", type=int, default=1, help="slices per picture")
+    p.add_argument("--mtu", type=int, default=0, help="largest RTP packet (default: 1400)")
+    p.add_argument("--seq-offset", type=int, default=None, help="first RTP sequence number")
+    p.add_argument("--ts-offset", type=int, default=None, help="first RTP timestamp")
+    p.add_argument("--audio", choices=sorted(AUDIO_ENCODERS), default=None, help="audio track")
+    p.add_argument("--audio-first", action="store_true", help="the audio track before the video")
+    p.add_argument(
+        "--ntp-offset-s", type=float, default=0.0, help="the camera's RTCP clock ahead by this"
+    )
+    p.add_argument("--rtcp-interval-s", type=float, default=0.0, help="RTCP interval (5 s)")
+    p.add_argument(
+        "--ntp-never-set", action="store_true", help="the camera's RTCP clock starts at 1970-01-02"
+    )
 
 
 def make_auth(user: str, password: str, method: str) -> Any:
@@ -298,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     server.set_service(str(args.port))
     if args.user:
         server.set_auth(make_auth(args.user, args.password, args.auth))
+    certificate = tls_certificate(args.tls)
+    if certificate is not None:
+        auth = server.get_auth() or GstRtspServer.RTSPAuth()
+        auth.set_tls_certificate(certificate)
+        server.set_auth(auth)
     mounts = server.get_mount_points()
     by_path: dict[str, Mount] = {}
     for i, name in enumerate(n for n in args.mounts.split(",") if n):
