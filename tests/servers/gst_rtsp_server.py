@@ -93,8 +93,8 @@ class Scene:
         base[:, :, 2] = (255 - x * 0.5).astype(np.uint8)[None, :]
         self.base = base
 
-    def render(self, seq: int, t_ns: int) -> np.ndarray:
-        """The frame for ``seq`` with the timecode ``(t_ns, seq)`` burned in."""
+    def render(self, seq: int) -> np.ndarray:
+        """The frame for ``seq``, without its timecode (burned in right before the push)."""
         img = self.base.copy()
         side = max(8, self.height // 6)
         span_x, span_y = self.width - side, self.height - side
@@ -103,7 +103,6 @@ class Scene:
         x = px if px < span_x else 2 * span_x - px
         y = py if py < span_y else 2 * span_y - py
         img[y : y + side, x : x + side] = (255, 255, 255)
-        timecode.write_timecode(img, t_ns, seq)
         return img
 
 
@@ -160,11 +159,11 @@ def video_payloader(args: argparse.Namespace, name: str) -> str:
 
 
 AUDIO_ENCODERS = {
-    # codec: (raw caps, encoder ! payloader, payload type)
-    "aac": ("rate=48000,channels=2", "voaacenc bitrate=64000 ! rtpmp4gpay", 97),
-    "opus": ("rate=48000,channels=2", "opusenc ! rtpopuspay", 97),
-    "pcma": ("rate=8000,channels=1", "alawenc ! rtppcmapay", 8),
-    "pcmu": ("rate=8000,channels=1", "mulawenc ! rtppcmupay", 0),
+    # codec: (sample rate, channels, encoder ! payloader, payload type)
+    "aac": (48000, 2, "voaacenc bitrate=64000 ! rtpmp4gpay", 97),
+    "opus": (48000, 2, "opusenc ! rtpopuspay", 97),
+    "pcma": (8000, 1, "alawenc ! rtppcmapay", 8),
+    "pcmu": (8000, 1, "mulawenc ! rtppcmupay", 0),
 }
 
 
@@ -172,11 +171,11 @@ def audio_branch(args: argparse.Namespace, name: str) -> str:
     """A live audio track of ``--audio`` (``aac``, ``opus``, ``pcma``, ``pcmu``), or ``""``."""
     if not args.audio:
         return ""
-    caps, chain, pt = AUDIO_ENCODERS[args.audio]
+    rate, channels, chain, pt = AUDIO_ENCODERS[args.audio]
     return (
         "audiotestsrc name=audiosrc is-live=true wave=sine freq=440 volume=0.1 "
-        "samplesperbuffer=960 "
-        f"! audioconvert ! audioresample ! audio/x-raw,{caps} ! {chain} name={name} pt={pt}"
+        f"samplesperbuffer={rate // 50} ! audioconvert ! audioresample "  # 20 ms buffers
+        f"! audio/x-raw,rate={rate},channels={channels} ! {chain} name={name} pt={pt}"
     )
 
 
@@ -238,6 +237,23 @@ def make_camera_clock(args: argparse.Namespace) -> Any:
 NTP_UNIX_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 
 
+def sender_reports_at_capture_time(pipeline: Any) -> None:
+    """``--sr-capture-time``: sender reports map RTP time to the capture time.
+
+    GStreamer's rtpbin maps it to the send time by default (``rtcp-sync-send-time``): the
+    capture time plus the pipeline's latency, which an audio track raises to its encoder's
+    (about 40 ms with AAC, 60 ms with Opus, 20 ms with G.711 in 20 ms packets), so every
+    receiver's RTCP clock then dates the video that much late and its ages read that much low.
+    """
+
+    def on_added(_bin: Any, element: Any) -> None:
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpbin":
+            element.set_property("rtcp-sync-send-time", False)
+
+    pipeline.connect("element-added", on_added)
+
+
 def use_clock_time_in_sender_reports(pipeline: Any) -> None:
     """Make the media's rtpbin put the pipeline clock's time in its sender reports."""
 
@@ -278,6 +294,20 @@ def tls_certificate(path: str | None) -> Any:
     return Gio.TlsCertificate.new_from_file(path)
 
 
+def stamp_capture_time(appsrc: Any, buf: Any, t_ns: int) -> None:
+    """Give ``buf`` the running time of ``t_ns``, the time painted into it.
+
+    ``do-timestamp`` would stamp the time of the push instead, later by the copy of the
+    picture into the buffer (a few ms at 1080p). Until the pipeline has a clock, it does.
+    """
+    clock = appsrc.get_clock()
+    if clock is None:
+        return
+    running_ns = clock.get_time() - appsrc.get_base_time() - (time.time_ns() - t_ns)
+    if running_ns >= 0:
+        buf.pts = buf.dts = running_ns
+
+
 class MountFactory(GstRtspServer.RTSPMediaFactory):
     """A media factory whose cache key moves on when its shared media is being torn down."""
 
@@ -305,6 +335,7 @@ class Mount:
         self.shared = bool(args.shared)
         self.camera_clock = args.ntp_offset_s != 0 or args.ntp_never_set
         self.rtcp_interval_s = args.rtcp_interval_s
+        self.sr_capture_time = args.sr_capture_time
         self.stopping = threading.Event()
         self.seq = 0
         self.factory = self._make_factory(args)
@@ -327,7 +358,7 @@ class Mount:
             clock = Gst.SystemClock.obtain()
             clock.set_property("clock-type", Gst.ClockType.REALTIME)
             factory.set_clock(clock)
-        if args.user:
+        if args.user or args.tls:  # an RTSPAuth (users, or TLS) checks the factory's roles
             perm = GstRtspServer.RTSPPermissions()
             perm.add_role_from_structure(
                 Gst.Structure.new_from_string(
@@ -343,6 +374,8 @@ class Mount:
         element = media.get_element()
         if self.camera_clock:
             use_clock_time_in_sender_reports(element.get_parent())
+        if self.sr_capture_time:
+            sender_reports_at_capture_time(element.get_parent())
         if self.rtcp_interval_s:
             rtcp_interval(element.get_parent(), self.rtcp_interval_s)
         audiosrc = element.get_by_name("audiosrc")
@@ -404,12 +437,15 @@ class Mount:
                 appsrcs = [appsrc for appsrc, _ in self.sinks]
             if not appsrcs:
                 continue
-            t_ns = time.time_ns()
-            img = self.scene.render(self.seq, t_ns)
+            img = self.scene.render(self.seq)
+            t_ns = time.time_ns()  # after drawing (14 ms at 1080p): the push is next
+            timecode.write_timecode(img, t_ns, self.seq)
             self.seq += 1
             buf = Gst.Buffer.new_wrapped(img.tobytes())
             for i, appsrc in enumerate(appsrcs):  # one rendering, the same frame for everyone
-                appsrc.emit("push-buffer", buf if i == 0 else buf.copy())
+                out = buf if i == 0 else buf.copy()
+                stamp_capture_time(appsrc, out, t_ns)
+                appsrc.emit("push-buffer", out)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -461,6 +497,9 @@ def stream_shape_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rtcp-interval-s", type=float, default=0.0, help="RTCP interval (5 s)")
     p.add_argument(
+        "--sr-capture-time", action="store_true", help="sender reports at capture, not send, time"
+    )
+    p.add_argument(
         "--ntp-never-set", action="store_true", help="the camera's RTCP clock starts at 1970-01-02"
     )
 
@@ -494,7 +533,12 @@ def main(argv: list[str] | None = None) -> int:
         server.set_auth(make_auth(args.user, args.password, args.auth))
     certificate = tls_certificate(args.tls)
     if certificate is not None:
-        auth = server.get_auth() or GstRtspServer.RTSPAuth()
+        auth = server.get_auth()
+        if auth is None:  # no users: everyone may play, over TLS
+            auth = GstRtspServer.RTSPAuth()
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+            auth.set_default_token(token)
         auth.set_tls_certificate(certificate)
         server.set_auth(auth)
     mounts = server.get_mount_points()
