@@ -27,9 +27,7 @@ class ServerCache:
         self.key: tuple[object, ...] | None = None
         self.server: GstServer | None = None
 
-    def get(
-        self, fps: int, size: tuple[int, int], extra_args: tuple[str, ...]
-    ) -> GstServer:
+    def get(self, fps: int, size: tuple[int, int], extra_args: tuple[str, ...]) -> GstServer:
         key = (fps, size, extra_args)
         if self.key != key or self.server is None or self.server.proc.poll() is not None:
             self.stop()

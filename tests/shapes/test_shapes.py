@@ -27,9 +27,13 @@ import pytest
 
 import rtsplab
 from rtsplab.entities import Clock
+from rtsplab.errors import RtspLabError
 from rtsplab.timecode import read_timecode
 from shapes import shapelog
 from shapes.conftest import ServerCache
+from shapes.wire import wire_stats
+
+pytestmark = pytest.mark.interop
 
 READ_S = 1.5  # fresh frames read per row, once the clock has settled
 BOUND_MS = {"native": 5.0, "pyav": 10.0, "opencv": 10.0}
@@ -59,6 +63,7 @@ class Shape:
     # backend -> why the row cannot pass on this branch yet (the fix is elsewhere)
     xfail: dict[str, str] = field(default_factory=dict)
     tls: bool = False
+    transport: str = "auto"
 
     def server_args(self, certificate: Path | None) -> tuple[str, ...]:
         args = self.args + (FAST_RTCP if self.fast_rtcp else ())
@@ -74,6 +79,12 @@ SHAPES = (
     Shape("H.264 640x360 30 fps (baseline)", backends=("native", "pyav", "opencv", "auto")),
     Shape("4 slices per picture", ("--slices", "4"), xfail={"pyav": SLICES}),
     Shape("AAC after the video", ("--audio", "aac", *AUDIO), fast_rtcp=False),
+    Shape(
+        "AAC after the video, UDP",
+        ("--audio", "aac", *AUDIO),
+        fast_rtcp=False,
+        transport="udp",
+    ),
     Shape(
         "AAC before the video",
         ("--audio", "aac", "--audio-first", *AUDIO),
@@ -114,8 +125,16 @@ SHAPES = (
         backends=("native", "pyav"),
         xfail={"native": "needs RTSPS on the native client"},
     ),
-    Shape("camera clock 3 s ahead", ("--ntp-offset-s", "3"), xfail=dict.fromkeys(("native", "pyav"), CLOCKS)),
-    Shape("camera clock 3 s behind", ("--ntp-offset-s", "-3"), xfail=dict.fromkeys(("native", "pyav"), CLOCKS)),
+    Shape(
+        "camera clock 3 s ahead",
+        ("--ntp-offset-s", "3"),
+        xfail=dict.fromkeys(("native", "pyav"), CLOCKS),
+    ),
+    Shape(
+        "camera clock 3 s behind",
+        ("--ntp-offset-s", "-3"),
+        xfail=dict.fromkeys(("native", "pyav"), CLOCKS),
+    ),
     Shape(
         "camera clock never set (1970 + a day)",
         ("--ntp-never-set",),
@@ -139,6 +158,69 @@ def _p(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+@dataclass
+class Measured:
+    """What one row read: per-frame ages, the clocks seen, what the reader reported."""
+
+    ages: list[float] = field(default_factory=list)
+    independent: list[float] = field(default_factory=list)
+    clocks: set[str] = field(default_factory=set)
+    offset_ms: float | None = None
+    backend_used: str = ""
+    transport: str = ""
+
+
+def measure(url: str, shape: Shape, backend: str, dated: bool, out: Measured) -> None:
+    """Open ``url``, wait for the camera clock (bounded), read fresh frames for READ_S."""
+    with rtsplab.open(
+        url,
+        backend=backend,
+        transport=shape.transport,
+        timecode=False,
+        open_timeout_s=10,
+        read_timeout_s=5,
+        reconnect=False,
+    ) as reader:
+        out.backend_used = reader.backend_used
+        out.transport = reader.transport_used.value
+        settle_until = time.monotonic() + CLOCK_WAIT_S[shape.fast_rtcp]
+        frame = reader.read_frame(fresh=True, timeout_s=10)
+        while dated and frame.clock in (Clock.PTS, Clock.NONE) and time.monotonic() < settle_until:
+            frame = reader.read_frame(fresh=True, timeout_s=5)
+        end = time.monotonic() + READ_S
+        while time.monotonic() < end:
+            frame = reader.read_frame(fresh=True, timeout_s=5)
+            tc = read_timecode(frame.image)  # the server's painted send time, read here
+            out.clocks.add(frame.clock.value)
+            if tc is None:
+                continue
+            out.ages.append(frame.age_ms)
+            out.independent.append((frame.t_read_ns - tc.t_ns) / 1e6)
+        out.offset_ms = getattr(reader, "clock_offset_ms", None)
+
+
+def check(m: Measured, shape: Shape, dated: bool) -> list[str]:
+    """What is wrong with a row's measurement; empty when it passes."""
+    differences = [a - i for a, i in zip(m.ages, m.independent, strict=True)]
+    diff_p50 = _p(differences, 50)
+    min_frames = max(3, int(0.5 * shape.fps * READ_S))
+    failures = []
+    if len(m.ages) < min_frames:
+        failures.append(f"{len(m.ages)} timecoded frames in {READ_S} s, expected >= {min_frames}")
+    if dated:
+        bound_ms = BOUND_MS[m.backend_used]
+        if m.clocks != {Clock.RTCP.value}:
+            failures.append(f"clock {sorted(m.clocks)}, expected rtcp")
+        if diff_p50 is None or abs(diff_p50) > bound_ms:
+            off = "no frames" if diff_p50 is None else f"{diff_p50:.1f} ms"
+            failures.append(f"age off the independent age by {off} (bound {bound_ms:g})")
+        if m.ages and min(m.ages) < 0:
+            failures.append(f"negative age {min(m.ages):.1f} ms")
+    elif m.clocks - {Clock.PTS.value, Clock.NONE.value}:
+        failures.append(f"clock {sorted(m.clocks)} claimed without a capture clock")
+    return failures
+
+
 @pytest.mark.parametrize(("shape", "backend"), _cases())
 def test_shape(
     shape: Shape, backend: str, shape_servers: ServerCache, tls_certificate: Path
@@ -148,50 +230,41 @@ def test_shape(
     if shape.tls:
         url = url.replace("rtsp://", "rtsps://", 1)
     dated = backend != "opencv"
-    ages: list[float] = []
-    independent: list[float] = []
-    clocks: set[str] = set()
-    with rtsplab.open(
-        url, backend=backend, timecode=False, open_timeout_s=10, read_timeout_s=5, reconnect=False
-    ) as reader:
-        settle_until = time.monotonic() + CLOCK_WAIT_S[shape.fast_rtcp]
-        frame = reader.read_frame(fresh=True, timeout_s=10)
-        while dated and frame.clock in (Clock.PTS, Clock.NONE) and time.monotonic() < settle_until:
-            frame = reader.read_frame(fresh=True, timeout_s=5)
-        end = time.monotonic() + READ_S
-        while time.monotonic() < end:
-            frame = reader.read_frame(fresh=True, timeout_s=5)
-            tc = read_timecode(frame.image)
-            clocks.add(frame.clock.value)
-            if tc is None:
-                continue
-            ages.append(frame.age_ms)
-            independent.append((frame.t_read_ns - tc.t_ns) / 1e6)
-        offset = getattr(reader, "clock_offset_ms", None)
-        used = reader.backend_used
-        transport = reader.transport_used.value
-    differences = [a - i for a, i in zip(ages, independent)]
-    diff_p50 = _p(differences, 50)
-    min_frames = max(3, int(0.5 * shape.fps * READ_S))
-    bound_ms = BOUND_MS[used]
-    failures = []
-    if len(ages) < min_frames:
-        failures.append(f"{len(ages)} timecoded frames in {READ_S} s, expected >= {min_frames}")
-    if dated:
-        if clocks != {Clock.RTCP.value}:
-            failures.append(f"clock {sorted(clocks)}, expected rtcp")
-        if diff_p50 is None or abs(diff_p50) > bound_ms:
-            failures.append(f"age off the independent age by {diff_p50} ms (bound {bound_ms})")
-        if ages and min(ages) < 0:
-            failures.append(f"negative age {min(ages):.1f} ms")
-    elif clocks - {Clock.PTS.value, Clock.NONE.value}:
-        failures.append(f"clock {sorted(clocks)} claimed without a capture clock")
+    m = Measured(backend_used=backend, transport=shape.transport)
+    try:
+        measure(url, shape, backend, dated, m)
+    except RtspLabError as exc:
+        message = str(exc).splitlines()[0].replace(url, "URL")
+        failures = [f"{type(exc).__name__}: {message[:80]}"]
+    else:
+        failures = check(m, shape, dated)
     outcome = "; ".join(failures) if failures else ("ok" if dated else "n/a: no capture clock")
+    differences = [a - i for a, i in zip(m.ages, m.independent, strict=True)]
     shapelog.record(
         shapelog.Row(
-            shape.name, backend, used, transport, len(ages), _p(ages, 50), _p(ages, 99),
-            _p(independent, 50), _p(independent, 99), diff_p50, "/".join(sorted(clocks)),
-            offset, outcome if not failures else f"FAIL: {outcome}",
+            shape.name, backend, m.backend_used, m.transport, len(m.ages), _p(m.ages, 50),
+            _p(m.ages, 99), _p(m.independent, 50), _p(m.independent, 99), _p(differences, 50),
+            "/".join(sorted(m.clocks)), m.offset_ms, f"FAIL: {outcome}" if failures else outcome,
         )
     )  # fmt: skip
     assert not failures, f"{shape.name} on {backend}: {outcome}"
+
+
+# shape name -> what its knob must have done to the stream on the wire
+WIRE = {
+    "sequence and timestamp wrap": lambda w: (
+        w.first_seq >= 65500 and w.seq_wraps == 1 and w.timestamp_wraps == 1
+    ),
+    "400-byte MTU": lambda w: 0 < w.max_packet_bytes <= 400,
+    "AAC after the video": lambda w: w.media == ("video", "audio"),
+    "Opus before the video": lambda w: w.media == ("audio", "video"),
+}
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s.name in WIRE], ids=lambda s: s.name)
+def test_shape_knob_reaches_the_wire(shape: Shape, shape_servers: ServerCache) -> None:
+    """The knob shaped the stream: read with a bare RTSP session, not by rtsplab."""
+    srv = shape_servers.get(shape.fps, shape.size, shape.server_args(None))
+    stats = wire_stats("127.0.0.1", srv.port, srv.url("cam1"), seconds=1.5)
+    assert stats.packets > 20, stats
+    assert WIRE[shape.name](stats), stats
