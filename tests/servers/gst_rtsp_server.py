@@ -9,7 +9,10 @@ Usage::
 
     /usr/bin/python3 tests/servers/gst_rtsp_server.py --port 8554 --mounts cam1,cam2 \
         --fps 30 --size 640x360 --bitrate-kbps 1000 [--user U --password-env VAR [--auth digest]] \
-        [--udp-only] [--shared]
+        [--udp-only] [--shared] [stream shape: --codec h264|h265|mjpeg --gop N --slices N
+        --mtu BYTES --seq-offset N --ts-offset N --audio aac|opus|pcma|pcmu [--audio-first]
+        --bframes N --tls CERTFILE --ntp-offset-s S | --ntp-never-set --rtcp-interval-s S
+        --sr-capture-time]
 
 Prints ``READY <port>`` on stdout once listening and exits on SIGTERM or SIGINT.
 
@@ -39,6 +42,15 @@ Design:
   on the system real-time clock. RTCP sender reports carry wall-clock NTP time either way
   (rtpbin's default ``ntp-time-source``), so a client mapping RTP timestamps through RTCP
   (FFmpeg's ``start_time_realtime``) gets each frame's capture time to within about 1 ms.
+* Each buffer's timestamp is the running time of the send time painted into it (not of the
+  push, later by the copy of the picture: a few ms at 1080p), so RTP time, sender reports and
+  the painted timecode agree to the microsecond.
+* Stream shapes (the tests' stream-shapes matrix): ``--audio`` adds a live audio track after
+  the video (``--audio-first``: before it, as some cameras order them); ``--ntp-offset-s`` and
+  ``--ntp-never-set`` run the media on a clock that is off (sender reports carry it, the
+  painted timecode keeps the true time); ``--rtcp-interval-s`` shortens GStreamer's 5 s RTCP
+  interval; ``--sr-capture-time`` makes sender reports map RTP time to the capture time
+  rather than the send time (which includes the pipeline latency an audio encoder adds).
 """
 
 from __future__ import annotations

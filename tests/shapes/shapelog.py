@@ -1,12 +1,13 @@
 """Rows of the stream-shapes matrix: one per (shape, backend), written to ``data/shapes.csv``.
 
-Columns, in order: ``shape``, ``backend`` (as asked; ``auto`` rows say what it picked in
-``clock``'s neighbour ``backend_used``), ``transport``, ``n_frames`` (frames measured, after the
-clock settled), ``age_p50_ms``/``age_p99_ms`` (``Frame.age_ms``, rtsplab's own),
+Columns, in order: ``shape``, ``backend`` (as asked), ``backend_used`` (what ``auto``
+picked), ``transport``, ``n_frames`` (timecoded frames measured, after the clock settled),
+``age_p50_ms``/``age_p99_ms`` (``Frame.age_ms``, rtsplab's own),
 ``independent_p50_ms``/``independent_p99_ms`` (from the timecode the server painted, read by
 the test), ``difference_p50_ms`` (rtsplab minus independent, per frame, then the median),
-``clock`` (the ``Clock`` of the measured frames), ``offset_ms`` (the camera clock offset the
-reader reports, empty when it reports none) and ``outcome`` (``ok``, or what failed).
+``clock`` (the ``Clock`` values of the measured frames), ``offset_ms`` (the camera clock
+offset the reader reports, empty when it reports none) and ``outcome`` (``ok``, ``n/a: ...``
+or ``FAIL: ...``).
 
 :func:`record` keeps a row; at the end of the session :func:`flush` merges the rows into the
 CSV (rows of shapes that did not run are kept), sorted by (shape, backend).

@@ -203,7 +203,7 @@ def check(m: Measured, shape: Shape, dated: bool) -> list[str]:
     """What is wrong with a row's measurement; empty when it passes."""
     differences = [a - i for a, i in zip(m.ages, m.independent, strict=True)]
     diff_p50 = _p(differences, 50)
-    min_frames = max(3, int(0.5 * shape.fps * READ_S))
+    min_frames = max(3, int(0.4 * shape.fps * READ_S))
     failures = []
     if len(m.ages) < min_frames:
         failures.append(f"{len(m.ages)} timecoded frames in {READ_S} s, expected >= {min_frames}")
