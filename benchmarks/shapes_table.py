@@ -72,7 +72,7 @@ def render(rows: list[dict[str, str]]) -> str:
     for name in sorted(shapes):
         by_backend = shapes[name]
         cells = [cell(by_backend[b]) if b in by_backend else "" for b in backends]
-        clocks = sorted({r["clock"] for r in by_backend.values()})
+        clocks = sorted({r["clock"] for r in by_backend.values() if r["clock"]})
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {', '.join(clocks)} |")
     return "\n".join(lines)
 
