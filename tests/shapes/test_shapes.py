@@ -223,9 +223,10 @@ def check(m: Measured, shape: Shape, dated: bool) -> list[str]:
 
 @pytest.mark.parametrize(("shape", "backend"), _cases())
 def test_shape(
-    shape: Shape, backend: str, shape_servers: ServerCache, tls_certificate: Path
+    shape: Shape, backend: str, shape_servers: ServerCache, request: pytest.FixtureRequest
 ) -> None:
-    srv = shape_servers.get(shape.fps, shape.size, shape.server_args(tls_certificate))
+    certificate: Path | None = request.getfixturevalue("tls_certificate") if shape.tls else None
+    srv = shape_servers.get(shape.fps, shape.size, shape.server_args(certificate))
     url = srv.url("cam1")
     if shape.tls:
         url = url.replace("rtsp://", "rtsps://", 1)
