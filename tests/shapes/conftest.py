@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import IN_CI
 from servers.fixtures import require_gst_rtsp_server
 
 from rtsplab.sim.external import GstServer, start_gst_server
@@ -16,6 +17,36 @@ from shapes import shapelog
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shapelog.flush()
+
+
+# GStreamer elements the shapes need beyond x264enc (package: gstreamer1.0-plugins-*)
+SHAPE_ELEMENTS = (
+    "x265enc", "rtph265pay", "jpegenc", "rtpjpegpay", "voaacenc", "rtpmp4gpay", "opusenc",
+    "rtpopuspay", "alawenc", "rtppcmapay", "mulawenc", "rtppcmupay", "audiotestsrc",
+)  # fmt: skip
+_elements_missing: list[str] = []
+
+
+def require_shape_elements(python: str) -> None:
+    """Fail in CI (skip locally) when the system GStreamer lacks an element a shape needs."""
+    if not _elements_missing:
+        check = (
+            "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; "
+            f"Gst.init(None); print(' '.join(e for e in {SHAPE_ELEMENTS!r} "
+            "if not Gst.ElementFactory.find(e)))"
+        )
+        proc = subprocess.run(
+            [python, "-c", check], capture_output=True, text=True, timeout=30, check=False
+        )
+        _elements_missing.append(proc.stdout.strip() if proc.returncode == 0 else "gstreamer")
+    if _elements_missing[0]:
+        msg = (
+            f"GStreamer elements missing: {_elements_missing[0]}: sudo apt-get install -y "
+            "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+        )
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 class ServerCache:
@@ -32,6 +63,7 @@ class ServerCache:
         if self.key != key or self.server is None or self.server.proc.poll() is not None:
             self.stop()
             python = require_gst_rtsp_server()
+            require_shape_elements(python)
             self.server = start_gst_server(
                 self.log_dir, ("cam1",), fps, size, python=python, extra_args=extra_args
             )
