@@ -11,6 +11,7 @@ Usage::
         --fps 30 --size 640x360 --bitrate-kbps 1000 [--user U --password-env VAR [--auth digest]] \
         [--udp-only] [--shared] [stream shape: --codec h264|h265|mjpeg --gop N --slices N
         --mtu BYTES --seq-offset N --ts-offset N --audio aac|opus|pcma|pcmu [--audio-first]
+        --metadata [--metadata-first]
         --bframes N --tls CERTFILE --ntp-offset-s S | --ntp-never-set --rtcp-interval-s S
         --sr-capture-time]
 
@@ -207,21 +208,46 @@ def not_seekable(element: Any) -> None:
     element.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, on_query)
 
 
+def metadata_branch(args: argparse.Namespace, name: str) -> str:
+    """``--metadata``: an ``m=application`` track, as ONVIF cameras send their metadata, or ``""``.
+
+    Its content does not matter to the tests (a reader never decodes it): a small buffer every
+    20 ms through ``rtpgstpay`` (longer buffers would raise the live pipeline's latency).
+    """
+    if not args.metadata:
+        return ""
+    return (
+        "audiotestsrc name=metasrc is-live=true wave=silence samplesperbuffer=96 "
+        f"! audio/x-raw,rate=4800,channels=1 ! rtpgstpay name={name} pt=107"
+    )
+
+
 def build_launch(args: argparse.Namespace) -> str:
-    """The media's launch line: the timecoded video, and the audio track before or after it."""
+    """The media's launch line: the timecoded video, and the audio and metadata tracks before or
+    after it (``--audio-first``, ``--metadata-first``)."""
     w, h, f = args.width, args.height, args.fps
-    audio_first = bool(args.audio) and args.audio_first
-    video_pay, audio_pay = ("pay1", "pay0") if audio_first else ("pay0", "pay1")
     video = (
         "appsrc name=src is-live=true format=time do-timestamp=true "
         "max-buffers=2 leaky-type=downstream "
         f"caps=video/x-raw,format=BGR,width={w},height={h},framerate={f}/1 "
         "! videoconvert ! video/x-raw,format=I420 "
-        f"! {video_encoder(args)} ! {video_payloader(args, video_pay)}"
+        f"! {video_encoder(args)} ! {{pay}}"
     )
-    audio = audio_branch(args, audio_pay)
-    branches = [audio, video] if audio_first else [video, audio]
-    return "( " + "  ".join(b for b in branches if b) + " )"
+    before: list[tuple[str, Any]] = []
+    after: list[tuple[str, Any]] = []
+    if args.audio:
+        (before if args.audio_first else after).append(("audio", audio_branch))
+    if args.metadata:
+        (before if args.metadata_first else after).append(("metadata", metadata_branch))
+    order = [*before, ("video", None), *after]
+    branches = []
+    for index, (kind, make) in enumerate(order):
+        name = f"pay{index}"
+        if kind == "video":
+            branches.append(video.format(pay=video_payloader(args, name)))
+        else:
+            branches.append(make(args, name))
+    return "( " + "  ".join(branches) + " )"
 
 
 def make_camera_clock(args: argparse.Namespace) -> Any:
@@ -390,9 +416,10 @@ class Mount:
             sender_reports_at_capture_time(element.get_parent())
         if self.rtcp_interval_s:
             rtcp_interval(element.get_parent(), self.rtcp_interval_s)
-        audiosrc = element.get_by_name("audiosrc")
-        if audiosrc is not None:
-            not_seekable(audiosrc)
+        for live_source in ("audiosrc", "metasrc"):
+            source = element.get_by_name(live_source)
+            if source is not None:
+                not_seekable(source)
         appsrc = element.get_by_name("src")
         pay = element.get_by_name("pay0")
         media.connect("unprepared", self._on_unprepared, appsrc)
@@ -504,6 +531,8 @@ def stream_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ts-offset", type=int, default=None, help="first RTP timestamp")
     p.add_argument("--audio", choices=sorted(AUDIO_ENCODERS), default=None, help="audio track")
     p.add_argument("--audio-first", action="store_true", help="the audio track before the video")
+    p.add_argument("--metadata", action="store_true", help="an m=application (metadata) track")
+    p.add_argument("--metadata-first", action="store_true", help="the metadata before the video")
     p.add_argument(
         "--ntp-offset-s", type=float, default=0.0, help="the camera's RTCP clock ahead by this"
     )

@@ -102,6 +102,12 @@ SHAPES = (
         ("--audio", "pcmu", "--audio-first", *AUDIO),
         fast_rtcp=False,
     ),
+    Shape("metadata track after the video", ("--metadata", *AUDIO), fast_rtcp=False),
+    Shape(
+        "metadata before the video, AAC after",
+        ("--metadata", "--metadata-first", "--audio", "aac", *AUDIO),
+        fast_rtcp=False,
+    ),
     # 16-bit sequence numbers wrap after about 40 packets, 32-bit timestamps after 1 s
     Shape("sequence and timestamp wrap", ("--seq-offset", "65500", "--ts-offset", "4294877296")),
     Shape("400-byte MTU", ("--mtu", "400")),
@@ -259,6 +265,7 @@ WIRE = {
     "400-byte MTU": lambda w: 0 < w.max_packet_bytes <= 400,
     "AAC after the video": lambda w: w.media == ("video", "audio"),
     "Opus before the video": lambda w: w.media == ("audio", "video"),
+    "metadata before the video, AAC after": lambda w: w.media == ("application", "video", "audio"),
 }
 
 
