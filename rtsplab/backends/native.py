@@ -14,10 +14,12 @@ picked from the SDP ``rtpmap``, with the parameter sets of ``sprop-parameter-set
 TCP or over UDP (a client port pair); ``rtsps://`` (TLS, port 322 unless given; RTP
 interleaved inside it; see :mod:`rtsplab.backends.rtsp_client` for certificate checks);
 RTCP sender reports for the wall clock and receiver reports back every
-:data:`RR_INTERVAL_S`, sent only to the server the session is with. The RTSP protocol itself
-(Basic/Digest auth, 3xx redirects at DESCRIBE up to :data:`MAX_REDIRECTS`, keep-alive,
-requests from the server, TEARDOWN) is the sans-IO :mod:`rtsplab.rtsp.session`; this module
-moves its bytes and decodes. Other codecs answer
+:data:`RR_INTERVAL_S`, sent only to the server the session is with (the clock is always the
+video's: a stream's audio and metadata tracks are set up too, their RTP dropped unread and
+their RTCP answered, because a server may not send the video's sender reports while a track
+is not set up). The RTSP protocol itself (Basic/Digest auth, 3xx redirects at DESCRIBE up to
+:data:`MAX_REDIRECTS`, keep-alive, requests from the server, TEARDOWN) is the sans-IO
+:mod:`rtsplab.rtsp.session`; this module moves its bytes and decodes. Other codecs answer
 :class:`~rtsplab.errors.UnsupportedStream`, so ``backend="auto"`` moves on to PyAV.
 
 Over UDP, packets pass a reorder buffer bounded by :data:`REORDER_PACKETS` and
@@ -73,7 +75,8 @@ from rtsplab.rtsp.h265 import H265Depacketizer, parse_h265_fmtp
 from rtsplab.rtsp.messages import InterleavedFrame, RtspResponse, parse_rtp_info
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
-from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
+from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
+from rtsplab.rtsp.sdp import MediaDescription, SessionDescription, join_control, parse_sdp
 from rtsplab.rtsp.session import Event, Redirect, Reply, ServerRequest, SetUp
 from rtsplab.urls import RtspUrl
 
@@ -126,6 +129,8 @@ class NativeBackend(Backend):
         self.keyframe_requests = 0  # PLIs sent
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
+        self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
+        self._other_udp: list[UdpPortPair] = []  # the same, over UDP
         self._udp: UdpPortPair | None = None
         self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
         self._wake_r.setblocking(False)
@@ -246,6 +251,7 @@ class NativeBackend(Backend):
                 self._setup_udp(client, track_url, deadline)
             else:
                 self._setup_tcp(client, track_url, deadline)
+            self._setup_other_tracks(client, sdp, video, content_base, deadline)
             client.session.play(join_control(content_base, sdp.control))
             event = self._ask(client, "PLAY", deadline)
         except ProtocolError as exc:
@@ -291,6 +297,64 @@ class NativeBackend(Backend):
         event = self._ask(client, "SETUP", deadline)
         if isinstance(event, SetUp) and event.interleaved is not None:  # the server may pick
             self._rtp_channel, self._rtcp_channel = event.interleaved  # others (0-255, checked)
+
+    def _setup_other_tracks(
+        self,
+        client: RtspClient,
+        sdp: SessionDescription,
+        video: MediaDescription,
+        content_base: str,
+        deadline: float,
+    ) -> None:
+        """SETUP the audio and metadata tracks too, after the video, on the same transport.
+
+        A server may not deliver the video's RTCP sender reports while the media's other
+        tracks are not set up (gst-rtsp-server mostly does not), leaving no wall clock. Their
+        RTP is dropped unread (TCP: channels after the video's; UDP: a port pair each); their
+        RTCP is answered with receiver reports. A refused SETUP is ignored: the video plays.
+        """
+        channel = max(self._rtp_channel, self._rtcp_channel) + 1
+        channel += channel % 2
+        for media in sdp.media:
+            if media is video or media.media == "video" or media.control is None:
+                continue
+            pair: UdpPortPair | None = None
+            host = self._udp.server if self._udp is not None else None
+            if host is not None:
+                try:
+                    pair = UdpPortPair(host)
+                except OSError:
+                    return
+                rtp_port, rtcp_port = pair.ports
+                value = f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}"
+            else:
+                value = f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}"
+            url = join_control(content_base, media.control)
+            client.session.setup(url, value)
+            try:
+                event = client.answer(deadline)
+            except ProtocolError as exc:  # a bad Transport for a track we do not read
+                event = None
+                log.info("%s: SETUP of a %s track: %s", self.url.redacted, media.media, exc)
+            if not isinstance(event, SetUp):
+                if isinstance(event, Reply):
+                    log.info(
+                        "%s: SETUP of a %s track: %s",
+                        self.url.redacted, media.media, event.response.status,
+                    )  # fmt: skip
+                if pair is not None:
+                    pair.close()
+                continue
+            transport = event.transport
+            if pair is not None and host is not None:  # RTCP only to the server, whatever
+                pair.set_server(host, transport.server_port if transport else None)  # source=
+                self._other_udp.append(pair)
+                continue
+            rtcp_channel = channel + 1
+            if event.interleaved is not None:
+                rtcp_channel = event.interleaved[1]
+            self._other_rtcp_channels.append(rtcp_channel)
+            channel += 2
 
     def _setup_udp(self, client: RtspClient, track_url: str, deadline: float) -> None:
         sock = client.sock
@@ -366,11 +430,17 @@ class NativeBackend(Backend):
         if report is None:
             return
         self._next_rr = now + RR_INTERVAL_S  # a PLI's compound packet carries a report too
+        # the other tracks: a report without report blocks (nothing is read there)
+        other = build_receiver_report(self._ssrc) + build_sdes_cname(self._ssrc, "rtsplab")
         if self._udp is not None:
             self._udp.send_rtcp(report)
+            for pair in self._other_udp:
+                pair.send_rtcp(other)
         else:
             with contextlib.suppress(OSError, StreamClosed, ProtocolError):
                 client.send_interleaved(self._rtcp_channel, report)
+                for channel in self._other_rtcp_channels:
+                    client.send_interleaved(channel, other)
 
     def _on_event(self, event: Event) -> None:
         """An event of the playing session: RTP/RTCP to the receiver; the rest is logged."""
@@ -435,6 +505,8 @@ class NativeBackend(Backend):
         if reorder_ns is not None:
             until = min(until, reorder_ns / 1e9)
         watched: list[Any] = [udp.rtp, udp.rtcp, self._wake_r]
+        for pair in self._other_udp:  # other tracks: read and dropped
+            watched += [pair.rtp, pair.rtcp]
         if client.sock is not None:
             watched.append(client.sock)
         try:  # decrypted TLS bytes already read from the socket: select would not see them
@@ -453,6 +525,10 @@ class NativeBackend(Backend):
         if udp.rtcp in ready:
             for data in udp.drain(udp.rtcp):
                 self._rx.on_rtcp(data, now_ns)
+        for pair in self._other_udp:
+            for sock in (pair.rtp, pair.rtcp):
+                if sock in ready:
+                    pair.drain(sock)
         if client.sock is not None and (client.sock in ready or client.buffered):
             for event in client.available():  # keep-alive answers; servers may send RTCP
                 self._on_event(event)
@@ -485,6 +561,9 @@ class NativeBackend(Backend):
         udp, self._udp = getattr(self, "_udp", None), None
         if udp is not None:
             udp.close()
+        others, self._other_udp = getattr(self, "_other_udp", []), []
+        for pair in others:
+            pair.close()
         for name in ("_wake_r", "_wake_w"):
             sock = getattr(self, name, None)
             if sock is not None:

@@ -181,12 +181,14 @@ def start_gst_server(
     bitrate_kbps: int = 1000,
     ready_timeout_s: float = 15.0,
     python: str = SYSTEM_PYTHON,
+    extra_args: tuple[str, ...] = (),
     tls_pem: Path | None = None,
 ) -> GstServer:
     """Start gst-rtsp-server on a free port and wait until it reports ``READY``.
 
     The password reaches the server through an environment variable, never its command line.
-    A port taken between probing and binding is retried (3 attempts).
+    ``extra_args`` go to ``gst_rtsp_server.py`` as they are (the stream's shape: ``--audio aac``,
+    ``--codec h265``, ...; see its ``--help``). A port taken between probing and binding is retried (3 attempts).
 
     Raises:
         RuntimeError: the server did not start; the message ends with its stderr.
@@ -215,6 +217,7 @@ def start_gst_server(
             env[PASSWORD_ENV] = credentials[1]
         if udp_only:
             cmd.append("--udp-only")
+        cmd += extra_args
         if tls_pem is not None:  # serve rtsps:// with this certificate and key
             cmd.append(f"--tls={tls_pem}")
         stderr_path = log_dir / f"gst_rtsp_server_{port}_{attempt}.log"
