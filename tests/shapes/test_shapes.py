@@ -129,7 +129,6 @@ SHAPES = (
         "RTSPS (self-signed)",
         tls=True,
         backends=("native", "pyav"),
-        xfail={"native": "needs RTSPS on the native client"},
     ),
     Shape(
         "camera clock 3 s ahead",
