@@ -1,0 +1,367 @@
+"""Session capture: one RTSP session, both directions, as a pcapng file Wireshark dissects.
+
+The native client calls a :class:`SessionTap` at four points (see :class:`SessionTap`): each
+RTSP message it sends or receives, each ``$``-interleaved packet, each UDP datagram. A
+:class:`SessionCapture` is such a tap: it frames every item in synthetic IPv4/IPv6 headers
+with the transport it travelled on (TCP with consistent sequence numbers, opened by a
+handshake; UDP on the real client and server ports), stamps it with its arrival time
+(``time.time_ns()``, microsecond resolution in the file) and writes it with dpkt's pcapng
+writer, in the reader's own thread.
+
+What is written is redacted: the value of every ``Authorization`` header (the scheme word is
+kept) and any ``user:password@`` in a URL become ``[redacted]``; the section header's comment
+says so. The server's RTSP port is written as 554, the port Wireshark and ``tshark`` dissect
+as RTSP without options (the comment gives the real one); from the SETUP exchange they then
+decode interleaved and UDP RTP by themselves.
+
+Example:
+    >>> import io, dpkt
+    >>> buf = io.BytesIO()
+    >>> cap = SessionCapture(buf, url="rtsp://admin:secret@127.0.0.1:8554/cam1")
+    >>> cap.on_connect(("127.0.0.1", 40000), ("127.0.0.1", 8554))
+    >>> cap.on_rtsp(OUT, b"OPTIONS * RTSP/1.0\\r\\nCSeq: 1\\r\\nAuthorization: Basic YWRtaW46c2VjcmV0\\r\\n\\r\\n")
+    >>> cap.close()
+    >>> packets = list(dpkt.pcapng.Reader(io.BytesIO(buf.getvalue())))
+    >>> len(packets), cap.rtsp_messages  # SYN, SYN-ACK, ACK, the request
+    (4, 1)
+    >>> b"secret" in buf.getvalue(), b"YWRtaW46c2VjcmV0" in buf.getvalue()
+    (False, False)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import dpkt
+
+from rtsplab.urls import RtspUrl, redact
+
+__all__ = [
+    "IN",
+    "OUT",
+    "RTSP_PORT",
+    "SessionCapture",
+    "SessionTap",
+    "capture_comment",
+    "redact_rtsp",
+]
+
+IN, OUT = "in", "out"  # from the server to the client / from the client to the server
+RTSP_PORT = 554  # the server port written: Wireshark's RTSP port
+LINKTYPE_RAW = 101  # raw IPv4/IPv6 packets, no link layer (pcapng link type, not DLT_RAW)
+SNAPLEN = 65535
+MAX_SEGMENT = 32768  # bytes of TCP payload per synthetic segment (IPv4 caps a packet at 64 KiB)
+FLUSH_INTERVAL_NS = 1_000_000_000  # a live capture file is readable within a second
+ISN_CLIENT, ISN_SERVER = 0x10000, 0x20000
+
+REDACTED_TAG = b"[redacted]"
+_AUTH_RE = re.compile(rb"(?im)^((?:proxy-)?authorization[ \t]*:[ \t]*)(\S+)([ \t]+[^\r\n]*)?")
+_USERINFO_RE = re.compile(rb"([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@]*(?:[^\s@]*)@")
+
+Address = tuple[str, int]
+
+
+def redact_rtsp(message: bytes) -> bytes:
+    """``message`` with Authorization values and URL user-info replaced by ``[redacted]``.
+
+    The scheme word of an Authorization header stays (``Digest [redacted]``), so the
+    exchange still reads; a message without either is returned as is, without a copy.
+
+    Example:
+        >>> redact_rtsp(b"DESCRIBE rtsp://u:p@h/c RTSP/1.0\\r\\nAuthorization: Digest username=\\"u\\"\\r\\n\\r\\n")
+        b'DESCRIBE rtsp://[redacted]@h/c RTSP/1.0\\r\\nAuthorization: Digest [redacted]\\r\\n\\r\\n'
+    """
+    if b"uthorization" not in message and b"@" not in message:
+        return message
+    head, sep, body = message.partition(b"\r\n\r\n")
+
+    def auth(m: re.Match[bytes]) -> bytes:
+        return m.group(1) + (m.group(2) + b" " if m.group(3) else b"") + REDACTED_TAG
+
+    head = _AUTH_RE.sub(auth, head)
+    out = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED_TAG + b"@", head + sep)
+    if b"@" in body:  # an SDP may carry URLs too (a=control, u=)
+        body = _USERINFO_RE.sub(lambda m: m.group(1) + REDACTED_TAG + b"@", body)
+    return out + body
+
+
+def capture_comment(url: str | None, server_port: int | None = None) -> str:
+    """The section-header comment: what the file holds and what was redacted.
+
+    Example:
+        >>> "redacted" in capture_comment("rtsp://a:b@h:8554/x", 8554)
+        True
+    """
+    where = _public(url) if url else "a stream"
+    lines = [
+        f"rtsplab session capture of {where}: the RTSP exchange and every RTP/RTCP packet, "
+        "both directions, stamped at arrival in the client (wall clock).",
+        "Redacted: Authorization header values and user:password in URLs are written as "
+        "[redacted]; media payloads are as received.",
+    ]
+    if server_port is not None and server_port != RTSP_PORT:
+        lines.append(
+            f"The server's RTSP port {server_port} is written as {RTSP_PORT} so Wireshark "
+            "dissects the exchange as RTSP."
+        )
+    return "\n".join(lines)
+
+
+def _public(url: str) -> str:
+    """``url`` without user-info (what may be shared), never raising."""
+    try:
+        return RtspUrl.parse(url).without_credentials()
+    except ValueError:
+        return redact(url)
+
+
+class SessionTap(Protocol):
+    """What the native client reports while it runs; every method is called in its thread.
+
+    Hook points (each one line in the client): :meth:`on_connect` once the TCP connection is
+    up; :meth:`on_rtsp` for each RTSP message sent (as written) or received (once parsed
+    whole); :meth:`on_interleaved` for each ``$`` packet either way; :meth:`on_udp` for each
+    RTP/RTCP datagram received from the server or sent to it.
+
+    Example:
+        >>> isinstance(SessionCapture.__init__, object)  # SessionCapture implements it
+        True
+    """
+
+    def on_connect(self, local: Address, remote: Address) -> None:
+        """The RTSP TCP connection is established (local and server address)."""
+
+    def on_rtsp(self, direction: str, message: bytes) -> None:
+        """One whole RTSP message, ``IN`` (from the server) or ``OUT``."""
+
+    def on_interleaved(self, direction: str, channel: int, payload: bytes) -> None:
+        """One ``$``-framed packet on the RTSP connection."""
+
+    def on_udp(self, direction: str, local: Address, remote: Address, payload: bytes) -> None:
+        """One datagram on the client's UDP ports (``remote`` is the server's address)."""
+
+
+class _Connection:
+    """Synthetic TCP state of one RTSP connection: addresses and the next sequence numbers."""
+
+    def __init__(self, local: Address, remote: Address) -> None:
+        self.client = local
+        self.server = (remote[0], RTSP_PORT)
+        self.real_server_port = remote[1]
+        self.seq = {OUT: ISN_CLIENT, IN: ISN_SERVER}
+
+
+def _ip(src: str, dst: str, proto: int, data: dpkt.Packet) -> bytes:
+    """An IPv4 or IPv6 packet around ``data`` (checksums filled in by dpkt)."""
+    s, d = ipaddress.ip_address(src.strip("[]")), ipaddress.ip_address(dst.strip("[]"))
+    if s.version == 4 and d.version == 4:
+        return bytes(dpkt.ip.IP(src=s.packed, dst=d.packed, p=proto, ttl=64, data=data))
+    s6 = s.packed if s.version == 6 else ipaddress.IPv6Address(f"::ffff:{s}").packed
+    d6 = d.packed if d.version == 6 else ipaddress.IPv6Address(f"::ffff:{d}").packed
+    ip6 = dpkt.ip6.IP6(src=s6, dst=d6, nxt=proto, hlim=64, data=data)
+    ip6.plen = len(bytes(data))
+    # dpkt fills TCP/UDP checksums only when it builds them inside an IPv6 object
+    data.sum = 0
+    ip6.data = data
+    return bytes(ip6)
+
+
+class SessionCapture:
+    """A :class:`SessionTap` that writes a pcapng file of the session.
+
+    Args:
+        out: a path (created, parent folders too) or a binary file object.
+        url: the stream's URL, for the file's comment (credentials removed).
+
+    Attributes:
+        rtp_packets: RTP packets received from the server (interleaved or UDP) and written.
+        rtcp_packets: RTCP packets written, both directions.
+        rtsp_messages: RTSP messages written, both directions.
+        path: where the file is (None for a file object).
+
+    Example:
+        >>> import io
+        >>> cap = SessionCapture(io.BytesIO(), url="rtsp://h/cam")
+        >>> cap.on_udp(IN, ("127.0.0.1", 5000), ("127.0.0.1", 6000), bytes([0x80, 96]) + bytes(10))
+        >>> cap.rtp_packets, cap.closed
+        (1, False)
+        >>> cap.close(); cap.closed
+        True
+    """
+
+    def __init__(self, out: str | Path | BinaryIO, url: str | None = None) -> None:
+        self.path: Path | None = None
+        if isinstance(out, str | Path):
+            self.path = Path(out)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: BinaryIO = self.path.open("wb", buffering=1 << 16)
+            self._owned = True
+        else:
+            self._file, self._owned = out, False
+        self.url = url
+        self.rtp_packets = 0
+        self.rtcp_packets = 0
+        self.rtsp_messages = 0
+        self.closed = False
+        self._conn: _Connection | None = None
+        self._lock = threading.Lock()  # an abandoned open may still report while a new one runs
+        self._writer: dpkt.pcapng.Writer | None = None
+        self._last_flush_ns = 0
+        self._header_port: int | None = None
+
+    # ---- the tap -------------------------------------------------------------------------
+    def on_connect(self, local: Address, remote: Address) -> None:
+        """A new RTSP connection: written as a TCP handshake (SYN, SYN-ACK, ACK).
+
+        Example:
+            >>> import io; c = SessionCapture(io.BytesIO())
+            >>> c.on_connect(("127.0.0.1", 1), ("127.0.0.1", 2)); c.close()
+        """
+        with self._lock:
+            conn = _Connection(local, remote)
+            self._conn = conn
+            self._start(remote[1])
+            t_s = time.time_ns() / 1e9
+            self._tcp(conn, OUT, b"", dpkt.tcp.TH_SYN, t_s, advance=1)
+            self._tcp(conn, IN, b"", dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK, t_s, advance=1)
+            self._tcp(conn, OUT, b"", dpkt.tcp.TH_ACK, t_s)
+
+    def on_rtsp(self, direction: str, message: bytes) -> None:
+        """One RTSP message, redacted and written as TCP segment(s).
+
+        Example:
+            >>> import io; c = SessionCapture(io.BytesIO())
+            >>> c.on_rtsp(IN, b"RTSP/1.0 200 OK\\r\\nCSeq: 1\\r\\n\\r\\n"); c.rtsp_messages
+            1
+        """
+        self._stream(direction, redact_rtsp(message))
+        self.rtsp_messages += 1
+
+    def on_interleaved(self, direction: str, channel: int, payload: bytes) -> None:
+        """One ``$`` packet, written with its 4-byte frame header.
+
+        Example:
+            >>> import io; c = SessionCapture(io.BytesIO())
+            >>> c.on_interleaved(IN, 0, bytes([0x80, 96]) + bytes(10)); c.rtp_packets
+            1
+        """
+        self._count(direction, payload)
+        frame = b"$" + bytes((channel & 0xFF,)) + len(payload).to_bytes(2, "big") + payload
+        self._stream(direction, frame)
+
+    def on_udp(self, direction: str, local: Address, remote: Address, payload: bytes) -> None:
+        """One datagram, written as UDP between the real ports.
+
+        Example:
+            >>> import io; c = SessionCapture(io.BytesIO())
+            >>> c.on_udp(OUT, ("127.0.0.1", 5001), ("127.0.0.1", 6001), bytes([0x81, 201, 0, 1]) + bytes(4))
+            >>> c.rtcp_packets, c.rtp_packets
+            (1, 0)
+        """
+        self._count(direction, payload)
+        src, dst = (remote, local) if direction == IN else (local, remote)
+        udp = dpkt.udp.UDP(sport=src[1], dport=dst[1], data=payload)
+        udp.ulen = 8 + len(payload)
+        with self._lock:
+            self._start(None)
+            self._write(_ip(src[0], dst[0], dpkt.ip.IP_PROTO_UDP, udp), time.time_ns())
+
+    # ---- writing -------------------------------------------------------------------------
+    def _count(self, direction: str, payload: bytes) -> None:
+        if len(payload) >= 2 and 200 <= payload[1] <= 206:  # RTCP packet types (RFC 3550)
+            self.rtcp_packets += 1
+        elif direction == IN:
+            self.rtp_packets += 1
+
+    def _start(self, server_port: int | None) -> None:
+        if self._writer is not None or self.closed:
+            return
+        comment = capture_comment(self.url, server_port)
+        shb = dpkt.pcapng.SectionHeaderBlockLE(
+            opts=[
+                dpkt.pcapng.PcapngOptionLE(code=dpkt.pcapng.PCAPNG_OPT_COMMENT, text=comment),
+                dpkt.pcapng.PcapngOptionLE(
+                    code=dpkt.pcapng.PCAPNG_OPT_SHB_USERAPPL, text="rtsplab"
+                ),
+                dpkt.pcapng.PcapngOptionLE(code=dpkt.pcapng.PCAPNG_OPT_ENDOFOPT),
+            ]
+        )
+        idb = dpkt.pcapng.InterfaceDescriptionBlockLE(snaplen=SNAPLEN, linktype=LINKTYPE_RAW)
+        self._writer = dpkt.pcapng.Writer(self._file, snaplen=SNAPLEN, shb=shb, idb=idb)
+
+    def _stream(self, direction: str, data: bytes) -> None:
+        with self._lock:
+            conn = self._conn
+            if conn is None:  # no connection reported: invent one so the bytes still land
+                conn = self._conn = _Connection(("127.0.0.1", 1), ("127.0.0.1", RTSP_PORT))
+                self._start(None)
+            t_ns = time.time_ns()
+            for i in range(0, max(1, len(data)), MAX_SEGMENT):
+                chunk = data[i : i + MAX_SEGMENT]
+                flags = dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH
+                self._tcp(conn, direction, chunk, flags, t_ns / 1e9)
+            if t_ns - self._last_flush_ns > FLUSH_INTERVAL_NS:
+                self._last_flush_ns = t_ns
+                with contextlib.suppress(OSError, ValueError):
+                    self._file.flush()
+
+    def _tcp(
+        self,
+        conn: _Connection,
+        direction: str,
+        data: bytes,
+        flags: int,
+        t_s: float,
+        advance: int = 0,
+    ) -> None:
+        src, dst = (conn.client, conn.server) if direction == OUT else (conn.server, conn.client)
+        other = IN if direction == OUT else OUT
+        seq = conn.seq[direction]
+        conn.seq[direction] = (seq + len(data) + advance) & 0xFFFFFFFF
+        ack = conn.seq[other] if flags & dpkt.tcp.TH_ACK else 0
+        tcp = dpkt.tcp.TCP(
+            sport=src[1], dport=dst[1], seq=seq, ack=ack, flags=flags, win=65535, data=data
+        )
+        self._write(_ip(src[0], dst[0], dpkt.ip.IP_PROTO_TCP, tcp), int(t_s * 1e9))
+
+    def _write(self, packet: bytes, t_ns: int) -> None:
+        if self._writer is None or self.closed:
+            return
+        try:
+            self._writer.writepkt_time(packet, t_ns / 1e9)
+        except (OSError, ValueError):  # a full disk must not end the stream: stop recording
+            self.closed = True
+
+    def close(self) -> None:
+        """Flush and close the file (a file object passed in is flushed only). Idempotent.
+
+        Example:
+            >>> import io; c = SessionCapture(io.BytesIO()); c.close(); c.close()
+        """
+        with self._lock:
+            if self._writer is None and not self.closed:
+                self._start(None)  # an empty capture is still a valid file
+            self.closed = True
+            with contextlib.suppress(OSError, ValueError):
+                self._file.flush()
+                if self._owned:
+                    self._file.close()
+
+    def __enter__(self) -> SessionCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path is not None else "file object"
+        return (
+            f"SessionCapture({where}, rtsp={self.rtsp_messages}, rtp={self.rtp_packets}, "
+            f"rtcp={self.rtcp_packets}{', closed' if self.closed else ''})"
+        )
