@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rtsplab.rtsp.auth import Authenticator
@@ -43,6 +44,7 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
     process: bool = False,
     session_timeout_s: float = 60.0,
     send_timeout_s: float = 10.0,
+    replay: str | Path | Sequence[str | Path] | None = None,
 ) -> Server:
     """An RTSP server for simulated cameras, in this process or in a child process.
 
@@ -60,6 +62,9 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
             a plain script, without an ``if __name__ == "__main__":`` guard.
         session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``.
         send_timeout_s: drop a client that does not read for this long.
+        replay: capture file(s) (pcap/pcapng) to serve instead of simulated cameras, one
+            camera each at ``/<file stem>``, with the original timing
+            (:class:`~rtsplab.sim.replay.ReplayServer`; in process; ``cameras`` is ignored).
 
     Returns:
         an :class:`InProcessServer` or a :class:`~rtsplab.sim.process.ChildProcessServer`;
@@ -71,6 +76,11 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         ...     print(srv.url("cam1"), srv.connections)
         rtsp://127.0.0.1:41234/cam1 0
     """
+    if replay is not None:
+        from rtsplab.sim.replay import ReplayServer
+
+        files = [replay] if isinstance(replay, str | Path) else list(replay)
+        return ReplayServer(files, host, port, credentials, auth)
     options: dict[str, Any] = dict(
         allow_tcp=allow_tcp,
         allow_udp=allow_udp,
