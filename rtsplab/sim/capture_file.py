@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import statistics
 from collections import defaultdict
@@ -168,7 +169,7 @@ def _addr(raw: bytes) -> str:
 def _frames(path: str) -> tuple[list[tuple[int, Any]], int]:
     """(t_ns, IP packet) of every decodable frame, and the number of frames."""
     try:
-        f = Path(path).open("rb")
+        f = Path(path).open("rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise CaptureError(f"{path}: cannot read the capture ({exc.strerror})") from None
     with f:
@@ -339,7 +340,7 @@ def _pick(
         None,
     )
     describe: _Exchange | None = None
-    for _flow, exs, _items_ in conns:
+    for _flow, exs, _ in conns:
         for ex in exs:
             if ex.request.method == "DESCRIBE" and ex.response is not None and ex.response.ok:
                 describe = ex
@@ -438,5 +439,5 @@ def median_step(values: list[int]) -> int:
         >>> median_step([0, 0, 3000, 3000, 6000, 9000])
         3000
     """
-    steps = [b - a for a, b in zip(values, values[1:], strict=False) if b > a]
+    steps = [b - a for a, b in itertools.pairwise(values) if b > a]
     return int(statistics.median(steps)) if steps else 0
