@@ -21,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import dataclasses
 import os
 import re
 import select
@@ -51,7 +53,9 @@ from rtsplab.sim.capture_file import CapturedSession, load_session, median_step
 __all__ = ["ReplayCamera", "ReplayServer", "Schedule"]
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
-SPIN_S = 0.002  # below this, a sender sleeps in small steps rather than one long wait
+# The first PLAY starts the shared timeline this much later, so the cameras of a group, whose
+# PLAYs arrive together, all start at the beginning of their captures.
+START_DELAY_NS = 150_000_000
 _REWRITTEN = ("cseq", "content-length", "content-base", "content-location", "session")
 
 
@@ -131,6 +135,19 @@ class Schedule:
             tuple(ts_span),
             t_first,
         )
+
+    def with_loop(self, loop_ns: int) -> Schedule:
+        """The same schedule looping every ``loop_ns`` (at least its own loop).
+
+        Example:
+            >>> schedule.with_loop(10**10).loop_ns  # doctest: +SKIP
+            10000000000
+        """
+        loop_ns = max(loop_ns, self.loop_ns)
+        spans = tuple(
+            round(span * loop_ns / self.loop_ns) if self.loop_ns else span for span in self.ts_span
+        )
+        return dataclasses.replace(self, loop_ns=loop_ns, ts_span=spans)
 
     def packet(self, i: int, loop: int, wall_offset_ns: int) -> bytes:
         """Packet ``i`` as loop ``loop`` sends it; sender reports moved by ``wall_offset_ns``.
@@ -278,7 +295,7 @@ class _Setup:
 
 
 class _Sender:
-    """Sends one camera's schedule to one client, looped, until stopped."""
+    """Sends one camera's schedule to one client, looped, on the server's shared timeline."""
 
     def __init__(self, conn: _Connection, cam: ReplayCamera, setups: list[_Setup]) -> None:
         self.conn, self.cam, self.setups = conn, cam, {s.track: s for s in setups}
@@ -286,33 +303,42 @@ class _Sender:
         self.thread = threading.Thread(target=self._run, name="rtsplab-replay-send", daemon=True)
 
     def _run(self) -> None:
+        server = self.conn.server
+        epoch_ns, epoch_wall_ns = server._join()
+        try:
+            self._send(epoch_ns, epoch_wall_ns)
+        finally:
+            server._leave()
+
+    def _send(self, epoch_ns: int, epoch_wall_ns: int) -> None:
         s = self.cam.schedule
-        t0 = time.monotonic_ns()
-        wall_offset = time.time_ns() - s.t_first_ns
-        loop = 0
+        server = self.conn.server
+        loop_ns = server.loop_ns
+        offset_ns = s.t_first_ns - server.capture_epoch_ns  # this camera's place in the timeline
+        wall_shift = epoch_wall_ns - server.capture_epoch_ns
+        # join where the timeline is now, as a live camera would be
+        elapsed = max(0, time.monotonic_ns() - epoch_ns - offset_ns)
+        loop = elapsed // loop_ns
+        start = bisect.bisect_left(s.times_ns, elapsed - loop * loop_ns)
         with contextlib.suppress(OSError):
             while not self.stop.is_set():
-                base = t0 + loop * s.loop_ns
-                for i, t_ns in enumerate(s.times_ns):
+                base = epoch_ns + offset_ns + loop * loop_ns
+                for i in range(start, len(s.times_ns)):
                     setup = self.setups.get(s.tracks[i])
                     if setup is None:
                         continue
-                    if not self._wait_until(base + t_ns):
+                    if not self._wait_until(base + s.times_ns[i]):
                         return
-                    packet = s.packet(i, loop, wall_offset + loop * s.loop_ns)
+                    packet = s.packet(i, loop, wall_shift + loop * loop_ns)
                     self.conn.send_media(setup, s.rtcp[i], packet)
-                loop += 1
+                loop, start = loop + 1, 0
 
     def _wait_until(self, target_ns: int) -> bool:
-        while True:
-            left_s = (target_ns - time.monotonic_ns()) / 1e9
-            if left_s <= 0:
-                return not self.stop.is_set()
-            if left_s > SPIN_S:
-                if self.stop.wait(left_s - SPIN_S / 2):
-                    return False
-            else:
-                time.sleep(left_s)
+        """Sleep until ``target_ns`` (one wake-up: each costs the scheduler's latency)."""
+        left_s = (target_ns - time.monotonic_ns()) / 1e9
+        if left_s > 0:
+            return not self.stop.wait(left_s)
+        return not self.stop.is_set()
 
 
 class _Connection:
@@ -537,6 +563,16 @@ class ReplayServer(Server):
         sessions = [c if isinstance(c, CapturedSession) else load_session(c) for c in captures]
         names = _names([s.source for s in sessions])
         self.replays = {n: ReplayCamera(n, s) for n, s in zip(names, sessions, strict=True)}
+        # one timeline for all: the cameras keep the phase they had when they were recorded
+        self.capture_epoch_ns = min(c.schedule.t_first_ns for c in self.replays.values())
+        self.loop_ns = max(
+            c.schedule.t_first_ns - self.capture_epoch_ns + c.schedule.loop_ns
+            for c in self.replays.values()
+        )
+        for cam in self.replays.values():
+            cam.schedule = cam.schedule.with_loop(self.loop_ns)
+        self._playing = 0
+        self._epoch: tuple[int, int] | None = None
         self.cameras: list[SimCamera] = []
         self.host = host
         self.credentials = credentials
@@ -653,6 +689,22 @@ class ReplayServer(Server):
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
             self._conns.discard(conn)
+
+    def _join(self) -> tuple[int, int]:
+        """A sender starts: the timeline's start (monotonic and wall clock, ns)."""
+        with self._lock:
+            if self._epoch is None:
+                start = time.monotonic_ns() + START_DELAY_NS
+                self._epoch = (start, time.time_ns() - time.monotonic_ns() + start)
+            self._playing += 1
+            return self._epoch
+
+    def _leave(self) -> None:
+        """A sender stops; with no one playing, the next PLAY starts from the beginning."""
+        with self._lock:
+            self._playing -= 1
+            if self._playing <= 0:
+                self._playing, self._epoch = 0, None
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
