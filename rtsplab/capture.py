@@ -282,6 +282,9 @@ class SessionCapture:
     def _start(self, server_port: int | None) -> None:
         if self._writer is not None or self.closed:
             return
+        if server_port is None and self.url:
+            with contextlib.suppress(ValueError):
+                server_port = RtspUrl.parse(self.url).port or RTSP_PORT
         comment = capture_comment(self.url, server_port)
         shb = dpkt.pcapng.SectionHeaderBlockLE(
             opts=[
