@@ -44,7 +44,9 @@ def frame_times(session: CapturedSession, track: int = 0) -> FrameTimes:
                 size = (struct.unpack_from(">H", p.payload, off + 2)[0] + 1) * 4
                 if ptype == 200:
                     ntp, rtp_ts = struct.unpack_from(">QI", p.payload, off + 8)
-                    unix_ns = ((ntp >> 32) - NTP_UNIX_S) * 10**9 + ((ntp & 0xFFFFFFFF) * 10**9 >> 32)
+                    unix_ns = ((ntp >> 32) - NTP_UNIX_S) * 10**9 + (
+                        (ntp & 0xFFFFFFFF) * 10**9 >> 32
+                    )
                     sr = (unix_ns, rtp_ts)
                 off += size
             continue

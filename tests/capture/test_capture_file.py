@@ -127,7 +127,7 @@ def test_redaction_removes_every_secret(password: str) -> None:
     basic = base64.b64encode(f"admin:{password}".encode()).decode()
     message = (
         f"DESCRIBE rtsp://admin:{password}@10.0.0.5/cam RTSP/1.0\r\nCSeq: 2\r\n"
-        f"Authorization: Basic {basic}\r\nProxy-Authorization: Digest username=\"admin\", "
+        f'Authorization: Basic {basic}\r\nProxy-Authorization: Digest username="admin", '
         f'response="{password}"\r\n\r\n'
     ).encode()
     out = redact_rtsp(message)
@@ -138,7 +138,9 @@ def test_redaction_removes_every_secret(password: str) -> None:
 
 @given(data=st.binary(max_size=400))
 @settings(max_examples=60, deadline=None)
-def test_garbage_files_give_a_typed_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+def test_garbage_files_give_a_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     path = tmp_path_factory.mktemp("g") / "x.pcap"
     path.write_bytes(data)
     with pytest.raises(CaptureError):

@@ -1,0 +1,219 @@
+"""Record real sessions, check them with tshark, replay them and read the replays.
+
+Ages are checked from the capture files by the tests' own arithmetic (tests/capture/
+analysis.py) and against the timecode the simulator burns into each picture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import free_port, require_tool, stop_pid, wait_port
+
+import rtsplab
+from rtsplab.sim import SimCamera, SimServer
+from rtsplab.sim.capture_file import load_session
+from rtsplab.sim.replay import ReplayServer
+from rtsplab.timecode import read_timecode
+
+from .analysis import arrival_gaps_ms, frame_times
+
+pytestmark = pytest.mark.interop
+
+PASSWORD = "pa:ss@w/rd"
+
+
+def tshark(path: Path, *args: str) -> list[str]:
+    exe = require_tool("tshark", "tshark")
+    out = subprocess.run(
+        [exe, "-r", str(path), *args], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def record(url: str, path: Path, seconds: float, **options: object) -> rtsplab.Reader:
+    with rtsplab.open(url, capture=path, timecode=False, **options) as reader:  # type: ignore[arg-type]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            reader.read_frame(fresh=True)
+    return reader
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_tshark_dissects_the_capture(make_sim, tmp_path: Path, transport: str) -> None:
+    srv = make_sim([SimCamera("cam1", fps=15, size=(320, 180))], credentials=("admin", PASSWORD))
+    path = tmp_path / "cam1.pcapng"
+    reader = record(srv.url("cam1", credentials=True), path, 2.0, transport=transport)
+    cap = reader.capture
+    assert cap is not None and cap.rtp_packets > 20
+    methods = tshark(path, "-Y", "rtsp.request", "-T", "fields", "-e", "rtsp.method")
+    assert {"DESCRIBE", "SETUP", "PLAY"} <= set(methods)
+    assert methods.count("DESCRIBE") == 2  # the 401 challenge, then the answered one
+    pts = tshark(path, "-Y", "rtp", "-T", "fields", "-e", "rtp.p_type")
+    assert len(pts) == cap.rtp_packets
+    assert set(pts) == {"96"}
+    assert len(tshark(path, "-Y", "rtcp.pt == 200")) >= 1  # the camera's sender reports
+    raw = path.read_bytes()
+    for secret in (PASSWORD, "pa%3Ass%40w%2Frd", "ss@w"):
+        assert secret.encode() not in raw
+    redacted = tshark(
+        path, "-Y", 'rtsp.request && frame contains "Authorization: Digest [redacted]"'
+    )
+    assert len(redacted) >= 3  # DESCRIBE, SETUP, PLAY after the challenge
+    assert not tshark(path, "-Y", 'frame contains "response="')  # no digest response left
+
+
+def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
+    """Inter-arrival times per packet and frame ages (from the sender reports in the files)
+    match the recording; the loop continues sequence numbers and timestamps; the replay's
+    sender reports agree with the timecode burned into the picture."""
+    with SimServer([SimCamera("cam1", fps=30, size=(320, 180))], process=True) as srv:
+        original = tmp_path / "cam1.pcapng"
+        record(srv.urls[0], original, 2.5)
+    replayed = tmp_path / "replay" / "cam1.pcapng"
+    loop_s = load_session(original).duration_s
+    rep, urls = _serve("--replay", str(original))  # its own process, as a camera is
+    offsets_ms = []
+    try:
+        with rtsplab.open(urls[0], capture=replayed, timecode=False) as reader:
+            deadline = time.monotonic() + 1.6 * loop_s
+            last = -1
+            while time.monotonic() < deadline:
+                frame = reader.read_frame(fresh=True)
+                if frame.seq == last:
+                    continue
+                last = frame.seq
+                tc = read_timecode(frame.image)
+                if tc is not None:  # picture time vs the replay's RTCP time: the replay's shift
+                    offsets_ms.append((frame.t_source_ns - tc.t_ns) / 1e6)
+            assert reader.lost_packets == 0 and reader.bad_packets == 0
+    finally:
+        stop_pid(rep)
+    a, b = load_session(original), load_session(replayed)
+    ga, gb = arrival_gaps_ms(a), arrival_gaps_ms(b)
+    common = sorted(set(ga) & set(gb))
+    assert len(common) > 0.8 * len(ga)
+    err = np.abs([gb[s] - ga[s] for s in common])
+    assert np.percentile(err, 50) < 1.0, f"inter-arrival error p50 {np.percentile(err, 50):.2f} ms"
+    # (the tail is the reading threads' scheduling, in both files: benchmarks/replay_timing.py)
+    age_a, age_b = frame_times(a).age_ms, frame_times(b).age_ms
+    assert abs(np.median(age_b) - np.median(age_a)) < 5.0, (np.median(age_a), np.median(age_b))
+    # one loop on: sequence numbers and timestamps go on without a jump back
+    seqs = [struct.unpack_from(">HI", p.payload, 2) for p in b.packets if not p.rtcp]
+    assert len(seqs) > len([p for p in a.packets if not p.rtcp])  # past the loop
+    assert all((s2 - s1) % 65536 == 1 for (s1, _), (s2, _) in zip(seqs, seqs[1:], strict=False))
+    ts = frame_times(b).rtp_ts
+    assert np.all(np.diff(ts) > 0)
+    # the shift the replay applied (replayed time - recorded time of the same packet) is what
+    # separates the picture's timecode from the replay's RTCP source time
+    first = next(p for p in b.packets if not p.rtcp)
+    seq0 = struct.unpack_from(">H", first.payload, 2)[0]
+    same = next(
+        p for p in a.packets if not p.rtcp and struct.unpack_from(">H", p.payload, 2)[0] == seq0
+    )
+    shift_ms = (first.t_ns - same.t_ns) / 1e6
+    assert offsets_ms, "no timecode read in the replay"
+    assert abs(np.median(offsets_ms) - shift_ms) < 10.0, (np.median(offsets_ms), shift_ms)
+
+
+def _cli(*args: str, timeout_s: float = 60) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rtsplab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _serve(*args: str, cameras: int | None = None) -> tuple[subprocess.Popen[bytes], list[str]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtsplab.cli", "sim", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    wait_port(port, 20, proc)
+    assert proc.stdout is not None
+    n = cameras if cameras is not None else (len(args) - 1 if args[0] == "--replay" else 2)
+    urls = [proc.stdout.readline().decode().strip() for _ in range(n)]
+    return proc, urls
+
+
+def _summary(urls: list[str]) -> dict[str, float]:
+    out = _cli(
+        "compare", *urls, "--strategies", "buffered", "--consumer-ms", "0", "--seconds", "3",
+        "--no-timecode", "--json",
+    )  # fmt: skip
+    row = json.loads(out)["strategies"]["buffered"]
+    return {"age": row["age_ms"]["p50"], "skew": row["skew_ms"]["p50"], "frames": row["frames"]}
+
+
+def test_record_replay_compare_cli(tmp_path: Path) -> None:
+    """rtsplab record, rtsplab sim --replay, rtsplab compare: the replay measures what the
+    live cameras measured."""
+    live, urls = _serve("--cameras", "2", "--fps", "15", "--size", "320x180")
+    try:
+        out = json.loads(_cli("record", *urls, "--seconds", "4", "--out", str(tmp_path), "--json"))
+        files = [c["file"] for c in out["cameras"]]
+        assert [Path(f).name for f in files] == ["cam1.pcapng", "cam2.pcapng"]
+        for cam in out["cameras"]:
+            assert len(tshark(Path(cam["file"]), "-Y", "rtp")) == cam["rtp_packets"] > 40
+        live_row = _summary(urls)
+    finally:
+        stop_pid(live)
+    replay, replay_urls = _serve("--replay", *files)
+    try:
+        assert [u.rsplit("/", 1)[1] for u in replay_urls] == ["cam1", "cam2"]
+        replay_row = _summary(replay_urls)
+    finally:
+        stop_pid(replay)
+    assert replay_row["frames"] > 0.8 * live_row["frames"]
+    assert abs(replay_row["age"] - live_row["age"]) < 10.0, (live_row, replay_row)
+    assert abs(replay_row["skew"] - live_row["skew"]) < 10.0, (live_row, replay_row)
+
+
+BACKENDS = ["native", "pyav", "opencv"]
+
+
+def _read_on_every_backend(url: str, transport: str) -> dict[str, int]:
+    got = {}
+    for backend in BACKENDS:
+        with rtsplab.open(url, strategy="naive", backend=backend, transport=transport) as r:
+            frames = [r.read_frame() for _ in range(10)]
+            got[backend] = len({f.seq for f in frames})
+    return got
+
+
+def test_gst_rtsp_server_capture_replays_on_every_backend(gst_server, tmp_path: Path) -> None:
+    srv = gst_server(mounts=("cam1",), fps=15, size=(320, 180))
+    path = tmp_path / "gst.pcapng"
+    cap = record(srv.url("cam1"), path, 2.5, transport="tcp").capture
+    assert cap is not None
+    assert len(tshark(path, "-Y", "rtp")) == cap.rtp_packets > 20
+    with ReplayServer([path]) as rep:
+        assert _read_on_every_backend(rep.urls[0], "tcp") == dict.fromkeys(BACKENDS, 10)
+
+
+def test_udp_only_relay_capture_replays_on_every_backend(perl_relay, tmp_path: Path) -> None:
+    relay = perl_relay()
+    relay.publish_testsrc("cam1", fps=15, size=(320, 180))
+    path = tmp_path / "relay.pcapng"
+    cap = record(relay.read_url("cam1"), path, 2.5, transport="udp").capture
+    assert cap is not None
+    assert len(tshark(path, "-Y", "rtp")) == cap.rtp_packets > 20
+    session = load_session(path)
+    assert session.tracks[0].transport == "udp"
+    with ReplayServer([path]) as rep:  # served over UDP as recorded, and over TCP too
+        assert _read_on_every_backend(rep.urls[0], "udp") == dict.fromkeys(BACKENDS, 10)
+        assert _read_on_every_backend(rep.urls[0], "tcp")["native"] == 10
