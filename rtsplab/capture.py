@@ -31,12 +31,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
+import struct
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import dpkt
 
@@ -59,12 +61,23 @@ SNAPLEN = 65535
 MAX_SEGMENT = 32768  # bytes of TCP payload per synthetic segment (IPv4 caps a packet at 64 KiB)
 FLUSH_INTERVAL_NS = 1_000_000_000  # a live capture file is readable within a second
 ISN_CLIENT, ISN_SERVER = 0x10000, 0x20000
+PROTO_TCP, PROTO_UDP = 6, 17
+BATCH_PACKETS = 32  # packets handed to the pcapng writer at once
+_IPV4 = struct.Struct(">BBHHHBBH4s4s")
+_IPV6 = struct.Struct(">IHBB16s16s")
+_TCP = struct.Struct(">HHIIBBHHH")
+_UDP = struct.Struct(">HHHH")
+_DOLLAR = struct.Struct(">BBH")
+TH_SYN, TH_PUSH, TH_ACK = dpkt.tcp.TH_SYN, dpkt.tcp.TH_PUSH, dpkt.tcp.TH_ACK
 
 REDACTED_TAG = b"[redacted]"
 _AUTH_RE = re.compile(rb"(?im)^((?:proxy-)?authorization[ \t]*:[ \t]*)(\S+)([ \t]+[^\r\n]*)?")
 _USERINFO_RE = re.compile(rb"([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@]*(?:[^\s@]*)@")
 
 Address = tuple[str, int]
+# what the tap queues: a TCP segment (connection, direction, data, flags, SYN advance) or a
+# datagram (source, destination, payload)
+_Event = tuple[Any, ...]
 
 
 def redact_rtsp(message: bytes) -> bytes:
@@ -157,19 +170,34 @@ class _Connection:
         self.seq = {OUT: ISN_CLIENT, IN: ISN_SERVER}
 
 
-def _ip(src: str, dst: str, proto: int, data: dpkt.Packet) -> bytes:
-    """An IPv4 or IPv6 packet around ``data`` (checksums filled in by dpkt)."""
-    s, d = ipaddress.ip_address(src.strip("[]")), ipaddress.ip_address(dst.strip("[]"))
-    if s.version == 4 and d.version == 4:
-        return bytes(dpkt.ip.IP(src=s.packed, dst=d.packed, p=proto, ttl=64, data=data))
-    s6 = s.packed if s.version == 6 else ipaddress.IPv6Address(f"::ffff:{s}").packed
-    d6 = d.packed if d.version == 6 else ipaddress.IPv6Address(f"::ffff:{d}").packed
-    ip6 = dpkt.ip6.IP6(src=s6, dst=d6, nxt=proto, hlim=64, data=data)
-    ip6.plen = len(bytes(data))
-    # dpkt fills TCP/UDP checksums only when it builds them inside an IPv6 object
-    data.sum = 0
-    ip6.data = data
-    return bytes(ip6)
+@functools.lru_cache(maxsize=64)
+def _packed(host: str) -> bytes:
+    """The 4 or 16 bytes of an address (``"127.0.0.1"``; anything unreadable: 0.0.0.0)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]).packed
+    except ValueError:
+        return bytes(4)
+
+
+def _ip_packet(src: str, dst: str, proto: int, header: bytes, payload: bytes) -> bytes:
+    """An IPv4 (or, for an IPv6 address, IPv6) packet of a TCP/UDP ``header`` + ``payload``,
+    the transport checksum (at byte 16 of TCP, 6 of UDP) filled in with dpkt's."""
+    s, d = _packed(src), _packed(dst)
+    length = len(header) + len(payload)
+    if len(s) != len(d):  # one of each family: both as IPv6 (v4-mapped)
+        s, d = (bytes(10) + b"\xff\xff" + a if len(a) == 4 else a for a in (s, d))
+    if len(s) == 4:
+        pseudo = s + d + struct.pack(">BBH", 0, proto, length)
+    else:
+        pseudo = s + d + struct.pack(">IxxxB", length, proto)
+    total = dpkt.in_cksum_add(dpkt.in_cksum_add(dpkt.in_cksum_add(0, pseudo), header), payload)
+    at = 16 if proto == PROTO_TCP else 6
+    header = header[:at] + struct.pack(">H", dpkt.in_cksum_done(total) or 0xFFFF) + header[at + 2 :]
+    if len(s) == 4:
+        ip = bytearray(_IPV4.pack(0x45, 0, 20 + length, 0, 0x4000, 64, proto, 0, s, d))
+        ip[10:12] = struct.pack(">H", dpkt.in_cksum(bytes(ip)))
+        return bytes(ip) + header + payload
+    return _IPV6.pack(0x60000000, length, proto, 64, s, d) + header + payload
 
 
 class SessionCapture:
@@ -213,9 +241,9 @@ class SessionCapture:
         self._lock = threading.Lock()  # an abandoned open may still report while a new one runs
         self._writer: dpkt.pcapng.Writer | None = None
         self._last_flush_ns = 0
-        self._header_port: int | None = None
+        self._events: list[tuple[int, _Event]] = []
 
-    # ---- the tap -------------------------------------------------------------------------
+    # ---- the tap: each call queues an event; the packets are built a batch at a time ------
     def on_connect(self, local: Address, remote: Address) -> None:
         """A new RTSP connection: written as a TCP handshake (SYN, SYN-ACK, ACK).
 
@@ -227,10 +255,10 @@ class SessionCapture:
             conn = _Connection(local, remote)
             self._conn = conn
             self._start(remote[1])
-            t_s = time.time_ns() / 1e9
-            self._tcp(conn, OUT, b"", dpkt.tcp.TH_SYN, t_s, advance=1)
-            self._tcp(conn, IN, b"", dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK, t_s, advance=1)
-            self._tcp(conn, OUT, b"", dpkt.tcp.TH_ACK, t_s)
+            t_ns = time.time_ns()
+            self._queue(t_ns, (conn, OUT, b"", TH_SYN, 1))
+            self._queue(t_ns, (conn, IN, b"", TH_SYN | TH_ACK, 1))
+            self._queue(t_ns, (conn, OUT, b"", TH_ACK, 0))
 
     def on_rtsp(self, direction: str, message: bytes) -> None:
         """One RTSP message, redacted and written as TCP segment(s).
@@ -240,8 +268,8 @@ class SessionCapture:
             >>> c.on_rtsp(IN, b"RTSP/1.0 200 OK\\r\\nCSeq: 1\\r\\n\\r\\n"); c.rtsp_messages
             1
         """
-        self._stream(direction, redact_rtsp(message))
         self.rtsp_messages += 1
+        self._stream(direction, redact_rtsp(message))
 
     def on_interleaved(self, direction: str, channel: int, payload: bytes) -> None:
         """One ``$`` packet, written with its 4-byte frame header.
@@ -252,8 +280,7 @@ class SessionCapture:
             1
         """
         self._count(direction, payload)
-        frame = b"$" + bytes((channel & 0xFF,)) + len(payload).to_bytes(2, "big") + payload
-        self._stream(direction, frame)
+        self._stream(direction, _DOLLAR.pack(0x24, channel & 0xFF, len(payload)) + payload)
 
     def on_udp(self, direction: str, local: Address, remote: Address, payload: bytes) -> None:
         """One datagram, written as UDP between the real ports.
@@ -266,11 +293,9 @@ class SessionCapture:
         """
         self._count(direction, payload)
         src, dst = (remote, local) if direction == IN else (local, remote)
-        udp = dpkt.udp.UDP(sport=src[1], dport=dst[1], data=payload)
-        udp.ulen = 8 + len(payload)
         with self._lock:
             self._start(None)
-            self._write(_ip(src[0], dst[0], dpkt.ip.IP_PROTO_UDP, udp), time.time_ns())
+            self._queue(time.time_ns(), (src, dst, payload))
 
     # ---- writing -------------------------------------------------------------------------
     def _count(self, direction: str, payload: bytes) -> None:
@@ -304,42 +329,49 @@ class SessionCapture:
             if conn is None:  # no connection reported: invent one so the bytes still land
                 conn = self._conn = _Connection(("127.0.0.1", 1), ("127.0.0.1", RTSP_PORT))
                 self._start(None)
-            t_ns = time.time_ns()
-            for i in range(0, max(1, len(data)), MAX_SEGMENT):
-                chunk = data[i : i + MAX_SEGMENT]
-                flags = dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH
-                self._tcp(conn, direction, chunk, flags, t_ns / 1e9)
-            if t_ns - self._last_flush_ns > FLUSH_INTERVAL_NS:
-                self._last_flush_ns = t_ns
-                with contextlib.suppress(OSError, ValueError):
-                    self._file.flush()
+            self._queue(time.time_ns(), (conn, direction, data, TH_ACK | TH_PUSH, 0))
 
-    def _tcp(
-        self,
-        conn: _Connection,
-        direction: str,
-        data: bytes,
-        flags: int,
-        t_s: float,
-        advance: int = 0,
-    ) -> None:
+    def _queue(self, t_ns: int, event: _Event) -> None:
+        """Keep one event (its arrival time taken); build and write a batch when due."""
+        if self._writer is None or self.closed:
+            return
+        self._events.append((t_ns, event))
+        if len(self._events) >= BATCH_PACKETS or t_ns - self._last_flush_ns > FLUSH_INTERVAL_NS:
+            self._flush(t_ns)
+
+    def _flush(self, t_ns: int) -> None:
+        """Build the queued events' packets, in order, and hand them to the pcapng writer."""
+        events, self._events = self._events, []
+        self._last_flush_ns = t_ns
+        if self._writer is None or not events:
+            return
+        packets: list[tuple[float, bytes]] = []
+        for t_event_ns, event in events:
+            t_s = t_event_ns / 1e9
+            if len(event) == 3:  # a datagram
+                src, dst, payload = event
+                header = _UDP.pack(src[1], dst[1], 8 + len(payload), 0)
+                packets.append((t_s, _ip_packet(src[0], dst[0], PROTO_UDP, header, payload)))
+                continue
+            conn, direction, data, flags, advance = event
+            for i in range(0, max(1, len(data)), MAX_SEGMENT):
+                chunk = data[i : i + MAX_SEGMENT] if len(data) > MAX_SEGMENT else data
+                packets.append((t_s, self._tcp(conn, direction, chunk, flags, advance)))
+        try:
+            self._writer.writepkts(packets)
+            self._file.flush()
+        except (OSError, ValueError):  # a full disk must not end the stream: stop recording
+            self.closed = True
+
+    @staticmethod
+    def _tcp(conn: _Connection, direction: str, data: bytes, flags: int, advance: int) -> bytes:
         src, dst = (conn.client, conn.server) if direction == OUT else (conn.server, conn.client)
         other = IN if direction == OUT else OUT
         seq = conn.seq[direction]
         conn.seq[direction] = (seq + len(data) + advance) & 0xFFFFFFFF
-        ack = conn.seq[other] if flags & dpkt.tcp.TH_ACK else 0
-        tcp = dpkt.tcp.TCP(
-            sport=src[1], dport=dst[1], seq=seq, ack=ack, flags=flags, win=65535, data=data
-        )
-        self._write(_ip(src[0], dst[0], dpkt.ip.IP_PROTO_TCP, tcp), int(t_s * 1e9))
-
-    def _write(self, packet: bytes, t_ns: int) -> None:
-        if self._writer is None or self.closed:
-            return
-        try:
-            self._writer.writepkt_time(packet, t_ns / 1e9)
-        except (OSError, ValueError):  # a full disk must not end the stream: stop recording
-            self.closed = True
+        ack = conn.seq[other] if flags & TH_ACK else 0
+        header = _TCP.pack(src[1], dst[1], seq, ack, 5 << 4, flags, 65535, 0, 0)
+        return _ip_packet(src[0], dst[0], PROTO_TCP, header, data)
 
     def close(self) -> None:
         """Flush and close the file (a file object passed in is flushed only). Idempotent.
@@ -350,6 +382,8 @@ class SessionCapture:
         with self._lock:
             if self._writer is None and not self.closed:
                 self._start(None)  # an empty capture is still a valid file
+            if not self.closed:
+                self._flush(time.time_ns())
             self.closed = True
             with contextlib.suppress(OSError, ValueError):
                 self._file.flush()

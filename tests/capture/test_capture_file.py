@@ -171,7 +171,7 @@ def test_a_capture_without_rtsp_says_what_is_missing(tmp_path: Path) -> None:
             ip = dpkt.ip.IP(src=b"\x7f\x00\x00\x01", dst=b"\x7f\x00\x00\x01", p=17, data=udp)
             eth = dpkt.ethernet.Ethernet(type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
             w.writepkt(bytes(eth), 1.0 + i / 30)
-    with pytest.raises(CaptureError, match="no RTSP exchange in 5 packets.*tcpdump"):
+    with pytest.raises(CaptureError, match=r"no RTSP exchange in 5 packets.*tcpdump"):
         load_session(path)
 
 
@@ -184,7 +184,7 @@ def test_a_capture_that_starts_after_describe_says_so(tmp_path: Path) -> None:
     cap.close()
     path = tmp_path / "late.pcapng"
     path.write_bytes(buf.getvalue())
-    with pytest.raises(CaptureError, match="no successful DESCRIBE answer.*PLAY"):
+    with pytest.raises(CaptureError, match=r"no successful DESCRIBE answer.*PLAY"):
         load_session(path)
 
 

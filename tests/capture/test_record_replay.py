@@ -6,6 +6,7 @@ analysis.py) and against the timecode the simulator burns into each picture.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import struct
@@ -109,7 +110,7 @@ def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
     # one loop on: sequence numbers and timestamps go on without a jump back
     seqs = [struct.unpack_from(">HI", p.payload, 2) for p in b.packets if not p.rtcp]
     assert len(seqs) > len([p for p in a.packets if not p.rtcp])  # past the loop
-    assert all((s2 - s1) % 65536 == 1 for (s1, _), (s2, _) in zip(seqs, seqs[1:], strict=False))
+    assert all((s2 - s1) % 65536 == 1 for (s1, _), (s2, _) in itertools.pairwise(seqs))
     ts = frame_times(b).rtp_ts
     assert np.all(np.diff(ts) > 0)
     # the shift the replay applied (replayed time - recorded time of the same packet) is what
