@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, free_port, machine_info
 
-from rtsplab.sim.capture_file import CapturedSession, load_session
+from rtsplab.capture_file import CapturedSession, load_session
 from rtsplab.sim.external import stop_pid, wait_port
 
 NTP_UNIX_S = 2_208_988_800

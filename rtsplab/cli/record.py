@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from rtsplab.clips import match_sets, write_clip
 from rtsplab.entities import Transport
 from rtsplab.errors import RtspLabError
 from rtsplab.group import open_group
@@ -43,13 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport", choices=[t.value for t in Transport], default="auto", help="RTP transport"
     )
+    parser.add_argument(
+        "--media",
+        action="store_true",
+        help="also write each camera's video (MKV, not re-encoded), a per-frame CSV and, for "
+        "several cameras, sets.csv: which frames belong together",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
 
 
 def record(
-    urls: list[str], seconds: float, out: Path, transport: str = "auto"
+    urls: list[str], seconds: float, out: Path, transport: str = "auto", media: bool = False
 ) -> list[dict[str, Any]]:
     """Record each stream's session for ``seconds``; one summary row per camera.
+
+    With ``media``, each capture also becomes a clip (:func:`rtsplab.clips.write_clip`) and,
+    for several cameras, ``<out>/sets.csv`` matches their frames by capture time.
 
     Raises:
         RtspLabError: no stream could be opened.
@@ -92,6 +104,14 @@ def record(
                 "sets_with_frame": frames.get(reader.name, 0),
             }
         )
+    if media:
+        tables: dict[str, pd.DataFrame] = {}
+        for row in rows:
+            clip = write_clip(str(row["file"]), out, str(row["name"]))
+            row.update(video=str(clip.video), frames_table=str(clip.table), frames=clip.frames)
+            tables[str(row["name"])] = pd.read_csv(clip.table)
+        if len(tables) > 1:
+            match_sets(tables).to_csv(out / "sets.csv", index=False)
     return rows
 
 
@@ -102,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         >>> run(build_parser().parse_args(["record", "rtsp://127.0.0.1:8554/cam1"]))  # doctest: +SKIP
     """
     try:
-        rows = record(list(args.urls), args.seconds, args.out, args.transport)
+        rows = record(list(args.urls), args.seconds, args.out, args.transport, args.media)
     except (RtspLabError, ValueError) as exc:
         if args.json:
             print(json.dumps({"error": type(exc).__name__, "message": redact(str(exc))}))
@@ -117,5 +137,6 @@ def run(args: argparse.Namespace) -> int:
             f"{row['name']}: {row['file']} {row['bytes'] / 1e6:.2f} MB, "
             f"{row['rtsp_messages']} RTSP messages, {row['rtp_packets']} RTP and "
             f"{row['rtcp_packets']} RTCP packets over {row['transport'].upper()}"
+            + (f"; {row['video']}, {row['frames']} frames" if "video" in row else "")
         )
     return 0

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtsplab.capture_file import CapturedSession, load_session, median_step
 from rtsplab.errors import ProtocolError
 from rtsplab.rtsp.auth import Authenticator
 from rtsplab.rtsp.messages import (
@@ -48,7 +49,6 @@ from rtsplab.rtsp.messages import (
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.sim.base import Server
 from rtsplab.sim.camera import SimCamera
-from rtsplab.sim.capture_file import CapturedSession, load_session, median_step
 
 __all__ = ["ReplayCamera", "ReplayServer", "Schedule"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtsplab.sim.capture_file import CapturedSession
+from rtsplab.capture_file import CapturedSession
 
 NTP_UNIX_S = 2_208_988_800
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtsplab.capture import IN, OUT, RTSP_PORT, SessionCapture, redact_rtsp
+from rtsplab.capture_file import load_session
 from rtsplab.errors import CaptureError
-from rtsplab.sim.capture_file import load_session
 
 SDP = (
     b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\na=control:*\r\n"

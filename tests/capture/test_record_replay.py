@@ -15,13 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import free_port, require_tool, stop_pid, wait_port
 
 import rtsplab
+from rtsplab.capture_file import load_session
 from rtsplab.sim import SimCamera, SimServer
-from rtsplab.sim.capture_file import load_session
 from rtsplab.sim.replay import ReplayServer
 from rtsplab.timecode import read_timecode
 
@@ -125,6 +127,26 @@ def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
     assert abs(np.median(offsets_ms) - shift_ms) < 10.0, (np.median(offsets_ms), shift_ms)
 
 
+def check_clip(video: Path, table: Path) -> None:
+    """ffprobe and PyAV both count as many frames in the clip as the table has rows; the
+    table's ages are arrival minus capture time, its capture times increase."""
+    frames = pd.read_csv(table)
+    ffprobe = require_tool("ffprobe", "ffmpeg")
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,nb_read_frames", "-of", "json", str(video)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert stream["codec_name"] == "h264"
+    assert int(stream["nb_read_frames"]) == len(frames) > 20
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(frames)
+    assert frames["keyframe"].iloc[0] and (frames["clock"] == "rtcp").mean() > 0.9
+    assert np.allclose(frames["age_ms"], (frames["t_arrival_ns"] - frames["t_source_ns"]) / 1e6)
+    assert (np.diff(frames["t_source_ns"]) > 0).all()
+
+
 def _cli(*args: str, timeout_s: float = 60) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "rtsplab.cli", *args],
@@ -153,10 +175,10 @@ def _serve(*args: str, cameras: int | None = None) -> tuple[subprocess.Popen[byt
 
 def _summary(urls: list[str]) -> dict[str, float]:
     out = _cli(
-        "compare", *urls, "--strategies", "buffered", "--consumer-ms", "0", "--seconds", "3",
+        "compare", *urls, "--strategies", "matched", "--consumer-ms", "0", "--seconds", "3",
         "--no-timecode", "--json",
     )  # fmt: skip
-    row = json.loads(out)["strategies"]["buffered"]
+    row = json.loads(out)["strategies"]["matched"]
     return {"age": row["age_ms"]["p50"], "skew": row["skew_ms"]["p50"], "frames": row["frames"]}
 
 
@@ -165,11 +187,16 @@ def test_record_replay_compare_cli(tmp_path: Path) -> None:
     live cameras measured."""
     live, urls = _serve("--cameras", "2", "--fps", "15", "--size", "320x180")
     try:
-        out = json.loads(_cli("record", *urls, "--seconds", "4", "--out", str(tmp_path), "--json"))
+        record_args = ["--seconds", "4", "--out", str(tmp_path), "--media", "--json"]
+        out = json.loads(_cli("record", *urls, *record_args))
         files = [c["file"] for c in out["cameras"]]
         assert [Path(f).name for f in files] == ["cam1.pcapng", "cam2.pcapng"]
         for cam in out["cameras"]:
             assert len(tshark(Path(cam["file"]), "-Y", "rtp")) == cam["rtp_packets"] > 40
+            check_clip(Path(cam["video"]), Path(cam["frames_table"]))
+        sets = pd.read_csv(tmp_path / "sets.csv")
+        assert list(sets.columns) == ["set", "cam1", "cam2", "skew_ms"]
+        assert (sets["cam2"] >= 0).mean() > 0.9  # nearly every frame has its partner
         live_row = _summary(urls)
     finally:
         stop_pid(live)
