@@ -9,8 +9,12 @@ sequence numbers and RTP timestamps, so the stream runs on without a jump. RTCP 
 are moved to the replay's clock: their NTP time gets the offset between the replay's start
 and the capture's, so an age computed from them means what it meant at the camera.
 
-The schedule is a list of (time, packet) pairs; a sender thread per PLAY waits for each
-time and writes the packet. Only the sender reports are rewritten; other packets are sent as
+All cameras of one server share a timeline that starts at the first PLAY (and again once
+nobody plays), so the phase between them is the recorded one; a client joining later joins
+where the timeline is, as with a live camera. The schedule is a list of (time, packet) pairs;
+a sender thread per PLAY waits for each time and writes the packet. Serve a replay from its
+own process (``rtsplab sim --replay``) when the reader runs in this one: a decoding reader
+holds the interpreter for milliseconds at a time and would delay the sends. Only the sender reports are rewritten; other packets are sent as
 they were (loop 0) or with their sequence number and timestamp moved (later loops).
 
 Example:
