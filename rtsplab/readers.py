@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
 from rtsplab.capture import SessionCapture
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed, UnsupportedStream
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.source_clock import SourceClock, Stamp
@@ -155,6 +155,11 @@ class Reader:
             if backend not in ("auto", "native"):
                 raise ValueError(
                     f"capture needs backend='native' (it owns the sockets), not {backend!r}"
+                )
+            if self.url.scheme.lower() == "rtsps":
+                raise UnsupportedStream(
+                    f"{self.url.redacted}: RTSPS sessions are not recorded (the native client "
+                    "has no TLS, and the encrypted bytes could not be replayed)"
                 )
             backend = "native"
             self.capture = (

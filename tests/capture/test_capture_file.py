@@ -218,3 +218,14 @@ def test_foreign_capture_with_ethernet_reordering_and_retransmissions(tmp_path: 
     session = load_session(path)
     seqs = sorted(struct.unpack_from(">H", p.payload, 2)[0] for p in session.packets if not p.rtcp)
     assert seqs == list(range(100, 112))
+
+
+def test_rtsps_is_not_recorded(tmp_path: Path) -> None:
+    import rtsplab
+    from rtsplab.errors import UnsupportedStream
+
+    with pytest.raises(UnsupportedStream, match="RTSPS sessions are not recorded"):
+        rtsplab.open("rtsps://admin:pw@127.0.0.1:1/cam", capture=tmp_path / "x.pcapng")
+    assert not (tmp_path / "x.pcapng").exists()
+    with pytest.raises(ValueError, match="backend='native'"):
+        rtsplab.open("rtsp://127.0.0.1:1/cam", backend="pyav", capture=tmp_path / "y.pcapng")
