@@ -108,7 +108,8 @@ def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
     assert np.percentile(err, 50) < 1.0, f"inter-arrival error p50 {np.percentile(err, 50):.2f} ms"
     # (the tail is the reading threads' scheduling, in both files: benchmarks/replay_timing.py)
     age_a, age_b = frame_times(a).age_ms, frame_times(b).age_ms
-    assert abs(np.median(age_b) - np.median(age_a)) < 5.0, (np.median(age_a), np.median(age_b))
+    # wide: both readers add their own scheduling (the benchmark measures it on a quiet machine)
+    assert abs(np.median(age_b) - np.median(age_a)) < 10.0, (np.median(age_a), np.median(age_b))
     # one loop on: sequence numbers and timestamps go on without a jump back
     seqs = [struct.unpack_from(">HI", p.payload, 2) for p in b.packets if not p.rtcp]
     assert len(seqs) > len([p for p in a.packets if not p.rtcp])  # past the loop
