@@ -229,3 +229,25 @@ def test_rtsps_is_not_recorded(tmp_path: Path) -> None:
     assert not (tmp_path / "x.pcapng").exists()
     with pytest.raises(ValueError, match="backend='native'"):
         rtsplab.open("rtsp://127.0.0.1:1/cam", backend="pyav", capture=tmp_path / "y.pcapng")
+
+
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=8)
+)
+@settings(max_examples=40, deadline=None)
+def test_a_damaged_capture_loads_or_raises_a_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]]
+) -> None:
+    buf = io.BytesIO()
+    with SessionCapture(buf) as cap:
+        write_session(cap, "tcp", frames=6)
+    data = bytearray(buf.getvalue())
+    for at, xor in flips:
+        data[at % len(data)] ^= xor
+    path = tmp_path_factory.mktemp("d") / "damaged.pcapng"
+    path.write_bytes(bytes(data))
+    try:
+        session = load_session(path)
+    except CaptureError:
+        return
+    assert session.rtp_count() <= 6 + len(flips)

@@ -246,3 +246,33 @@ def test_udp_only_relay_capture_replays_on_every_backend(perl_relay, tmp_path: P
     with ReplayServer([path]) as rep:  # served over UDP as recorded, and over TCP too
         assert _read_on_every_backend(rep.urls[0], "udp") == dict.fromkeys(BACKENDS, 10)
         assert _read_on_every_backend(rep.urls[0], "tcp")["native"] == 10
+
+
+def test_replay_server_survives_garbage_and_closes_cleanly(thread_baseline, tmp_path: Path) -> None:
+    """A client sending garbage is dropped; a playing client and the server close promptly,
+    leaving no thread behind."""
+    from servers.sim_fixtures import RawRtsp
+
+    with SimServer([SimCamera("cam1", fps=15, size=(320, 180))], process=True) as srv:
+        original = tmp_path / "cam1.pcapng"
+        record(srv.urls[0], original, 1.5)
+    rep = ReplayServer([original])
+    reader = None
+    try:
+        with RawRtsp(rep.port) as raw:
+            raw.sock.sendall(b"\x00\xff garbage \r\n\r\n" * 4)
+        reader = rtsplab.open(rep.urls[0], transport="udp")
+        assert reader.read_frame(timeout_s=5).image.shape == (180, 320, 3)
+        with RawRtsp(rep.port) as raw:
+            assert raw.request("DESCRIBE", f"{rep.urls[0]}-nope").status == 404
+    finally:
+        t0 = time.monotonic()
+        if reader is not None:
+            reader.close()
+        rep.close()
+        assert time.monotonic() - t0 < 3.0
+    deadline = time.monotonic() + 3
+    while thread_baseline.left() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert thread_baseline.left() == []
+    assert rep.connections == 0
