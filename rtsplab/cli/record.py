@@ -104,9 +104,13 @@ def record(
                 "sets_with_frame": frames.get(reader.name, 0),
             }
         )
+    for name, error in group.open_errors.items():  # a camera that did not open: say why
+        rows.append({"name": name, "error": type(error).__name__, "message": str(error)})
     if media:
         tables: dict[str, pd.DataFrame] = {}
         for row in rows:
+            if "error" in row:
+                continue
             clip = write_clip(str(row["file"]), out, str(row["name"]))
             row.update(video=str(clip.video), frames_table=str(clip.table), frames=clip.frames)
             tables[str(row["name"])] = pd.read_csv(clip.table)
@@ -133,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"seconds": args.seconds, "cameras": rows}))
         return 0
     for row in rows:
+        if "error" in row:
+            print(f"{row['name']}: not recorded: {row['error']}: {row['message']}")
+            continue
         print(
             f"{row['name']}: {row['file']} {row['bytes'] / 1e6:.2f} MB, "
             f"{row['rtsp_messages']} RTSP messages, {row['rtp_packets']} RTP and "
