@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import dataclasses
 import os
 import re
 import select
@@ -39,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtsplab.capture_file import CapturedSession, load_session, median_step
+from rtsplab.capture_file import CapturedSession, load_session
 from rtsplab.errors import ProtocolError
 from rtsplab.rtsp.auth import Authenticator
 from rtsplab.rtsp.messages import (
@@ -53,162 +52,16 @@ from rtsplab.rtsp.messages import (
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.sim.base import Server
 from rtsplab.sim.camera import SimCamera
+from rtsplab.sim.connection import ServerLimits
+from rtsplab.sim.schedule import Schedule
 
-__all__ = ["ReplayCamera", "ReplayServer", "Schedule"]
+__all__ = ["ReplayCamera", "ReplayServer"]
 
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER"
 # The first PLAY starts the shared timeline this much later, so the cameras of a group, whose
 # PLAYs arrive together, all start at the beginning of their captures.
 START_DELAY_NS = 150_000_000
 _REWRITTEN = ("cseq", "content-length", "content-base", "content-location", "session")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When to send what, for one capture, in loop 0; and what a loop adds.
-
-    Attributes:
-        times_ns: send time of each packet, from the first (0).
-        tracks: track index of each packet.
-        rtcp: whether each packet is RTCP.
-        payloads: the packets.
-        loop_ns: length of one loop.
-        seq_span: per track, sequence numbers one loop uses.
-        ts_span: per track, RTP timestamp ticks one loop lasts.
-        t_first_ns: the capture's wall-clock time of the first packet.
-
-    Example:
-        >>> Schedule.of(session).loop_ns > 0  # doctest: +SKIP
-        True
-    """
-
-    times_ns: tuple[int, ...]
-    tracks: tuple[int, ...]
-    rtcp: tuple[bool, ...]
-    payloads: tuple[bytes, ...]
-    loop_ns: int
-    seq_span: tuple[int, ...]
-    ts_span: tuple[int, ...]
-    t_first_ns: int
-
-    @classmethod
-    def of(cls, session: CapturedSession) -> Schedule:
-        """The schedule of ``session``: trimmed to the video's last complete frame.
-
-        Example:
-            >>> Schedule.of(load_session("caps/cam1.pcapng")).seq_span  # doctest: +SKIP
-            (311,)
-        """
-        packets = list(session.packets)
-        video = next(
-            (i for i, t in enumerate(session.tracks) if t.media and t.media.media == "video"), 0
-        )
-        rtp_video = [p for p in packets if p.track == video and not p.rtcp and len(p.payload) >= 12]
-        marked = [p for p in rtp_video if p.payload[1] & 0x80]
-        if marked:  # end on a whole frame, so the next loop does not complete a torn one
-            last_t = marked[-1].t_ns
-            packets = [p for p in packets if p.t_ns <= last_t]
-        t_first = packets[0].t_ns
-        clock = session.tracks[video].clock_rate or 90000
-        stamps = _unwrap([struct.unpack_from(">I", p.payload, 4)[0] for p in rtp_video])
-        step = median_step(stamps)
-        span_ticks = (max(stamps) - min(stamps) + step) if stamps else 0
-        step_ns = step * 1_000_000_000 // clock if step else 33_000_000
-        loop_ns = max(
-            span_ticks * 1_000_000_000 // clock, packets[-1].t_ns - t_first + step_ns, 1_000_000
-        )
-        seq_span, ts_span = [], []
-        for i, track in enumerate(session.tracks):
-            seqs = _unwrap(
-                [
-                    struct.unpack_from(">H", p.payload, 2)[0]
-                    for p in packets
-                    if p.track == i and not p.rtcp and len(p.payload) >= 12
-                ],
-                16,
-            )
-            seq_span.append(max(seqs) - min(seqs) + 1 if seqs else 0)
-            ts_span.append(round(loop_ns * (track.clock_rate or 90000) / 1e9))
-        return cls(
-            tuple(p.t_ns - t_first for p in packets),
-            tuple(p.track for p in packets),
-            tuple(p.rtcp for p in packets),
-            tuple(p.payload for p in packets),
-            loop_ns,
-            tuple(seq_span),
-            tuple(ts_span),
-            t_first,
-        )
-
-    def with_loop(self, loop_ns: int) -> Schedule:
-        """The same schedule looping every ``loop_ns`` (at least its own loop).
-
-        Example:
-            >>> schedule.with_loop(10**10).loop_ns  # doctest: +SKIP
-            10000000000
-        """
-        loop_ns = max(loop_ns, self.loop_ns)
-        spans = tuple(
-            round(span * loop_ns / self.loop_ns) if self.loop_ns else span for span in self.ts_span
-        )
-        return dataclasses.replace(self, loop_ns=loop_ns, ts_span=spans)
-
-    def packet(self, i: int, loop: int, wall_offset_ns: int) -> bytes:
-        """Packet ``i`` as loop ``loop`` sends it; sender reports moved by ``wall_offset_ns``.
-
-        Example:
-            >>> schedule.packet(0, 0, 0) == schedule.payloads[0]  # doctest: +SKIP
-            True
-        """
-        payload = self.payloads[i]
-        track = self.tracks[i]
-        if self.rtcp[i]:
-            return _shift_reports(payload, wall_offset_ns, loop * self.ts_span[track])
-        if loop == 0 or len(payload) < 12:
-            return payload
-        seq, ts = struct.unpack_from(">HI", payload, 2)
-        out = bytearray(payload)
-        struct.pack_into(
-            ">HI",
-            out,
-            2,
-            (seq + loop * self.seq_span[track]) & 0xFFFF,
-            (ts + loop * self.ts_span[track]) & 0xFFFFFFFF,
-        )
-        return bytes(out)
-
-
-def _unwrap(values: list[int], bits: int = 32) -> list[int]:
-    """Unwrap a sequence of modular counters into plain integers."""
-    out: list[int] = []
-    mod, half = 1 << bits, 1 << (bits - 1)
-    for v in values:
-        if not out:
-            out.append(v)
-            continue
-        delta = (v - out[-1]) % mod
-        out.append(out[-1] + (delta - mod if delta >= half else delta))
-    return out
-
-
-def _shift_reports(compound: bytes, wall_offset_ns: int, ts_offset: int) -> bytes:
-    """A compound RTCP packet with each sender report's NTP and RTP time moved."""
-    out = bytearray(compound)
-    off = 0
-    while off + 4 <= len(out):
-        ptype = out[off + 1]
-        size = (struct.unpack_from(">H", out, off + 2)[0] + 1) * 4
-        if ptype == 200 and off + 20 <= len(out):  # SR: ssrc, ntp(8), rtp ts
-            ntp, rtp_ts = struct.unpack_from(">QI", out, off + 8)
-            ntp_ns = ((ntp >> 32) * 1_000_000_000) + (((ntp & 0xFFFFFFFF) * 1_000_000_000) >> 32)
-            ntp_ns += wall_offset_ns
-            secs, rem = divmod(ntp_ns, 1_000_000_000)
-            new_ntp = ((secs & 0xFFFFFFFF) << 32) | ((rem << 32) // 1_000_000_000)
-            struct.pack_into(">QI", out, off + 8, new_ntp, (rtp_ts + ts_offset) & 0xFFFFFFFF)
-        if size <= 0:
-            break
-        off += size
-    return bytes(out)
 
 
 class ReplayCamera:
@@ -383,7 +236,8 @@ class _Connection:
             self.sock.sendall(data)
 
     def _run(self) -> None:
-        reader = MessageReader()
+        cap = self.server.limits.max_request_bytes
+        reader = MessageReader(max_header_bytes=cap, max_body_bytes=cap)
         try:
             while not self.closed and not self.server._stop.is_set():
                 ready, _, _ = select.select([self.sock], [], [], 0.25)
@@ -459,6 +313,9 @@ class _Connection:
             self._reply(461, cseq, [])
             return
         spec = specs[0]
+        if len(self.setups) >= self.server.limits.max_sessions_per_connection:
+            self._reply(453, cseq, [])
+            return
         ssrc = cam.ssrc(track)
         tail = f";ssrc={ssrc:08X}" if ssrc is not None else ""
         if spec.tcp:
@@ -543,6 +400,9 @@ class ReplayServer(Server):
         host, port: where to listen (port 0: a free one).
         credentials: ``(user, password)`` to require, or None.
         auth: ``"digest"`` or ``"basic"``.
+        limits: the simulator's caps (:class:`~rtsplab.sim.connection.ServerLimits`):
+            connections past ``max_connections`` get 503, SETUPs past
+            ``max_sessions_per_connection`` 453, requests over ``max_request_bytes`` 400.
 
     Raises:
         CaptureError: a file is not a capture or holds no whole RTSP session.
@@ -561,7 +421,9 @@ class ReplayServer(Server):
         port: int = 0,
         credentials: tuple[str, str] | None = None,
         auth: str = "digest",
+        limits: ServerLimits | None = None,
     ) -> None:
+        self.limits = limits or ServerLimits()
         if not captures:
             raise ValueError("a replay needs at least one capture file")
         sessions = [c if isinstance(c, CapturedSession) else load_session(c) for c in captures]
@@ -721,7 +583,18 @@ class ReplayServer(Server):
                     break
                 time.sleep(0.05)
                 continue
-            conn = _Connection(self, sock)
+            with self._lock:
+                full = len(self._conns) >= self.limits.max_connections
+            if full:
+                with contextlib.suppress(OSError):
+                    sock.sendall(format_response(503, None, [("Server", "rtsplab-replay")]))
+                sock.close()
+                continue
+            try:
+                conn = _Connection(self, sock)
+            except OSError:
+                sock.close()
+                continue
             with self._lock:
                 if self._stop.is_set():
                     sock.close()

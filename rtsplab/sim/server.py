@@ -85,7 +85,7 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         from rtsplab.sim.replay import ReplayServer
 
         files = [replay] if isinstance(replay, str | Path) else list(replay)
-        return ReplayServer(files, host, port, credentials, auth)
+        return ReplayServer(files, host, port, credentials, auth, limits)
     options: dict[str, Any] = dict(
         allow_tcp=allow_tcp,
         allow_udp=allow_udp,
