@@ -22,6 +22,7 @@ import pytest
 from conftest import free_port, require_tool, stop_pid, wait_port
 
 import rtsplab
+from rtsplab.capture import SessionCapture
 from rtsplab.capture_file import load_session
 from rtsplab.sim import SimCamera, SimServer
 from rtsplab.sim.replay import ReplayServer
@@ -276,3 +277,25 @@ def test_replay_server_survives_garbage_and_closes_cleanly(thread_baseline, tmp_
         time.sleep(0.05)
     assert thread_baseline.left() == []
     assert rep.connections == 0
+
+
+def test_replay_server_keeps_the_simulator_caps(tmp_path: Path) -> None:
+    from servers.sim_fixtures import RawRtsp
+
+    from rtsplab.sim.connection import ServerLimits
+
+    from .test_capture_file import write_session
+
+    path = tmp_path / "cam1.pcapng"
+    with SessionCapture(path, url="rtsp://127.0.0.1:8554/cam1") as cap:
+        write_session(cap, "tcp", frames=30)
+    limits = ServerLimits(max_connections=1, max_sessions_per_connection=1)
+    with SimServer(replay=path, limits=limits) as rep, RawRtsp(rep.port) as first:
+        url = rep.urls[0]
+        assert first.request("DESCRIBE", url).status == 200
+        with RawRtsp(rep.port) as second:
+            second.send(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert second.response().status == 503
+        transport = {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
+        assert first.request("SETUP", f"{url}/track1", transport).status == 200
+        assert first.request("SETUP", f"{url}/track1", transport).status == 453
