@@ -73,6 +73,13 @@ def test_tshark_dissects_the_capture(make_sim, tmp_path: Path, transport: str) -
     )
     assert len(redacted) >= 3  # DESCRIBE, SETUP, PLAY after the challenge
     assert not tshark(path, "-Y", 'frame contains "response="')  # no digest response left
+    # what Wireshark's tools write (classic pcap) reads back as the same session
+    classic = tmp_path / "cam1.pcap"
+    editcap = require_tool("editcap", "tshark")
+    subprocess.run([editcap, "-F", "pcap", str(path), str(classic)], check=True, timeout=60)
+    session = load_session(classic)
+    assert session.rtp_count() == cap.rtp_packets
+    assert session.tracks[0].transport == transport
 
 
 def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
