@@ -292,6 +292,9 @@ class SessionCapture:
             (1, 0)
         """
         self._count(direction, payload)
+        conn = self._conn
+        if conn is not None and local[0] in ("0.0.0.0", "::", ""):  # bound to every interface:
+            local = (conn.client[0], local[1])  # the address the RTSP connection uses
         src, dst = (remote, local) if direction == IN else (local, remote)
         with self._lock:
             self._start(None)

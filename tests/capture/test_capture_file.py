@@ -29,9 +29,11 @@ def sender_report(ntp: int, ts: int) -> bytes:
     return struct.pack(">BBHIQIII", 0x80, 200, 6, 0x1234, ntp, ts, 0, 0)
 
 
-def write_session(cap: SessionCapture, transport: str = "tcp", frames: int = 10) -> None:
+def write_session(
+    cap: SessionCapture, transport: str = "tcp", frames: int = 10, client: str = "127.0.0.1"
+) -> None:
     """A whole session as the native client reports it: handshake, then media."""
-    cap.on_connect(("127.0.0.1", 40000), ("127.0.0.1", 8554))
+    cap.on_connect((client, 40000), ("127.0.0.1", 8554))
     url = "rtsp://127.0.0.1:8554/cam1"
     exchange = [
         (f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode(),
@@ -251,3 +253,15 @@ def test_a_damaged_capture_loads_or_raises_a_typed_error(
     except CaptureError:
         return
     assert session.rtp_count() <= 6 + len(flips)
+
+
+def test_udp_on_every_interface_is_written_with_the_connection_address(tmp_path: Path) -> None:
+    """A client bound to 0.0.0.0 (a camera on the LAN) still writes datagrams a reader of the
+    capture can match to the SETUP."""
+    path = tmp_path / "lan.pcapng"
+    with SessionCapture(path) as cap:
+        write_session(cap, "udp", frames=0, client="192.168.1.20")  # the client on a LAN
+        for i in range(5):
+            cap.on_udp(IN, ("0.0.0.0", 5000), ("127.0.0.1", 6000), rtp(i, 3000 * i))
+    session = load_session(path)
+    assert session.rtp_count() == 5
