@@ -84,6 +84,12 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
     if replay is not None:
         from rtsplab.sim.replay import ReplayServer
 
+        if process:
+            raise ValueError(
+                "a replay serves from this process; for its own process run "
+                "`rtsplab sim --replay FILE ...`"
+            )
+
         files = [replay] if isinstance(replay, str | Path) else list(replay)
         return ReplayServer(files, host, port, credentials, auth, limits)
     options: dict[str, Any] = dict(
