@@ -146,7 +146,7 @@ class NativeBackend(Backend):
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
-            self._client = RtspClient(url, options.open_timeout_s)
+            self._client = RtspClient(url, options.open_timeout_s, tap=options.tap)
             self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
@@ -225,7 +225,7 @@ class NativeBackend(Backend):
             self._client = None
             self._media_url = target
             left_s = max(0.05, deadline - time.monotonic())
-            self._client = RtspClient(target, left_s)
+            self._client = RtspClient(target, left_s, tap=self.options.tap)
         raise ProtocolError(
             f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
             f"the last pointed to {self._media_url.redacted}"
@@ -369,7 +369,7 @@ class NativeBackend(Backend):
         assert sock is not None
         peer = str(sock.getpeername()[0])
         try:
-            self._udp = UdpPortPair(peer)
+            self._udp = UdpPortPair(peer, tap=self.options.tap)
         except OSError as exc:
             raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
         rtp_port, rtcp_port = self._udp.ports
