@@ -46,7 +46,9 @@ RESULT_PREFIX = "RESULT "
 DEFAULT_SIZES = "640x360:1,2,4,8,16,24,32,40,48;1920x1080:1,2,4,8,12,16"
 CSV_COLUMNS = (
     "size", "backend", "n", "open_s", "sets", "frames", "age_p50_ms", "age_p99_ms",
-    "age_max_ms", "cores", "cores_per_stream", "server_cores", "error",
+    "age_max_ms", "worst_stream_p99_ms", "streams_delivering", "frames_decoded",
+    "frames_skipped", "skipped_pct", "overloaded_streams", "cores", "cores_per_stream",
+    "server_cores", "error",
 )  # fmt: skip
 
 
@@ -110,7 +112,11 @@ def run_point(
                 g.read_set(fresh=True)
         ages: list[float] = []
         t_s: list[float] = []
+        by_stream: dict[str, list[float]] = {name: [] for name in names}
+        seqs: dict[str, set[int]] = {name: set() for name in names}
         sets = 0
+        skipped0 = sum(r.frames_skipped for r in g.readers)
+        decoded0 = sum(r.frames_decoded for r in g.readers)
         cpu0, srv0 = cpu_seconds(), _cpu_of(server)
         start_ns = time.monotonic_ns()
         while (now_ns := time.monotonic_ns()) - start_ns < seconds * 1e9:
@@ -119,21 +125,32 @@ def run_point(
             except ReadTimeout:
                 continue
             sets += 1
-            for f in fs.frames.values():
+            for name, f in fs.frames.items():
+                seqs[name].add(f.seq)
                 if f.clock.value == "timecode":
                     ages.append(f.age_ms)
+                    by_stream[name].append(f.age_ms)
                     t_s.append((now_ns - start_ns) / 1e9)
         wall_s = (time.monotonic_ns() - start_ns) / 1e9
         cores = (cpu_seconds() - cpu0) / wall_s
         server_cores = (_cpu_of(server) - srv0) / wall_s if server else None
         used = sorted({r.backend_used for r in g.readers})
+        skipped = sum(r.frames_skipped for r in g.readers) - skipped0
+        decoded = sum(r.frames_decoded for r in g.readers) - decoded0
+        overloaded = sum(r.state.value == "overloaded" for r in g.readers)
     stats = summarize_ages(ages, t_s)
+    p99s = [summarize_ages(a, a)["age_p99_ms"] for a in by_stream.values() if a]
     return {
         "n": n, "backend": backend, "backend_used": ",".join(used), "open_s": round(open_s, 3),
         "sets": sets, "frames": len(ages), "age_p50_ms": stats["age_p50_ms"],
         "age_p99_ms": stats["age_p99_ms"], "age_max_ms": stats["age_max_ms"],
         "cores": round(cores, 3), "cores_per_stream": round(cores / n, 4),
         "server_cores": None if server_cores is None else round(server_cores, 3),
+        "worst_stream_p99_ms": max(p99s) if p99s else None,
+        "streams_delivering": sum(len(v) >= 2 for v in seqs.values()),
+        "frames_decoded": decoded, "frames_skipped": skipped,
+        "skipped_pct": round(100 * skipped / (skipped + decoded), 1) if skipped + decoded else 0.0,
+        "overloaded_streams": overloaded,
     }  # fmt: skip
 
 

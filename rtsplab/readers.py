@@ -180,6 +180,7 @@ class Reader:
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
+        self._skipped_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
@@ -260,6 +261,7 @@ class Reader:
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
+            self._skipped_before += backend.frames_skipped
             backend.close()
 
     def _step(self) -> Item:
@@ -300,8 +302,12 @@ class Reader:
                 continue
             self._seq += 1
             self._last_decode_ns = time.monotonic_ns()
-            if self._state is not StreamState.STREAMING:
-                self._set_state(StreamState.STREAMING, "frames arrive")
+            overloaded = backend.overloaded
+            state = StreamState.OVERLOADED if overloaded else StreamState.STREAMING
+            if self._state is not state:
+                catchup = backend.catchup
+                reason = catchup.reason() if overloaded and catchup else "frames arrive"
+                self._set_state(state, reason)
             return self._seq, decoded
 
     def _run(self) -> None:
@@ -526,7 +532,8 @@ class Reader:
             <StreamState.STREAMING: 'streaming'>
         """
         silent_s = (time.monotonic_ns() - self._last_decode_ns) / 1e9
-        if self._state is StreamState.STREAMING and silent_s > self.read_timeout_s / 2:
+        live = self._state in (StreamState.STREAMING, StreamState.OVERLOADED)
+        if live and silent_s > self.read_timeout_s / 2:
             return StreamState.STALLED
         return self._state
 
@@ -572,6 +579,19 @@ class Reader:
         """
         backend = self._backend
         return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded since open, across reconnects, because decoding fell
+        behind the stream: the backlog is dropped up to the next keyframe (native and PyAV
+        backends; see :mod:`rtsplab.rtsp.overload`).
+
+        Example:
+            >>> r.frames_skipped  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._skipped_before + (backend.frames_skipped if backend is not None else 0)
 
     @property
     def closed(self) -> bool:

@@ -254,6 +254,17 @@ class AccessUnitAssembler:
         if packet.marker:
             self._finish(True, packet.seq)
 
+    @property
+    def ready(self) -> int:
+        """Completed units waiting to be pulled.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> AccessUnitAssembler(H264Depacketizer()).ready
+            0
+        """
+        return len(self._ready)
+
     def pull(self) -> AccessUnit | None:
         """The oldest completed unit, or None.
 
