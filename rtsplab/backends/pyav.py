@@ -33,6 +33,7 @@ import av.error
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
 from rtsplab.backends.yuv import luma_plane, to_bgr
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.errors import (
     AuthError,
     ConnectError,
@@ -141,11 +142,27 @@ class PyAVBackend(Backend):
             height=int(cc.height or 0),
             fps=float(rate) if rate else 0.0,
         )
+        self.catchup = CatchUp()
         self._frames: Iterator[Any] = self._decode()
 
     def _decode(self) -> Iterator[Any]:
-        for packet in self._container.demux(self._stream):
+        for packet in self._admitted(self._container.demux(self._stream)):
             yield from packet.decode()
+
+    def _admitted(self, packets: Iterator[Any]) -> Iterator[Any]:
+        """The demuxed packets worth decoding: while decoding is behind, the non-key ones are
+        drained undecoded up to the next keyframe (see :mod:`rtsplab.rtsp.overload`)."""
+        guard = self.catchup
+        assert guard is not None
+        time_base = self._time_base
+        for packet in packets:
+            pts = packet.pts
+            if pts is None or time_base is None or guard.admit(
+                keyframe=bool(packet.is_keyframe),
+                media_ns=int(pts * time_base * 1e9),
+                now_ns=time.monotonic_ns(),
+            ):
+                yield packet
 
     def _rtcp_time_ns(self, pts: int | None) -> int | None:
         """Wall-clock capture time from RTCP: ``start_time_realtime`` + frame PTS."""

@@ -181,13 +181,34 @@ class CatchUp:
             self._behind_since_ns = None
         return self._count(True, now_ns)
 
-    def _count(self, admitted: bool, now_ns: int) -> bool:
+    def note_skipped(self, count: int, now_ns: int) -> None:
+        """Count ``count`` units skipped by other means (a backend that cannot skip one by one
+        drops its backlog at once, e.g. by reopening) and start over: the next unit's media
+        time may start from anywhere.
+
+        Example:
+            >>> g = CatchUp(); g.note_skipped(12, now_ns=5); g.skipped, g.overloaded(6)
+            (12, True)
+        """
+        self._roll(now_ns)
+        self.skipped += count
+        self._window[1] += count
+        self.episodes += 1
+        self._last_skip_ns = now_ns
+        self._base_ns = None
+        self._behind_since_ns = None
+
+    def _roll(self, now_ns: int) -> None:
+        """Start a new counting window once the current one is :attr:`hold_ns` old."""
         start = self._window_start_ns
         if start is None or now_ns - start >= self.hold_ns:
             keep = start is not None and now_ns - start < 2 * self.hold_ns
             self._window[2:] = self._window[:2] if keep else [0, 0]
             self._window[:2] = [0, 0]
             self._window_start_ns = now_ns
+
+    def _count(self, admitted: bool, now_ns: int) -> bool:
+        self._roll(now_ns)
         if admitted:
             self.admitted += 1
             self._window[0] += 1
