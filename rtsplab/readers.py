@@ -457,6 +457,7 @@ class Reader:
                 strategy=self.strategy.value,
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
+                skipped=self.frames_skipped,
             )
         return frame
 

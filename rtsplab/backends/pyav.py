@@ -33,7 +33,6 @@ import av.error
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
 from rtsplab.backends.yuv import luma_plane, to_bgr
-from rtsplab.rtsp.overload import CatchUp
 from rtsplab.errors import (
     AuthError,
     ConnectError,
@@ -44,6 +43,7 @@ from rtsplab.errors import (
     StreamClosed,
     UnsupportedStream,
 )
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.urls import RtspUrl, scrub
 
 __all__ = ["PyAVBackend", "map_av_error"]
@@ -157,10 +157,14 @@ class PyAVBackend(Backend):
         time_base = self._time_base
         for packet in packets:
             pts = packet.pts
-            if pts is None or time_base is None or guard.admit(
-                keyframe=bool(packet.is_keyframe),
-                media_ns=int(pts * time_base * 1e9),
-                now_ns=time.monotonic_ns(),
+            if (
+                pts is None
+                or time_base is None
+                or guard.admit(
+                    keyframe=bool(packet.is_keyframe),
+                    media_ns=int(pts * time_base * 1e9),
+                    now_ns=time.monotonic_ns(),
+                )
             ):
                 yield packet
 
