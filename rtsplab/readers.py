@@ -184,7 +184,7 @@ class Reader:
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = open_backend(self.url, **self._open_args)
+            self._backend: Backend | None = self._adopt(open_backend(self.url, **self._open_args))
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
             raise
@@ -210,6 +210,13 @@ class Reader:
         if self._state_recorder is not None:
             self._state_recorder.add_state(self.name, state.value, reason)
 
+    def _adopt(self, backend: Backend) -> Backend:
+        """A newly opened backend. Only ``latest`` skips a backlog the decoder cannot keep up
+        with (:mod:`rtsplab.rtsp.overload`): ``naive`` and ``buffered`` promise every frame."""
+        if self.strategy is not Strategy.LATEST:
+            backend.catchup = None
+        return backend
+
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
@@ -231,7 +238,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = open_backend(self.url, cancel=self._stop, **args)
+                self._backend = self._adopt(open_backend(self.url, cancel=self._stop, **args))
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1

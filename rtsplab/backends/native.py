@@ -457,7 +457,8 @@ class NativeBackend(Backend):
         """Whether to decode ``au``; False skips it: decoding is behind (see
         :mod:`rtsplab.rtsp.overload`). A fall behind asks the camera for a keyframe."""
         guard = self.catchup
-        assert guard is not None
+        if guard is None:  # the reader wants every frame
+            return True
         episodes = guard.episodes
         pending = True  # asked only when a lagging keyframe might re-anchor the baseline
         if au.keyframe and guard.behind:

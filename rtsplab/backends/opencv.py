@@ -45,6 +45,10 @@ ENV_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 # than the other backends' bound: a reopen costs an RTSP handshake and the wait for a keyframe.
 REOPEN_BEHIND_MS = 1000.0
 
+# The first frames of a capture may carry positions from before the stream's start time is
+# known: the lag is judged from the frame after these.
+SETTLE_FRAMES = 3
+
 log = logging.getLogger("rtsplab.opencv")
 
 # FFmpeg's own log lines ("[rtsp @ 0x...] method DESCRIBE failed: 401 ...") go straight to
@@ -143,6 +147,7 @@ class OpenCVBackend(Backend):
             raise StreamClosed("OpenCV could not open the stream")
         # OpenCV decodes every frame it grabs: a backlog can only be dropped by reopening
         self.catchup = CatchUp(bound_ns=int(REOPEN_BEHIND_MS * 1e6))
+        self._settle = SETTLE_FRAMES
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
         codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\0 ").lower()
         self.info = StreamInfo(
@@ -171,6 +176,7 @@ class OpenCVBackend(Backend):
         if not fresh.isOpened():
             raise StreamClosed(f"{self.url.redacted}: could not reopen to drop the backlog")
         guard.note_skipped(max(1, round(lag_s * (self.info.fps or 30.0))), time.monotonic_ns())
+        self._settle = SETTLE_FRAMES
         log.info("%s: %.1f s behind at %.0f ms; reopened", self.url.redacted, lag_s, pos_ms)
 
     def read(self) -> DecodedFrame:
@@ -201,11 +207,12 @@ class OpenCVBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the stream ended")
         pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
         guard = self.catchup
-        assert guard is not None
-        mono_ns = time.monotonic_ns()
-        guard.admit(keyframe=True, media_ns=int(pos_ms * 1e6), now_ns=mono_ns)
-        if guard.behind:  # this frame is handed out; the reader gets fresh ones after it
-            self._catch_up(pos_ms)
+        if self._settle:  # the first positions of a capture are not to be trusted
+            self._settle -= 1
+        elif guard is not None:
+            guard.admit(keyframe=True, media_ns=int(pos_ms * 1e6), now_ns=time.monotonic_ns())
+            if guard.behind:  # this frame is handed out; the reader gets fresh ones after it
+                self._catch_up(pos_ms)
         return DecodedFrame(
             t_recv_ns=t_recv_ns, image=np.asarray(image, np.uint8), pts_s=pos_ms / 1e3
         )

@@ -153,8 +153,10 @@ class PyAVBackend(Backend):
         """The demuxed packets worth decoding: while decoding is behind, the non-key ones are
         drained undecoded up to the next keyframe (see :mod:`rtsplab.rtsp.overload`)."""
         guard = self.catchup
-        assert guard is not None
         time_base = self._time_base
+        if guard is None:  # the reader wants every frame
+            yield from packets
+            return
         for packet in packets:
             pts = packet.pts
             if (

@@ -38,7 +38,15 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["BEHIND_MS", "DRIFT_PPM", "HOLD_S", "REBASE_S", "CatchUp"]
+__all__ = [
+    "BEHIND_MS",
+    "DRIFT_PPM",
+    "HOLD_S",
+    "LONG_BEHIND_S",
+    "OVERLOAD_WINDOW_S",
+    "REBASE_S",
+    "CatchUp",
+]
 
 # A unit that waited this long in front of the decoder means the decoder is behind. More than
 # the jitter of a network or a camera (tens of ms), a few frame periods at 30 fps, and small
@@ -50,8 +58,14 @@ DRIFT_PPM = 1000.0
 # A keyframe still behind after this long, with nothing else waiting, re-anchors the baseline
 # (the sender's timestamps jumped, or the stream is behind for good: decode what comes).
 REBASE_S = 5.0
-# The stream counts as overloaded while it skipped a unit within this long.
+# The window of the skip fraction, and how long after its last skip a stream still counts as
+# overloaded.
 HOLD_S = 2.0
+# One catch-up is a backlog that came at once (a stall's burst, a slow start); decoding that
+# cannot keep up falls behind again and again, or never catches up. Overloaded: a second
+# catch-up within OVERLOAD_WINDOW_S of the previous one, or one lasting LONG_BEHIND_S.
+OVERLOAD_WINDOW_S = 5.0
+LONG_BEHIND_S = 3.0
 
 
 class CatchUp:
@@ -60,7 +74,8 @@ class CatchUp:
     Args:
         bound_ns: lag above which the decoder is behind (default :data:`BEHIND_MS`).
         rebase_ns: how long behind before a lagging keyframe re-anchors the baseline.
-        hold_ns: how long after the last skip :attr:`overloaded` stays true.
+        hold_ns: the window of :attr:`skip_fraction`, and how long after the last skip
+            :meth:`overloaded` may stay true.
 
     Attributes:
         skipped: units skipped undecoded since the start.
@@ -89,6 +104,7 @@ class CatchUp:
         self._base_at_ns = 0
         self._behind_since_ns: int | None = None
         self._last_skip_ns: int | None = None
+        self._episode_starts: list[int] = []  # the last two
         self._window = [0, 0, 0, 0]  # admitted, skipped (current); admitted, skipped (previous)
         self._window_start_ns: int | None = None
         self.skipped = 0
@@ -166,7 +182,7 @@ class CatchUp:
         if since is None:
             if late:
                 self._behind_since_ns = since = now_ns
-                self.episodes += 1
+                self._new_episode(now_ns)
             else:
                 return self._count(True, now_ns)
         if not keyframe:
@@ -187,16 +203,21 @@ class CatchUp:
         time may start from anywhere.
 
         Example:
-            >>> g = CatchUp(); g.note_skipped(12, now_ns=5); g.skipped, g.overloaded(6)
-            (12, True)
+            >>> g = CatchUp(); g.note_skipped(12, now_ns=5); g.note_skipped(9, now_ns=10**9)
+            >>> g.skipped, g.overloaded(10**9 + 1)
+            (21, True)
         """
         self._roll(now_ns)
         self.skipped += count
         self._window[1] += count
-        self.episodes += 1
+        self._new_episode(now_ns)
         self._last_skip_ns = now_ns
         self._base_ns = None
         self._behind_since_ns = None
+
+    def _new_episode(self, now_ns: int) -> None:
+        self.episodes += 1
+        self._episode_starts = [*self._episode_starts[-1:], now_ns]
 
     def _roll(self, now_ns: int) -> None:
         """Start a new counting window once the current one is :attr:`hold_ns` old."""
@@ -218,19 +239,32 @@ class CatchUp:
         return admitted
 
     def overloaded(self, now_ns: int) -> bool:
-        """Whether a unit was skipped within the last :attr:`hold_ns`.
+        """Whether decoding cannot keep up: units were skipped within the last
+        :attr:`hold_ns`, and the decoder fell behind twice within :data:`OVERLOAD_WINDOW_S`
+        or has been behind for :data:`LONG_BEHIND_S` (one catch-up is a burst, not overload).
 
         Example:
-            >>> g = CatchUp(bound_ns=10, hold_ns=100)
+            >>> s, ms = 10**9, 10**6
+            >>> g = CatchUp(bound_ns=100 * ms)
             >>> g.admit(keyframe=True, media_ns=0, now_ns=0)
             True
-            >>> g.admit(keyframe=False, media_ns=1, now_ns=50)
-            False
-            >>> g.overloaded(60), g.overloaded(200)
+            >>> g.admit(keyframe=False, media_ns=33 * ms, now_ns=s), g.overloaded(s)  # a burst
+            (False, False)
+            >>> g.admit(keyframe=True, media_ns=s, now_ns=s + 5 * ms), g.behind  # caught up
             (True, False)
+            >>> g.admit(keyframe=False, media_ns=s + 33 * ms, now_ns=2 * s), g.overloaded(2 * s)
+            (False, True)
+            >>> g.overloaded(10 * s)
+            False
         """
         last = self._last_skip_ns
-        return last is not None and now_ns - last < self.hold_ns
+        if last is None or now_ns - last >= self.hold_ns:
+            return False
+        since = self._behind_since_ns
+        if since is not None and now_ns - since >= LONG_BEHIND_S * 1e9:
+            return True
+        starts = self._episode_starts
+        return len(starts) == 2 and starts[1] - starts[0] <= OVERLOAD_WINDOW_S * 1e9
 
     def reason(self) -> str:
         """The state reason while overloaded, e.g. for a stream's state row.
