@@ -48,7 +48,7 @@ CSV_COLUMNS = (
     "size", "backend", "n", "open_s", "sets", "frames", "age_p50_ms", "age_p99_ms",
     "age_max_ms", "worst_stream_p99_ms", "streams_delivering", "frames_decoded",
     "frames_skipped", "skipped_pct", "overloaded_streams", "cores", "cores_per_stream",
-    "server_cores", "error",
+    "decode_cores", "policy_cores", "server_cores", "error",
 )  # fmt: skip
 
 
@@ -100,6 +100,7 @@ def run_point(
     from rtsplab.errors import ReadTimeout
 
     server = psutil.Process(server_pid) if server_pid else None
+    spent = _time_native_steps() if backend == "native" else None
     t0 = time.monotonic_ns()
     names = [f"r{i}" for i in range(n)]
     with rtsplab.open_group(
@@ -113,11 +114,12 @@ def run_point(
         ages: list[float] = []
         t_s: list[float] = []
         by_stream: dict[str, list[float]] = {name: [] for name in names}
-        seqs: dict[str, set[int]] = {name: set() for name in names}
         sets = 0
         skipped0 = sum(r.frames_skipped for r in g.readers)
         decoded0 = sum(r.frames_decoded for r in g.readers)
+        before = {r.name: r.frames_decoded for r in g.readers}
         cpu0, srv0 = cpu_seconds(), _cpu_of(server)
+        spent0 = dict(spent) if spent is not None else {}
         start_ns = time.monotonic_ns()
         while (now_ns := time.monotonic_ns()) - start_ns < seconds * 1e9:
             try:
@@ -126,7 +128,6 @@ def run_point(
                 continue
             sets += 1
             for name, f in fs.frames.items():
-                seqs[name].add(f.seq)
                 if f.clock.value == "timecode":
                     ages.append(f.age_ms)
                     by_stream[name].append(f.age_ms)
@@ -137,7 +138,11 @@ def run_point(
         used = sorted({r.backend_used for r in g.readers})
         skipped = sum(r.frames_skipped for r in g.readers) - skipped0
         decoded = sum(r.frames_decoded for r in g.readers) - decoded0
+        delivering = sum(r.frames_decoded > before[r.name] for r in g.readers)
         overloaded = sum(r.state.value == "overloaded" for r in g.readers)
+        steps = {
+            f"{k}_cores": round((v - spent0[k]) / 1e9 / wall_s, 3) for k, v in (spent or {}).items()
+        }
     stats = summarize_ages(ages, t_s)
     p99s = [summarize_ages(a, a)["age_p99_ms"] for a in by_stream.values() if a]
     return {
@@ -147,11 +152,36 @@ def run_point(
         "cores": round(cores, 3), "cores_per_stream": round(cores / n, 4),
         "server_cores": None if server_cores is None else round(server_cores, 3),
         "worst_stream_p99_ms": max(p99s) if p99s else None,
-        "streams_delivering": sum(len(v) >= 2 for v in seqs.values()),
+        "streams_delivering": delivering,
         "frames_decoded": decoded, "frames_skipped": skipped,
         "skipped_pct": round(100 * skipped / (skipped + decoded), 1) if skipped + decoded else 0.0,
-        "overloaded_streams": overloaded,
+        "overloaded_streams": overloaded, **steps,
     }  # fmt: skip
+
+
+def _time_native_steps() -> dict[str, int]:
+    """Count the CPU time (of the calling thread, ns) the native readers spend decoding (FFmpeg,
+    the interpreter lock released) and in the catch-up decision, for ``decode_cores`` and
+    ``policy_cores``: the rest of the process's CPU is Python per packet, the policy, the
+    group and the consumer."""
+    from rtsplab.backends.native import NativeBackend
+
+    spent = {"decode": 0, "policy": 0}
+    clock = time.thread_time_ns
+
+    def timed(name: str, method: Any) -> Any:
+        def wrapper(*args: Any) -> Any:
+            t0 = clock()
+            try:
+                return method(*args)
+            finally:
+                spent[name] += clock() - t0  # one reader thread at a time holds the lock here
+
+        return wrapper
+
+    NativeBackend._decode = timed("decode", NativeBackend._decode)  # type: ignore[method-assign]
+    NativeBackend._admit = timed("policy", NativeBackend._admit)  # type: ignore[method-assign]
+    return spent
 
 
 def _cpu_of(proc: Any) -> float:

@@ -110,6 +110,9 @@ OVERLOAD_PLI = False
 # Before decoding, read at most this much of what waits on an RTSP connection (one recv of
 # 64 KiB each): the newest packet then tells how far behind the decoder is.
 DRAIN_BYTES = 1 << 20
+# ... at most this often: each read of the socket is a few system calls that release and take
+# back the interpreter lock, which past the knee costs more than the packets themselves.
+DRAIN_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 REDIRECTS = {301, 302, 303, 305, 307, 308}
@@ -144,6 +147,7 @@ class NativeBackend(Backend):
         self._next_pli = 0.0
         self.keyframe_requests = 0  # PLIs sent
         self._want_keyframe = False  # decoding fell behind: one PLI
+        self._next_drain = 0.0
         self.catchup = CatchUp()
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
@@ -430,7 +434,9 @@ class NativeBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
-            self._drain(client)  # what waits on the socket: to see how far behind we are
+            if time.monotonic() >= self._next_drain:  # to see how far behind the decoder is
+                self._next_drain = time.monotonic() + DRAIN_INTERVAL_S
+                self._drain(client)
             while (au := self._rx.pull()) is not None:
                 if not self._admit(au, client):
                     continue  # behind: skipped undecoded, on to the next keyframe
