@@ -84,5 +84,8 @@ def test_more_streams_than_the_cpu_can_decode(backend: str) -> None:
             silent = [n for n in names if len(codes[n]) < 2]
             assert not silent, f"{len(silent)} stream(s) handed out no new frame: {silent[:5]}"
             assert p99[worst] < (GOP_S + MARGIN_S) * 1000, (worst, p99[worst], sorted(states))
+            if backend != "opencv":  # OpenCV only reopens past a second behind; these skip
+                assert skipped > 0, "no frame skipped: the case did not overload the decoders"
+                assert "overloaded" in states, sorted(states)
     finally:
         srv.close()
