@@ -6,7 +6,8 @@ saturates and, before readers skipped their backlog, every stream fell seconds b
 a few seconds of opening). Each stream's age is computed here from the timecode the simulator
 paints into each image (read by the test) and the frame's hand-out time, not from rtsplab's
 source clock; the
-bound is the simulator's GOP (1 s) plus a wide margin for a busy machine. One row per backend
+bound is the simulator's GOP (1 s) plus a wide margin for a busy machine (and, for OpenCV,
+which can only reopen, the second behind at which it does). One row per backend
 goes to data/faults.csv (the outcome holds the worst stream's age p99 and the share skipped).
 """
 
@@ -21,6 +22,7 @@ import pytest
 import rtsplab
 from faults.conftest import MATRIX_BACKENDS
 from faults.faultlog import case
+from rtsplab.backends.opencv import REOPEN_BEHIND_MS
 from rtsplab.errors import ReadTimeout
 from rtsplab.sim import SimCamera, SimServer
 from rtsplab.timecode import read_timecode
@@ -83,7 +85,9 @@ def test_more_streams_than_the_cpu_can_decode(backend: str) -> None:
             assert len(p99) == STREAMS
             silent = [n for n in names if len(codes[n]) < 2]
             assert not silent, f"{len(silent)} stream(s) handed out no new frame: {silent[:5]}"
-            assert p99[worst] < (GOP_S + MARGIN_S) * 1000, (worst, p99[worst], sorted(states))
+            # OpenCV cannot skip: it reopens once a second behind (REOPEN_BEHIND_MS)
+            bound_s = GOP_S + MARGIN_S + (REOPEN_BEHIND_MS / 1000 if backend == "opencv" else 0)
+            assert p99[worst] < bound_s * 1000, (worst, p99[worst], sorted(states))
             if backend != "opencv":  # OpenCV only reopens past a second behind; these skip
                 assert skipped > 0, "no frame skipped: the case did not overload the decoders"
                 assert "overloaded" in states, sorted(states)
