@@ -148,6 +148,7 @@ class NativeBackend(Backend):
         self.keyframe_requests = 0  # PLIs sent
         self._want_keyframe = False  # decoding fell behind: one PLI
         self._next_drain = 0.0
+        self._catchup_ssrc: int | None = None
         self.catchup = CatchUp()
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
@@ -465,6 +466,9 @@ class NativeBackend(Backend):
         guard = self.catchup
         if guard is None:  # the reader wants every frame
             return True
+        if au.ssrc != self._catchup_ssrc:  # a new source (the camera restarted): new times
+            self._catchup_ssrc = au.ssrc
+            guard.restart()
         episodes = guard.episodes
         pending = True  # asked only when a lagging keyframe might re-anchor the baseline
         if au.keyframe and guard.behind:

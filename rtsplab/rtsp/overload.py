@@ -212,8 +212,22 @@ class CatchUp:
         self._window[1] += count
         self._new_episode(now_ns)
         self._last_skip_ns = now_ns
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the baseline (the counts stay): the media times start over, e.g. the
+        sender restarted with a new SSRC and new timestamps.
+
+        Example:
+            >>> g = CatchUp(bound_ns=10)
+            >>> g.admit(keyframe=True, media_ns=10**9, now_ns=10**9)
+            True
+            >>> g.restart(); g.admit(keyframe=False, media_ns=0, now_ns=10**9 + 1), g.skipped
+            (True, 0)
+        """
         self._base_ns = None
         self._behind_since_ns = None
+        self.lag_ns = 0
 
     def _new_episode(self, now_ns: int) -> None:
         self.episodes += 1
