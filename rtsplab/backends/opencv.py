@@ -140,6 +140,7 @@ class OpenCVBackend(Backend):
         cap = self._capture()
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._lock = threading.Lock()
+        self._closed = False
         self._cap: cv2.VideoCapture | None = cap
         if not cap.isOpened():
             cap.release()
@@ -167,13 +168,18 @@ class OpenCVBackend(Backend):
         guard = self.catchup
         assert guard is not None
         lag_s = guard.lag_ns / 1e9
+        with self._lock:  # close() meanwhile finds no capture and returns at once
+            cap, self._cap = self._cap, None
+        if cap is None:
+            return
+        cap.release()
+        fresh = self._capture()
         with self._lock:
-            cap = self._cap
-            if cap is None:
-                return
-            cap.release()
-            self._cap = fresh = self._capture()
-        if not fresh.isOpened():
+            closed = self._closed
+            if not closed and fresh.isOpened():
+                self._cap = fresh
+        if closed or not fresh.isOpened():
+            fresh.release()
             raise StreamClosed(f"{self.url.redacted}: could not reopen to drop the backlog")
         guard.note_skipped(max(1, round(lag_s * (self.info.fps or 30.0))), time.monotonic_ns())
         self._settle = SETTLE_FRAMES
@@ -228,5 +234,6 @@ class OpenCVBackend(Backend):
         """
         with self._lock:
             cap, self._cap = self._cap, None
+            self._closed = True
         if cap is not None:
             cap.release()
