@@ -209,14 +209,15 @@ def _child_point(
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """Age p99 and cores per stream against N, one panel row per frame size."""
+    """Age p99, cores per stream, open time and frames skipped against N, one panel row per
+    frame size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sizes = sorted({r["size"] for r in rows}, key=lambda s: int(s.split("x")[0]))
-    fig, axes = plt.subplots(len(sizes), 3, figsize=(13, 3.6 * len(sizes)), squeeze=False)
+    fig, axes = plt.subplots(len(sizes), 4, figsize=(17, 3.6 * len(sizes)), squeeze=False)
     for row_axes, size in zip(axes, sizes, strict=True):
         for k, backend in enumerate(sorted({r["backend"] for r in rows})):
             color = f"C{k}"
@@ -235,10 +236,15 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             )
             row_axes[1].plot(ns, [r["cores_per_stream"] for r in pts], "o-", c=color, label=backend)
             row_axes[2].plot(ns, [r["open_s"] for r in pts], "o-", c=color, label=backend)
+            skipped = [r.get("skipped_pct", 0.0) or 0.0 for r in pts]
+            row_axes[3].plot(ns, skipped, "o-", c=color, label=backend)
         row_axes[0].axhline(100, color="grey", lw=0.8, ls=":")
         row_axes[0].set(title=f"{size}: frame age", xlabel="streams", ylabel="ms")
         row_axes[1].set(title=f"{size}: reader CPU per stream", xlabel="streams", ylabel="cores")
         row_axes[2].set(title=f"{size}: open time (parallel)", xlabel="streams", ylabel="s")
+        row_axes[3].set(
+            title=f"{size}: frames skipped to keyframes", xlabel="streams", ylabel="% of frames"
+        )
         for ax in row_axes:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
