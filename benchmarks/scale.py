@@ -87,11 +87,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--backend", default="native", help=argparse.SUPPRESS)
     p.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--no-catch-up",
+        action="store_true",
+        help="readers decode their whole backlog (the behaviour before rtsplab.rtsp.overload)",
+    )
     return p.parse_args(argv)
 
 
 def run_point(
-    url: str, n: int, backend: str, seconds: float, warmup_s: float, server_pid: int = 0
+    url: str,
+    n: int,
+    backend: str,
+    seconds: float,
+    warmup_s: float,
+    server_pid: int = 0,
+    catch_up: bool = True,
 ) -> dict[str, Any]:
     """Open ``n`` streams of ``url`` as a group with ``backend``; measure (in this process)."""
     import psutil
@@ -101,6 +112,14 @@ def run_point(
 
     server = psutil.Process(server_pid) if server_pid else None
     spent = _time_native_steps() if backend == "native" else None
+    if not catch_up:
+        from rtsplab.readers import Reader
+
+        def adopt(self: Any, opened: Any) -> Any:
+            opened.catchup = None
+            return opened
+
+        Reader._adopt = adopt  # type: ignore[method-assign]
     t0 = time.monotonic_ns()
     names = [f"r{i}" for i in range(n)]
     with rtsplab.open_group(
@@ -196,7 +215,7 @@ def _child_point(
 ) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--url", url, "--n", str(n), "--backend", backend]
     cmd += ["--seconds", str(args.seconds), "--warmup-s", str(args.warmup_s)]
-    cmd += ["--server-pid", str(pid)]
+    cmd += ["--server-pid", str(pid)] + (["--no-catch-up"] if args.no_catch_up else [])
     timeout_s = 120 + args.seconds + args.warmup_s
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
@@ -263,7 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         result = run_point(
-            args.url, args.n, args.backend, args.seconds, args.warmup_s, args.server_pid
+            args.url,
+            args.n,
+            args.backend,
+            args.seconds,
+            args.warmup_s,
+            args.server_pid,
+            not args.no_catch_up,
         )
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
@@ -293,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup_s": args.warmup_s,
         "fps": args.fps,
+        "catch_up": not args.no_catch_up,
         "rows": rows,
     }
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
