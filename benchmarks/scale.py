@@ -10,7 +10,13 @@ opened in parallel), reads fresh sets for ``--seconds`` after ``--warmup-s``, an
 - ``cores``: CPU time of the reading process (all threads, ``getrusage``) over the measured
   wall time, and ``cores_per_stream`` = ``cores / N``; ``server_cores`` is the simulator's
   (encode once + send N times), measured over the same interval with psutil;
-- ``open_s``: wall time of ``open_group`` (all N opens, in parallel).
+- ``open_s``: wall time of ``open_group`` (all N opens, in parallel);
+- past the knee: ``worst_stream_p99_ms`` (the worst stream's own age p99),
+  ``streams_delivering`` (streams that decoded a frame while measured), ``frames_skipped`` /
+  ``skipped_pct`` (frames skipped undecoded to keyframes, :mod:`rtsplab.rtsp.overload`),
+  ``overloaded_streams``, and for the native backend ``decode_cores`` / ``policy_cores``
+  (CPU inside the decoder, the interpreter lock released, and inside the skip decision).
+  ``--no-catch-up`` measures the readers without the skipping.
 
 Results: ``data/bench_scale.json`` (with the machine description), ``data/bench_scale.csv``
 and ``data/bench_scale.png``.
@@ -43,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, cpu_seconds, machine_info, summarize_ages
 
 RESULT_PREFIX = "RESULT "
-DEFAULT_SIZES = "640x360:1,2,4,8,16,24,32,40,48;1920x1080:1,2,4,8,12,16"
+DEFAULT_SIZES = "640x360:1,2,4,8,16,24,32,48,64,96,128;1920x1080:1,2,4,8,12,16,24,32,40"
 CSV_COLUMNS = (
     "size", "backend", "n", "open_s", "sets", "frames", "age_p50_ms", "age_p99_ms",
     "age_max_ms", "worst_stream_p99_ms", "streams_delivering", "frames_decoded",
