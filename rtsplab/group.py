@@ -245,6 +245,7 @@ class Group:
         if self.recorder is not None:
             bad = {r.name: r.bad_packets for r in self.readers}
             lost = {r.name: r.lost_packets for r in self.readers}
+            skipped = {r.name: r.frames_skipped for r in self.readers}
             for frame in ordered.values():
                 if not frame.stale:  # a repeat is not a frame handed out: plots show a gap
                     self.recorder.add(
@@ -254,6 +255,7 @@ class Group:
                         skew_ms=fs.skew_ms,
                         bad_packets=bad.get(frame.stream, 0),
                         lost_packets=lost.get(frame.stream, 0),
+                        skipped=skipped.get(frame.stream, 0),
                     )
         return fs
 

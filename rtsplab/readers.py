@@ -205,10 +205,11 @@ class Reader:
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
+        self._skipped_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = open_backend(self.url, **self._open_args)
+            self._backend: Backend | None = self._adopt(open_backend(self.url, **self._open_args))
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
             if self.capture is not None:
@@ -236,6 +237,13 @@ class Reader:
         if self._state_recorder is not None:
             self._state_recorder.add_state(self.name, state.value, reason)
 
+    def _adopt(self, backend: Backend) -> Backend:
+        """A newly opened backend. Only ``latest`` skips a backlog the decoder cannot keep up
+        with (:mod:`rtsplab.rtsp.overload`): ``naive`` and ``buffered`` promise every frame."""
+        if self.strategy is not Strategy.LATEST:
+            backend.catchup = None
+        return backend
+
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
@@ -257,7 +265,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = open_backend(self.url, cancel=self._stop, **args)
+                self._backend = self._adopt(open_backend(self.url, cancel=self._stop, **args))
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1
@@ -287,6 +295,7 @@ class Reader:
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
+            self._skipped_before += backend.frames_skipped
             backend.close()
 
     def _step(self) -> Item:
@@ -327,8 +336,12 @@ class Reader:
                 continue
             self._seq += 1
             self._last_decode_ns = time.monotonic_ns()
-            if self._state is not StreamState.STREAMING:
-                self._set_state(StreamState.STREAMING, "frames arrive")
+            overloaded = backend.overloaded
+            state = StreamState.OVERLOADED if overloaded else StreamState.STREAMING
+            if self._state is not state:
+                catchup = backend.catchup
+                reason = catchup.reason() if overloaded and catchup else "frames arrive"
+                self._set_state(state, reason)
             return self._seq, decoded
 
     def _run(self) -> None:
@@ -478,6 +491,7 @@ class Reader:
                 strategy=self.strategy.value,
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
+                skipped=self.frames_skipped,
             )
         return frame
 
@@ -553,7 +567,8 @@ class Reader:
             <StreamState.STREAMING: 'streaming'>
         """
         silent_s = (time.monotonic_ns() - self._last_decode_ns) / 1e9
-        if self._state is StreamState.STREAMING and silent_s > self.read_timeout_s / 2:
+        live = self._state in (StreamState.STREAMING, StreamState.OVERLOADED)
+        if live and silent_s > self.read_timeout_s / 2:
             return StreamState.STALLED
         return self._state
 
@@ -599,6 +614,19 @@ class Reader:
         """
         backend = self._backend
         return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded since open, across reconnects, because decoding fell
+        behind the stream: the backlog is dropped up to the next keyframe (native and PyAV
+        backends; see :mod:`rtsplab.rtsp.overload`).
+
+        Example:
+            >>> r.frames_skipped  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._skipped_before + (backend.frames_skipped if backend is not None else 0)
 
     @property
     def closed(self) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rtsplab.entities import Transport
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.urls import RtspUrl
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class Backend(ABC):
         self.options = options
         self.info = StreamInfo("unknown", 0, 0, 0.0)
         self.open_s = 0.0
+        # skips the backlog to the next keyframe when decoding falls behind (backends that can)
+        self.catchup: CatchUp | None = None
 
     @abstractmethod
     def read(self) -> DecodedFrame:
@@ -269,6 +272,27 @@ class Backend(ABC):
             0
         """
         return 0
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded because decoding fell behind (see
+        :mod:`rtsplab.rtsp.overload`; 0 for backends that cannot skip).
+
+        Example:
+            >>> Backend.frames_skipped.fget(type("B", (), {"catchup": CatchUp()})())
+            0
+        """
+        return self.catchup.skipped if self.catchup is not None else 0
+
+    @property
+    def overloaded(self) -> bool:
+        """Whether frames were skipped lately because decoding could not keep up.
+
+        Example:
+            >>> Backend.overloaded.fget(type("B", (), {"catchup": None})())
+            False
+        """
+        return self.catchup is not None and self.catchup.overloaded(time.monotonic_ns())
 
     def __repr__(self) -> str:
         return (

@@ -42,7 +42,7 @@ from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
-from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg
+from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg, overload_line
 from rtsplab.widgets.panels import html_escape as _html
 
 if TYPE_CHECKING:
@@ -366,6 +366,7 @@ class LiveView(Shown):
                 frame_set = None
             now = time.monotonic()
             states = group.states
+            reasons = {r.name: r.state_reason for r in group.readers}
             if frame_set is not None:
                 self.sets_shown += 1
                 self._rate.tick(now)
@@ -375,15 +376,17 @@ class LiveView(Shown):
                 stop.wait(self.consumer_ms / 1000.0)
             if now >= next_display or frame_set is None:
                 next_display = max(next_display + display_period_s, now)
-                self._show(frame_set, names, states, shown_seq, maxsize)
+                self._show(frame_set, names, states, shown_seq, maxsize, reasons)
             self._add_point(now, mode, frame_set, names)
             if now >= next_chart:
                 next_chart = max(next_chart + 1.0 / self.chart_hz, now)
                 self.rate_sets_s = self._rate.rate(now)
                 self.chart.value = self.history.render(self._chart_columns)
+                overload = overload_line(states, reasons)
                 self._set_status(
                     f"streaming · {mode} · {self.rate_sets_s:.1f} sets/s (target {self.fps:g})"
                     + (f" · consumer {self.consumer_ms:g} ms" if self.consumer_ms else "")
+                    + (f" · {overload}" if overload else "")
                 )
             next_tick = max(next_tick + period_s, time.monotonic() - period_s)
             stop.wait(max(0.0, next_tick - time.monotonic()))
@@ -395,11 +398,13 @@ class LiveView(Shown):
         states: dict[str, Any],
         shown_seq: dict[str, int],
         maxsize: int,
+        reasons: dict[str, str] | None = None,
     ) -> None:
         frames = frame_set.frames if frame_set is not None else {}
         for i, name in enumerate(names[: len(self.images)]):
             frame = frames.get(name)
             state = _state_text(states.get(name))
+            note = (reasons or {}).get(name, "") if state == "overloaded" else ""
             if frame is None:
                 self.captions[i].value = caption_html(None, None, self.dropped[name], state)
                 continue
@@ -407,7 +412,7 @@ class LiveView(Shown):
                 self.images[i].value = encode_jpeg(frame.image, self.width)
                 shown_seq[name] = frame.seq
             self.captions[i].value = caption_html(
-                frame.age_ms, frame.depth, self.dropped[name], state, maxsize
+                frame.age_ms, frame.depth, self.dropped[name], state, maxsize, note
             )
 
     def _add_point(

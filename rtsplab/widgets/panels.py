@@ -129,10 +129,12 @@ def caption_html(
     dropped: int,
     state: str,
     maxsize: int = 0,
+    note: str = "",
 ) -> str:
     """A stream's caption: age, depth (``n/max`` for a bounded queue), drops since start, state.
 
-    ``age_ms=None`` means the stream had no frame in the last set (shown as a gap).
+    ``age_ms=None`` means the stream had no frame in the last set (shown as a gap); ``note``
+    is a line under it (the reason of an ``overloaded`` state).
 
     Example:
         >>> import re
@@ -143,6 +145,9 @@ def caption_html(
         'age — · no frame · dropped 7 · stalled'
         >>> "queue full" in caption_html(900.0, 90, 3, "streaming", maxsize=90)
         True
+        >>> note = "decoders cannot keep up: 31 % of frames skipped at keyframes"
+        >>> re.sub("<[^>]+>", "|", caption_html(700.0, 0, 0, "overloaded", note=note)).split("|")[-3]
+        'decoders cannot keep up: 31 % of frames skipped at keyframes'
     """
     if age_ms is None:
         head = "age — · no frame"
@@ -157,5 +162,27 @@ def caption_html(
             )
     return (
         "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
-        f"{head} · dropped {dropped} · {html_escape(state)}</div>"
+        f"{head} · dropped {dropped} · {html_escape(state)}"
+        + (f"<br><span style='color:#d62728'>{html_escape(note)}</span>" if note else "")
+        + "</div>"
+    )
+
+
+def overload_line(states: dict[str, Any], reasons: dict[str, str]) -> str:
+    """The status line's part on decoding overload: which streams skip to keyframes, and
+    why; empty when none does.
+
+    Example:
+        >>> overload_line({"a": "streaming"}, {})
+        ''
+        >>> overload_line({"a": "overloaded", "b": "streaming"},
+        ...               {"a": "decoders cannot keep up: 31 % of frames skipped at keyframes"})
+        'decoders cannot keep up: 1 of 2 streams skip to keyframes (31 % of frames skipped at keyframes)'
+    """
+    hit = [n for n, st in states.items() if str(getattr(st, "value", st)) == "overloaded"]
+    if not hit:
+        return ""
+    why = reasons.get(hit[0], "").partition(": ")[2]
+    return f"decoders cannot keep up: {len(hit)} of {len(states)} streams skip to keyframes" + (
+        f" ({why})" if why else ""
     )
