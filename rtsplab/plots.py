@@ -64,6 +64,7 @@ STRATEGY_COLORS: dict[str, str] = {
 
 _FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _LINE_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _extra_colors: dict[str, str] = {}
 _extra_lock = threading.Lock()
 
@@ -114,6 +115,18 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.0)) -> Axes:
     return fig.add_subplot()
 
 
+def _marks(label: str, labels: list[str]) -> dict[str, Any]:
+    """Sparse markers, one shape per label and staggered along the line, so that two labels
+    whose lines coincide (naive and buffered ages, depths of 0) both stay visible."""
+    i = labels.index(label) if label in labels else 0
+    return {
+        "marker": _MARKERS[i % len(_MARKERS)],
+        "markevery": (0.02 + 0.03 * i, 0.12),
+        "markersize": 5,
+        "markerfacecolor": "none",
+    }
+
+
 def _labels(df: pd.DataFrame, by: str) -> list[str]:
     """Labels in a fixed order: the known strategies first, then others as they appear."""
     seen = [str(v) for v in df[by].drop_duplicates()]
@@ -126,7 +139,9 @@ def _with_time(df: pd.DataFrame, by: str) -> pd.DataFrame:
     out = df.copy()
     if "t_s" not in out.columns:
         out["t_s"] = (out["t_read_ns"] - out["t_read_ns"].min()) / 1e9
-    keys = ["run", by] if by != "run" and "run" in out.columns else [by]
+    # one clock per run: labels within a run (a live view switching strategy) stay where
+    # they happened instead of being drawn over each other from 0
+    keys = ["run"] if "run" in out.columns else [by]
     out["x_s"] = out["t_s"] - out.groupby(keys)["t_s"].transform("min")
     return out.sort_values("t_read_ns", kind="stable")
 
@@ -178,7 +193,7 @@ def _outages(data: pd.DataFrame, by: str) -> list[tuple[str, float, float, str]]
     if "state" in data.columns:
         states = data[data["state"].notna() & (data["state"].astype(str) != "")]
     out: list[tuple[str, float, float, str]] = []
-    keys = ["run", by] if by != "run" and "run" in frames.columns else [by]
+    keys = ["run"] if "run" in frames.columns else [by]
     for _, run in frames.groupby(keys, sort=False):
         run = run.sort_values("x_s")
         start, end = float(run["x_s"].min()), float(run["x_s"].max())
@@ -297,10 +312,12 @@ def plot_age(
     data = _with_time(_merge_states(df, states, by), by)
     negative = int((data["age_ms"] < 0).sum())
     data["age_ms"] = data["age_ms"].clip(lower=0.0)
+    labels = _labels(data, by)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["age_ms"]), linestyle=style, color=strategy_color(label),
             label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
+            **_marks(label, labels),
         )  # fmt: skip
     _shade_outages(ax, data, by)
     note = ""
@@ -342,10 +359,12 @@ def plot_depth(df: pd.DataFrame, ax: Axes | None = None, by: str = "strategy") -
     _check(df, ("stream", "depth", "t_read_ns", by))
     ax = _axes(ax)
     data = _with_time(df, by)
+    labels = _labels(data, by)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["depth"]), linestyle=style, color=strategy_color(label),
             drawstyle="steps-post", label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
+            **_marks(label, labels),
         )  # fmt: skip
     _shade_outages(ax, data, by)
     ax.set_xlabel(_TIME_LABEL)
@@ -385,18 +404,23 @@ def plot_skew(df: pd.DataFrame, ax: Axes | None = None, by: str = "strategy") ->
         >>> plot_skew(df).get_ylabel()  # doctest: +SKIP
         'skew across streams (ms)'
     """
+    import numpy as np
+
     sets = _sets(df, by)
     ax = _axes(ax)
-    for label in _labels(sets, by):
+    labels = _labels(sets, by)
+    for label in labels:
         rows = sets[sets[by].astype(str) == label]
         ax.plot(
             *_gapped(rows["x_s"], rows["skew_ms"]), color=strategy_color(label), label=label, gid=label,
-            linewidth=1.4,
+            linewidth=1.4, **_marks(label, labels),
         )  # fmt: skip
     ax.set_xlabel(_TIME_LABEL)
     ax.set_ylabel("skew across streams (ms)")
     ax.set_title("Capture-time skew within each set")
-    ax.set_ylim(bottom=0)
+    # explicit limits from the data: a flat line (a constant skew) sits below the top
+    top = float(np.nanmax(sets["skew_ms"].to_numpy(float)))
+    ax.set_ylim(0, top * 1.1 + 1.0)
     ax.grid(True, alpha=0.3)
     _legend(ax)
     return ax
@@ -424,13 +448,14 @@ def plot_skew_cdf(
 
     sets = _sets(df, by)
     ax = _axes(ax)
-    for label in _labels(sets, by):
+    labels = _labels(sets, by)
+    for label in labels:
         values = np.sort(sets.loc[sets[by].astype(str) == label, "skew_ms"].to_numpy(float))
         frac = np.arange(1, len(values) + 1) / len(values)
         p50 = float(np.median(values))
         ax.step(
             values, frac, where="post", color=strategy_color(label), gid=label, linewidth=1.6,
-            label=f"{label} (median {p50:.0f} ms, n={len(values)})",
+            label=f"{label} (median {p50:.0f} ms, n={len(values)})", **_marks(label, labels),
         )  # fmt: skip
     if log:
         _log_scale(ax, "x", float(sets["skew_ms"].max()))
