@@ -164,6 +164,7 @@ def _execute_module() -> Any:
 #             the number the text states, else ``value`` is (e.g. "about one second": 1.0)
 #   cell      the id of the code cell whose printed output backs the claim
 #   output    a regex that output must contain; group ``v`` is the measured number
+#   scale     what the text's number is multiplied by to compare (3 s against ms: 1000)
 #   relation  "about" (within ``tolerance`` of the text's number, relative, default 0.25),
 #             "at least", "at most" or "equal"; none: the output must only match
 # A sentence that stops matching its output (or an output that stops backing the sentence)
@@ -204,6 +205,7 @@ def check_claim(nb: nbformat.NotebookNode, source: str, claim: dict[str, Any]) -
     if relation is None:
         return None
     stated = float(claim["value"]) if "value" in claim else float(said.group("v"))
+    stated *= float(claim.get("scale", 1.0))  # "3 s" against an output in ms: scale 1000
     measured = float(shown.group("v"))
     ok = {
         "about": abs(measured - stated) <= claim.get("tolerance", 0.25) * abs(stated),

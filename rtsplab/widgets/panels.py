@@ -141,8 +141,8 @@ def caption_html(
         'age 123 ms · depth 2 · dropped 7 · streaming'
         >>> re.sub("<[^>]+>", "", caption_html(None, None, 7, "stalled"))
         'age — · no frame · dropped 7 · stalled'
-        >>> "queue full" in caption_html(900.0, 90, 3, "streaming", maxsize=90)
-        True
+        >>> re.sub("<[^>]+>", "", caption_html(900.0, 89, 3, "streaming", maxsize=90))
+        'age 900 ms · depth 89 (queue full: this frame + 89 waiting = 90, dropping oldest) · dropped 3 · streaming'
     """
     if age_ms is None:
         head = "age — · no frame"
@@ -153,7 +153,8 @@ def caption_html(
         head = f"age <b style='color:{color}'>{age_ms:.0f} ms</b> · depth {depth_text}"
         if full:
             head += (
-                f" <span style='color:#d62728'>(queue full at {maxsize}, dropping oldest)</span>"
+                f" <span style='color:#d62728'>(queue full: this frame + {depth} waiting ="
+                f" {maxsize}, dropping oldest)</span>"
             )
     return (
         "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
