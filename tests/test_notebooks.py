@@ -166,7 +166,9 @@ def _execute_module() -> Any:
 #   output    a regex that output must contain; group ``v`` is the measured number
 #   scale     what the text's number is multiplied by to compare (3 s against ms: 1000)
 #   relation  "about" (within ``tolerance`` of the text's number, relative, default 0.25),
-#             "at least", "at most" or "equal"; none: the output must only match
+#             "at least", "at most" or "equal"; none: the output must only match;
+#             with ``than`` (a second output regex with a group ``v``): "more than" or
+#             "less than" that second number
 # A sentence that stops matching its output (or an output that stops backing the sentence)
 # fails here.
 
@@ -204,9 +206,22 @@ def check_claim(nb: nbformat.NotebookNode, source: str, claim: dict[str, Any]) -
     relation = claim.get("relation")
     if relation is None:
         return None
+    measured = float(shown.group("v"))
+    if "than" in claim:  # one output against another: "cam1's age rises above cam2's"
+        other = re.search(claim["than"], printed)
+        if other is None:
+            return f"{said.group(0)!r}: cell {claim['cell']} does not print {claim['than']!r}"
+        ok = measured > float(other.group("v"))
+        if relation == "less than":
+            ok = measured < float(other.group("v"))
+        if ok:
+            return None
+        return (
+            f"the text says {said.group(0)!r} but cell {claim['cell']} printed "
+            f"{shown.group(0)!r} against {other.group(0)!r}"
+        )
     stated = float(claim["value"]) if "value" in claim else float(said.group("v"))
     stated *= float(claim.get("scale", 1.0))  # "3 s" against an output in ms: scale 1000
-    measured = float(shown.group("v"))
     ok = {
         "about": abs(measured - stated) <= claim.get("tolerance", 0.25) * abs(stated),
         "at least": measured >= stated,

@@ -82,10 +82,10 @@ class LiveView(Shown):
             model a slow consumer (the playground's knob).
         display_fps: at most this many picture updates a second (default: ``fps``).
         chart_columns: chart panels per row (3: side by side; 1: stacked).
-        maxsize: bound of the ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default;
-            ``0`` for unbounded, which only a short demonstration should use).
         **open_kwargs: :class:`~rtsplab.readers.StreamOptions` for every stream (transport,
-            timeouts, decoder threads...).
+            timeouts, decoder threads...). Among them ``maxsize``, the bound of the
+            ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default; ``0`` for unbounded,
+            which only a short demonstration should use).
 
     Attributes:
         widget: the ipywidgets layout (display it, or just leave the view last in a cell).
