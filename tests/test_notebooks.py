@@ -254,3 +254,27 @@ def test_the_first_screen_shows_the_result(name: str) -> None:
     png = base64.b64decode(first.attachments["result.png"]["image/png"])
     width, height = struct.unpack(">II", png[16:24])  # the PNG header's size
     assert 300 <= width <= 700 and height <= 450, (width, height)
+
+
+def test_the_kernel_figure_check_sees_a_line_outside_its_axes(
+    kernel_name: str, tmp_path: Path
+) -> None:
+    """The check that notebook runs get is live: a figure shown with ``%matplotlib inline``
+    by ``plt.show()``, with a line above its axes' top, is reported."""
+    code = (
+        "%matplotlib inline\n"
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\n"
+        "ax.plot([0, 1], [5, 5], label='skew')\n"
+        "ax.set_ylim(0, 1)\n"
+        "ax.set_title('hidden')\n"
+        "plt.show()"
+    )
+    first, last = _execute_module().figure_check_cells()
+    nb = nbformat.v4.new_notebook(cells=[first, nbformat.v4.new_code_cell(code), last])
+    NotebookClient(
+        nb, kernel_name=kernel_name, timeout=60, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    assert json.loads(last.outputs[0]["text"]) == [
+        "figure 'hidden': 'skew': no point inside the axes (x -0.05..1.05, y 0..1)"
+    ]
