@@ -42,7 +42,7 @@ from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
-from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg
+from rtsplab.widgets.panels import RateMeter, Shown, blank_jpeg, caption_html, encode_jpeg
 from rtsplab.widgets.panels import html_escape as _html
 
 if TYPE_CHECKING:
@@ -191,10 +191,13 @@ class LiveView(Shown):
     # -- widgets -------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         w = self.width
+        blank = blank_jpeg(min(w, 64))  # until the first frame: grey, not a broken image
         self._titles = [widgets.HTML(f"<b>{_html(n)}</b>") for n in self.names]
         self.images = [
             widgets.Image(
-                format="jpeg", layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px")
+                value=blank,
+                format="jpeg",
+                layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px"),
             )
             for _ in self.names
         ]
@@ -341,7 +344,8 @@ class LiveView(Shown):
                 self._loop(group, mode, stop, names, kwargs.get("maxsize", 0))
             self._set_status(f"stopped · {mode} · {self.sets_shown} sets read")
         except Exception as e:
-            log.warning("live view stopped: %s", scrub(str(e), self._secrets))
+            # the status line shows it; a warning would print a second, red copy in Jupyter
+            log.info("live view stopped: %s", scrub(str(e), self._secrets))
             self._set_status(f"error: {type(e).__name__}: {e}")
         finally:
             for i, name in enumerate(self.names):

@@ -52,6 +52,19 @@ def html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def blank_jpeg(width: int) -> bytes:
+    """A light grey 16:9 picture, shown until a stream's first frame (an empty image widget
+    would draw as a broken image).
+
+    Example:
+        >>> blank_jpeg(32)[:2]
+        b'\\xff\\xd8'
+    """
+    import numpy as np
+
+    return encode_jpeg(np.full((max(1, width * 9 // 16), width, 3), 235, np.uint8), width)
+
+
 def encode_jpeg(image: npt.NDArray[np.uint8], width: int, quality: int = 75) -> bytes:
     """Downscale a BGR image to ``width`` px (keeping its aspect) and encode it as JPEG.
 
