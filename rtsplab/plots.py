@@ -198,18 +198,27 @@ def _outages(data: pd.DataFrame, by: str) -> list[tuple[str, float, float, str]]
         run = run.sort_values("x_s")
         start, end = float(run["x_s"].min()), float(run["x_s"].max())
         for stream in [str(s) for s in run["stream"].drop_duplicates()]:
-            xs = run.loc[run["stream"].astype(str) == stream, "x_s"].to_numpy(float)
+            rows = run[run["stream"].astype(str) == stream]
+            xs = rows["x_s"].to_numpy(float)
+            labels = rows[by].astype(str).to_numpy() if by in rows.columns else None
             if len(xs) < 2:
                 continue
-            spans = [(float(xs[i - 1]), float(xs[i])) for i in _gap_starts(xs)]
+            gaps = list(_gap_starts(xs))
+            spans = [(float(xs[i - 1]), float(xs[i])) for i in gaps]
+            # a pause where the label changes is the reopen of a strategy switch
+            switches = {
+                (float(xs[i - 1]), float(xs[i])): f"switch to {labels[i]}"
+                for i in gaps
+                if labels is not None and labels[i - 1] != labels[i]
+            }
             margin = max(0.5, 5.0 * float(_median_step(xs)))
             if xs[0] - start > margin:
                 spans.insert(0, (start, float(xs[0])))
             if end - xs[-1] > margin:
                 spans.append((float(xs[-1]), end))
             for x0, x1 in spans:
-                what = "no frames"
-                if states is not None:
+                what = switches.get((x0, x1), "no frames")
+                if states is not None and (x0, x1) not in switches:
                     s = states[
                         (states["stream"].astype(str) == stream)
                         & states["x_s"].between(x0 - 0.5, x1)
@@ -227,11 +236,18 @@ def _median_step(xs: npt.NDArray[Any]) -> float:
 
 
 def _shade_outages(ax: Axes, data: pd.DataFrame, by: str) -> None:
-    """Grey spans where a stream was down, labelled ``stream: state``."""
-    for stream, x0, x1, what in _outages(data, by):
+    """Grey spans where a stream was down, labelled ``stream: state``; labels that would
+    start close to an earlier one go one line lower, so none is drawn over another."""
+    outages = _outages(data, by)
+    span_s = float(data["x_s"].max() - data["x_s"].min()) if len(data) else 0.0
+    placed: list[tuple[float, int]] = []
+    for stream, x0, x1, what in outages:
         ax.axvspan(x0, x1, color="0.5", alpha=0.12, linewidth=0, gid=f"outage:{stream}")
+        near = {line for x, line in placed if abs(x - x0) < 0.2 * span_s}
+        line = next(i for i in range(len(placed) + 1) if i not in near)
+        placed.append((x0, line))
         ax.text(
-            x0, 0.98, f" {redact(stream)}: {what}", transform=ax.get_xaxis_transform(),
+            x0, 0.98 - 0.05 * line, f" {redact(stream)}: {what}", transform=ax.get_xaxis_transform(),
             ha="left", va="top", fontsize="x-small", color="0.3", clip_on=True,
             gid=f"outage:{stream}",
         )  # fmt: skip
@@ -532,7 +548,12 @@ def plot_latency_breakdown(df: pd.DataFrame, ax: Axes | None = None, by: str = "
     return ax
 
 
-def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = None) -> Figure:
+def plot_comparison(
+    df: pd.DataFrame,
+    by: str = "strategy",
+    title: str | None = None,
+    states: pd.DataFrame | None = None,
+) -> Figure:
     """One-call dashboard: frame age (log), buffer depth, skew CDF and latency breakdown.
 
     The skew panel says so when the DataFrame holds no group sets instead of failing.
@@ -541,6 +562,8 @@ def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = 
         df: a recorder DataFrame.
         by: the column that names a series: ``"strategy"`` or ``"run"``.
         title: the suptitle; a summary of streams, strategies and duration by default.
+        states: the recorder's state changes (:meth:`Recorder.states`), to name what a stream
+            was doing while it handed out no frame, in the age panel.
 
     Returns:
         A 2x2 :class:`matplotlib.figure.Figure`.
@@ -556,7 +579,7 @@ def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = 
     _check(df, ("stream", "age_ms", "depth", "transit_ms", "wait_ms", "t_read_ns", by))
     fig = Figure(figsize=(13.0, 8.5), layout="constrained")
     (ax_age, ax_depth), (ax_skew, ax_bar) = fig.subplots(2, 2)
-    plot_age(df, log=True, ax=ax_age, by=by)
+    plot_age(df, log=True, ax=ax_age, by=by, states=states)
     plot_depth(df, ax=ax_depth, by=by)
     try:
         plot_skew_cdf(df, ax=ax_skew, log=True, by=by)
