@@ -38,7 +38,8 @@ test-pythons: venv
 
 # The API reference and the notebooks as HTML in site/; --strict: a broken reference fails.
 docs: venv
-	$(PY) -m pip install -q -e '.[dev,docs]'
+	@$(PY) -c "import mkdocs, mkdocstrings_handlers.python, mkdocs_jupyter, material" 2>/dev/null \
+	  || $(PY) -m pip install -q -e '.[dev,docs]'
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 lint: venv
