@@ -261,7 +261,7 @@ def test_playground_controls_without_starting() -> None:
 def test_buffered_queue_is_bounded_and_its_overflow_shown(sim: SimServer) -> None:
     view = LiveView(sim.urls, strategy="buffered", fps=10, consumer_ms=150, maxsize=8)
     try:
-        wait_for(lambda: "queue full at 8" in view.captions[0].value, 15.0, "a full queue")
+        wait_for(lambda: "waiting = 8," in view.captions[0].value, 15.0, "a full queue")
         dropped = view.dropped["cam1"]
         wait_for(lambda: view.dropped["cam1"] > dropped, 5.0, "overflow drops")
         df = view.recorder.to_dataframe()
