@@ -22,11 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.capture import SessionCapture
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed, UnsupportedStream
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.source_clock import SourceClock, Stamp
@@ -81,6 +83,7 @@ class ReaderOptions(StreamOptions, total=False):
 
     backend: str
     read_timeout_s: float
+    capture: str | Path | SessionCapture | None
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -118,6 +121,9 @@ class Reader:
         overflow: what the ``buffered`` queue does when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
+        capture: a path (or a :class:`~rtsplab.capture.SessionCapture`) to write the session
+            to as pcapng, redacted (see :mod:`rtsplab.capture`); needs the native backend
+            (``auto`` then means ``native``). The file is complete after :meth:`close`.
 
     Example:
         >>> r = Reader("rtsp://127.0.0.1:8554/cam1", strategy="latest")  # doctest: +SKIP
@@ -142,8 +148,26 @@ class Reader:
         keep: int = 1,
         max_backoff_s: float = 8.0,
         timecode: bool = True,
+        capture: str | Path | SessionCapture | None = None,
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
+        self.capture: SessionCapture | None = None
+        if capture is not None:
+            if backend not in ("auto", "native"):
+                raise ValueError(
+                    f"capture needs backend='native' (it owns the sockets), not {backend!r}"
+                )
+            if self.url.scheme.lower() == "rtsps":
+                raise UnsupportedStream(
+                    f"{self.url.redacted}: RTSPS sessions are not recorded (the native client "
+                    "has no TLS, and the encrypted bytes could not be replayed)"
+                )
+            backend = "native"
+            self.capture = (
+                capture
+                if isinstance(capture, SessionCapture)
+                else SessionCapture(capture, url=self.url.without_credentials())
+            )
         self.strategy = Strategy(strategy)
         self.name = name or stream_name(self.url)
         self.recorder = recorder
@@ -158,6 +182,7 @@ class Reader:
             read_timeout_s=read_timeout_s,
             profile=profile,
             decoder_threads=decoder_threads,
+            tap=self.capture,
         )
         self._policy: Policy[Item] | None = None
         if self.strategy is Strategy.BUFFERED:
@@ -187,6 +212,8 @@ class Reader:
             self._backend: Backend | None = open_backend(self.url, **self._open_args)
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
+            if self.capture is not None:
+                self.capture.close()
             raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._info: StreamInfo = self._backend.info
@@ -614,6 +641,8 @@ class Reader:
                 self._drop_backend()
             finally:
                 self._io_lock.release()
+        if self.capture is not None:
+            self.capture.close()
         self._set_state(StreamState.CLOSED, "close()")
 
     def __enter__(self) -> Reader:

@@ -14,12 +14,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from rtsplab.entities import Transport
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = ["Backend", "DecodedFrame", "OpenOptions", "Profile", "StreamInfo"]
 
@@ -79,6 +83,8 @@ class OpenOptions:
             per extra thread (the low-latency profile's choice); 0 lets FFmpeg choose (the
             default profile's choice); ``None`` picks by profile.
         extra: further FFmpeg demuxer options, applied last.
+        tap: sees the session's messages and packets (a :class:`~rtsplab.capture.SessionCapture`);
+            only the native backend, which owns its sockets, reports to it.
 
     Example:
         >>> OpenOptions(transport=Transport.TCP).threads
@@ -91,6 +97,7 @@ class OpenOptions:
     profile: str = Profile.LOW_LATENCY
     decoder_threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    tap: SessionTap | None = field(default=None, compare=False, repr=False)
 
     @property
     def threads(self) -> int:
