@@ -117,7 +117,8 @@ class Reader:
         decoder_threads: 1 (no frame-threading delay), 0 (FFmpeg chooses) or None (by profile).
         name: stream name (default: last path segment).
         recorder: a :class:`Recorder` that gets one row per frame handed out.
-        maxsize, overflow: bound of the ``buffered`` queue and what to do when full.
+        maxsize: bound of the ``buffered`` queue.
+        overflow: what the ``buffered`` queue does when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
         capture: a path (or a :class:`~rtsplab.capture.SessionCapture`) to write the session

@@ -118,8 +118,14 @@ def open_backend(
     :class:`~rtsplab.errors.TransportRefused` at once: no other backend would fare better.
 
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream
-        (:class:`~rtsplab.errors.TransportRefused`: 461), StreamClosed (``cancel`` was set).
+        AuthError: the server refused the credentials.
+        NotFound: the server has no such path.
+        ConnectError: the connection failed or was refused.
+        OpenTimeout: the open took longer than ``open_timeout_s``.
+        ProtocolError: the server does not speak RTSP as expected.
+        UnsupportedStream: no backend can decode the stream
+            (:class:`~rtsplab.errors.TransportRefused`: 461).
+        StreamClosed: ``cancel`` was set.
         ValueError: an unknown backend name.
 
     Example:

@@ -42,7 +42,14 @@ from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
-from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg, overload_line
+from rtsplab.widgets.panels import (
+    RateMeter,
+    Shown,
+    blank_jpeg,
+    caption_html,
+    encode_jpeg,
+    overload_line,
+)
 from rtsplab.widgets.panels import html_escape as _html
 
 if TYPE_CHECKING:
@@ -82,10 +89,10 @@ class LiveView(Shown):
             model a slow consumer (the playground's knob).
         display_fps: at most this many picture updates a second (default: ``fps``).
         chart_columns: chart panels per row (3: side by side; 1: stacked).
-        maxsize: bound of the ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default;
-            ``0`` for unbounded, which only a short demonstration should use).
         **open_kwargs: :class:`~rtsplab.readers.StreamOptions` for every stream (transport,
-            timeouts, decoder threads...).
+            timeouts, decoder threads...). Among them ``maxsize``, the bound of the
+            ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default; ``0`` for unbounded,
+            which only a short demonstration should use).
 
     Attributes:
         widget: the ipywidgets layout (display it, or just leave the view last in a cell).
@@ -191,10 +198,13 @@ class LiveView(Shown):
     # -- widgets -------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         w = self.width
+        blank = blank_jpeg(min(w, 64))  # until the first frame: grey, not a broken image
         self._titles = [widgets.HTML(f"<b>{_html(n)}</b>") for n in self.names]
         self.images = [
             widgets.Image(
-                format="jpeg", layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px")
+                value=blank,
+                format="jpeg",
+                layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px"),
             )
             for _ in self.names
         ]
@@ -341,7 +351,8 @@ class LiveView(Shown):
                 self._loop(group, mode, stop, names, kwargs.get("maxsize", 0))
             self._set_status(f"stopped · {mode} · {self.sets_shown} sets read")
         except Exception as e:
-            log.warning("live view stopped: %s", scrub(str(e), self._secrets))
+            # the status line shows it; a warning would print a second, red copy in Jupyter
+            log.info("live view stopped: %s", scrub(str(e), self._secrets))
             self._set_status(f"error: {type(e).__name__}: {e}")
         finally:
             for i, name in enumerate(self.names):

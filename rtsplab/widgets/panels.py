@@ -52,6 +52,19 @@ def html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def blank_jpeg(width: int) -> bytes:
+    """A light grey 16:9 picture, shown until a stream's first frame (an empty image widget
+    would draw as a broken image).
+
+    Example:
+        >>> blank_jpeg(32)[:2]
+        b'\\xff\\xd8'
+    """
+    import numpy as np
+
+    return encode_jpeg(np.full((max(1, width * 9 // 16), width, 3), 235, np.uint8), width)
+
+
 def encode_jpeg(image: npt.NDArray[np.uint8], width: int, quality: int = 75) -> bytes:
     """Downscale a BGR image to ``width`` px (keeping its aspect) and encode it as JPEG.
 
@@ -143,8 +156,8 @@ def caption_html(
         'age 123 ms · depth 2 · dropped 7 · streaming'
         >>> re.sub("<[^>]+>", "", caption_html(None, None, 7, "stalled"))
         'age — · no frame · dropped 7 · stalled'
-        >>> "queue full" in caption_html(900.0, 90, 3, "streaming", maxsize=90)
-        True
+        >>> re.sub("<[^>]+>", "", caption_html(900.0, 89, 3, "streaming", maxsize=90))
+        'age 900 ms · depth 89 (queue full: this frame + 89 waiting = 90, dropping oldest) · dropped 3 · streaming'
         >>> note = "decoders cannot keep up: 31 % of frames skipped at keyframes"
         >>> re.sub("<[^>]+>", "|", caption_html(700.0, 0, 0, "overloaded", note=note)).split("|")[-3]
         'decoders cannot keep up: 31 % of frames skipped at keyframes'
@@ -158,7 +171,8 @@ def caption_html(
         head = f"age <b style='color:{color}'>{age_ms:.0f} ms</b> · depth {depth_text}"
         if full:
             head += (
-                f" <span style='color:#d62728'>(queue full at {maxsize}, dropping oldest)</span>"
+                f" <span style='color:#d62728'>(queue full: this frame + {depth} waiting ="
+                f" {maxsize}, dropping oldest)</span>"
             )
     return (
         "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
