@@ -138,3 +138,16 @@ class TlsError(ConnectError):
         Traceback (most recent call last):
         rtsplab.errors.TlsError: rtsps://127.0.0.1:8554/cam1: TLS handshake failed ...
     """
+
+
+class CaptureError(RtspLabError, ValueError):
+    """A capture file cannot be replayed: not pcap/pcapng, or no whole RTSP session in it.
+
+    The message says what is missing (the DESCRIBE answer, a SETUP, the PLAY, the RTP).
+
+    Example:
+        >>> raise CaptureError("cam.pcap: no RTSP exchange in 12 packets")
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.CaptureError: cam.pcap: no RTSP exchange in 12 packets
+    """

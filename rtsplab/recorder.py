@@ -26,6 +26,7 @@ set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
+skipped        frames skipped undecoded so far because decoding fell behind (to a keyframe)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
@@ -79,6 +80,7 @@ COLUMNS = (
     "skew_ms",
     "bad_packets",
     "lost_packets",
+    "skipped",
     "backend",
 )
 
@@ -113,6 +115,7 @@ class Recorder:
         run: str | None = None,
         bad_packets: int = 0,
         lost_packets: int = 0,
+        skipped: int = 0,
     ) -> None:
         """Record one frame handed to the consumer.
 
@@ -126,9 +129,9 @@ class Recorder:
             [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
             >>> rec = Recorder()
             >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
-            ...         bad_packets=3, lost_packets=2)
-            >>> rec.to_dataframe()[["bad_packets", "lost_packets"]].values.tolist()
-            [[3, 2]]
+            ...         bad_packets=3, lost_packets=2, skipped=29)
+            >>> rec.to_dataframe()[["bad_packets", "lost_packets", "skipped"]].values.tolist()
+            [[3, 2, 29]]
         """
         row = (
             self.run if run is None else run,
@@ -149,6 +152,7 @@ class Recorder:
             skew_ms,
             bad_packets,
             lost_packets,
+            skipped,
             frame.backend,
         )
         with self._lock:
@@ -199,11 +203,12 @@ class Recorder:
         run: str | None = None,
         bad_packets: dict[str, int] | None = None,
         lost_packets: dict[str, int] | None = None,
+        skipped: dict[str, int] | None = None,
     ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
 
         ``bad_packets`` gives each stream's count of dropped malformed packets, ``lost_packets``
-        its count of packets lost.
+        its count of packets lost, ``skipped`` its count of frames skipped undecoded.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -217,6 +222,7 @@ class Recorder:
                 run=run,
                 bad_packets=(bad_packets or {}).get(frame.stream, 0),
                 lost_packets=(lost_packets or {}).get(frame.stream, 0),
+                skipped=(skipped or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rtsplab.backends.base import (
     LOW_LATENCY_OPTIONS,
@@ -48,6 +49,9 @@ from rtsplab.errors import (
     UnsupportedStream,
 )
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = [
     "AUTO_ORDER",
@@ -100,8 +104,11 @@ def open_backend(
     cancel: threading.Event | None = None,
     tls_verify: bool = False,
     tls_fingerprint: str | None = None,
+    tap: SessionTap | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
+
+    ``tap`` (native backend only) sees every RTSP message and RTP/RTCP packet of the session.
 
     The whole call, every backend and transport tried included, returns within
     ``open_timeout_s`` (the backend's open runs in a daemon thread that is abandoned at the
@@ -121,10 +128,17 @@ def open_backend(
     option ``auto`` tries it alone, and ``pyav``/``opencv`` are a ``ValueError``.
 
     Raises:
-        AuthError, NotFound, ConnectError (:class:`~rtsplab.errors.TlsError`: TLS failed),
-        OpenTimeout, ProtocolError, UnsupportedStream
-        (:class:`~rtsplab.errors.TransportRefused`: 461), StreamClosed (``cancel`` was set).
-        ValueError: an unknown backend name or a malformed ``tls_fingerprint``.
+        AuthError: the server refused the credentials.
+        NotFound: the server has no such path.
+        ConnectError: the connection failed or was refused (:class:`~rtsplab.errors.TlsError`:
+            the TLS handshake or the certificate check of an ``rtsps://`` URL failed).
+        OpenTimeout: the open took longer than ``open_timeout_s``.
+        ProtocolError: the server does not speak RTSP as expected.
+        UnsupportedStream: no backend can decode the stream
+            (:class:`~rtsplab.errors.TransportRefused`: 461).
+        StreamClosed: ``cancel`` was set.
+        ValueError: an unknown backend name, a malformed ``tls_fingerprint``, or a
+            certificate check asked of a backend that cannot do it.
 
     Example:
         >>> open_backend(RtspUrl.parse("rtsp://127.0.0.1:1/x"), open_timeout_s=0.5)
@@ -152,7 +166,7 @@ def open_backend(
         try:
             return _open_with(
                 _backend_class(name), url, transport, left_s, read_timeout_s, profile,
-                decoder_threads, extra, cancel, tls,
+                decoder_threads, extra, cancel, tls, tap,
             )  # fmt: skip
         except TransportRefused:  # another backend would ask for the same transports
             raise
@@ -175,6 +189,7 @@ def _open_with(
     extra: dict[str, str] | None,
     cancel: threading.Event | None,
     tls: TlsOptions,
+    tap: SessionTap | None = None,
 ) -> Backend:
     """One backend class, over the transport(s) that ``transport`` allows."""
     mode = Transport(transport)
@@ -195,6 +210,7 @@ def _open_with(
             extra=dict(extra or {}),
             tls_verify=tls.verify,
             tls_fingerprint=tls.fingerprint,
+            tap=tap,
         )
         try:
             return bounded_open(

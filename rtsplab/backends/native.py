@@ -73,6 +73,7 @@ from rtsplab.rtsp.assembler import AccessUnit, Depacketizer
 from rtsplab.rtsp.h264 import H264Depacketizer, sprop_parameter_sets
 from rtsplab.rtsp.h265 import H265Depacketizer, parse_h265_fmtp
 from rtsplab.rtsp.messages import InterleavedFrame, RtspResponse, parse_rtp_info
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
 from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
@@ -98,6 +99,20 @@ REORDER_DELAY_MS = 20
 # Keyframe requests repeat at most this often while the decoder waits: a few round trips on a
 # LAN, long enough for the camera's keyframe to arrive before asking again.
 PLI_INTERVAL_S = 0.1
+# A decoder that falls behind skips to the next keyframe (rtsplab.rtsp.overload). Asking the
+# camera for that keyframe at once (a PLI) would shorten the wait, but under CPU overload the
+# keyframes are the frames still decoded, and the biggest: more of them feed the overload.
+# Measured, 128 x 640x360 readers of one simulated camera on a busy 2-core machine: with the
+# PLI, frame age p50 4.3 s / max 23 s (the camera made an IDR every 50 ms for everyone);
+# without, 0.9 s / 1.7 s. So off by default; the code path stays for cameras that are not
+# shared and a CPU that is merely busy.
+OVERLOAD_PLI = False
+# Before decoding, read at most this much of what waits on an RTSP connection (one recv of
+# 64 KiB each): the newest packet then tells how far behind the decoder is.
+DRAIN_BYTES = 1 << 20
+# ... at most this often: each read of the socket is a few system calls that release and take
+# back the interpreter lock, which past the knee costs more than the packets themselves.
+DRAIN_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 
@@ -127,6 +142,10 @@ class NativeBackend(Backend):
         self._next_rr = 0.0
         self._next_pli = 0.0
         self.keyframe_requests = 0  # PLIs sent
+        self._want_keyframe = False  # decoding fell behind: one PLI
+        self._next_drain = 0.0
+        self._catchup_ssrc: int | None = None
+        self.catchup = CatchUp()
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
         self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
@@ -140,7 +159,7 @@ class NativeBackend(Backend):
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
-            self._client = RtspClient(url, options.open_timeout_s, self._tls)
+            self._client = RtspClient(url, options.open_timeout_s, self._tls, options.tap)
             self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
@@ -222,7 +241,7 @@ class NativeBackend(Backend):
             self._client = None
             self._media_url = target
             left_s = max(0.05, deadline - time.monotonic())
-            self._client = RtspClient(target, left_s, self._tls)
+            self._client = RtspClient(target, left_s, self._tls, self.options.tap)
         raise ProtocolError(
             f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
             f"the last pointed to {self._media_url.redacted}"
@@ -361,7 +380,7 @@ class NativeBackend(Backend):
         assert sock is not None
         peer = str(sock.getpeername()[0])
         try:
-            self._udp = UdpPortPair(peer)
+            self._udp = UdpPortPair(peer, tap=self.options.tap)
         except OSError as exc:
             raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
         rtp_port, rtcp_port = self._udp.ports
@@ -421,8 +440,10 @@ class NativeBackend(Backend):
         with contextlib.suppress(OSError, StreamClosed):
             client.flush()
         report = None
-        if self._rx.assembler.waiting_for_keyframe and now >= self._next_pli:
+        wants = self._rx.assembler.waiting_for_keyframe or self._want_keyframe
+        if wants and now >= self._next_pli:
             self._next_pli = now + PLI_INTERVAL_S
+            self._want_keyframe = False
             self.keyframe_requests += 1
             report = self._rx.picture_loss_report(self._ssrc, time.monotonic_ns())
         elif now >= self._next_rr:
@@ -465,7 +486,12 @@ class NativeBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
+            if time.monotonic() >= self._next_drain:  # to see how far behind the decoder is
+                self._next_drain = time.monotonic() + DRAIN_INTERVAL_S
+                self._drain(client)
             while (au := self._rx.pull()) is not None:
+                if not self._admit(au, client):
+                    continue  # behind: skipped undecoded, on to the next keyframe
                 decoded = self._decode(au)
                 if decoded is not None:
                     return decoded
@@ -484,6 +510,62 @@ class NativeBackend(Backend):
                 ) from None
             except ProtocolError as exc:
                 raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+
+    def _admit(self, au: AccessUnit, client: RtspClient) -> bool:
+        """Whether to decode ``au``; False skips it: decoding is behind (see
+        :mod:`rtsplab.rtsp.overload`). A fall behind asks the camera for a keyframe."""
+        guard = self.catchup
+        if guard is None:  # the reader wants every frame
+            return True
+        if au.ssrc != self._catchup_ssrc:  # a new source (the camera restarted): new times
+            self._catchup_ssrc = au.ssrc
+            guard.restart()
+        episodes = guard.episodes
+        pending = True  # asked only when a lagging keyframe might re-anchor the baseline
+        if au.keyframe and guard.behind:
+            pending = self._rx.assembler.ready > 0 or self._readable(client)
+        last = self._rx.last_timestamp
+        admitted = guard.admit(
+            keyframe=au.keyframe,
+            media_ns=int(self._rx.pts_s(au.timestamp) * 1e9),
+            now_ns=time.monotonic_ns(),
+            newest_ns=None if last is None else int(self._rx.pts_s(last) * 1e9),
+            pending=pending,
+        )
+        if guard.episodes != episodes and OVERLOAD_PLI:
+            self._next_pli = 0.0  # the next housekeeping sends a PLI
+            self._want_keyframe = True
+        return admitted
+
+    def _drain(self, client: RtspClient) -> None:
+        """Feed the receiver what already waits on the sockets, without waiting (bounded by
+        :data:`DRAIN_BYTES` over TCP), so the newest packet's time is known before decoding."""
+        try:
+            if self._udp is not None:
+                now_ns = time.monotonic_ns()
+                for data in self._udp.drain(self._udp.rtp):
+                    self._rx.on_rtp(data, now_ns)
+                return
+            for _ in range(DRAIN_BYTES // 65536):
+                events = client.available()
+                for event in events:
+                    self._on_event(event)
+                if not events:
+                    return
+        except ProtocolError as exc:
+            raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+        except OSError:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed") from None
+
+    def _readable(self, client: RtspClient) -> bool:
+        """Whether bytes are waiting on the connection or the RTP socket (no wait)."""
+        if client.buffered:  # decrypted TLS bytes that select would not see
+            return True
+        watched: list[Any] = [s for s in (client.sock, self._udp and self._udp.rtp) if s]
+        try:
+            return bool(select.select(watched, [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
         """Read one item from the connection (interleaved packet or response)."""

@@ -30,6 +30,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rtsplab.errors import ConnectError, OpenTimeout, StreamClosed, TlsError
 from rtsplab.rtsp.messages import InterleavedFrame
@@ -42,6 +43,9 @@ from rtsplab.rtsp.session import (
     SetUp,
 )
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = ["RtspClient", "TlsOptions", "connect"]
 
@@ -190,14 +194,35 @@ class RtspClient:
         200
     """
 
-    def __init__(self, url: RtspUrl, timeout_s: float, tls: TlsOptions | None = None) -> None:
+    def __init__(
+        self,
+        url: RtspUrl,
+        timeout_s: float,
+        tls: TlsOptions | None = None,
+        tap: SessionTap | None = None,
+    ) -> None:
         self.url = url
-        self.session = ClientSession(url.without_credentials(), url.username, url.password)
+        self.tap = tap  # sees every message and interleaved packet (session capture)
+        observe = self._observe if tap is not None else None
+        self.session = ClientSession(
+            url.without_credentials(), url.username, url.password, observe=observe
+        )
         self._frames: deque[InterleavedFrame] = deque(maxlen=MAX_HELD_FRAMES)
         self._sock: socket.socket | None = connect(url, timeout_s, tls)
+        if tap is not None:  # tap: connected
+            tap.on_connect(self._sock.getsockname()[:2], self._sock.getpeername()[:2])
         # One OpenSSL connection must not be read and written by two threads at once (a
         # close() from another thread while the reader waits); plain sockets need no lock.
         self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
+
+    def _observe(self, direction: str, item: bytes | InterleavedFrame) -> None:
+        tap = self.tap
+        if tap is None:
+            return
+        if isinstance(item, InterleavedFrame):  # tap: an interleaved packet, either way
+            tap.on_interleaved(direction, item.channel, item.payload)
+        else:  # tap: a whole RTSP message, either way
+            tap.on_rtsp(direction, item)
 
     def _locked(self) -> contextlib.AbstractContextManager[object]:
         return self._tls_lock if self._tls_lock is not None else contextlib.nullcontext()

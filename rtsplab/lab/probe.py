@@ -34,7 +34,8 @@ def probe(
     ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
-    only the native backend sees packets), ``lost_packets`` (likewise) and ``reconnects``.
+    only the native backend sees packets), ``lost_packets`` (likewise), ``frames_skipped``
+    (frames skipped undecoded because decoding fell behind) and ``reconnects``.
 
     Raises:
         RtspLabError: the stream could not be opened or read.
@@ -78,6 +79,7 @@ def probe(
             "frames": len(frames),
             "bad_packets": r.bad_packets,
             "lost_packets": r.lost_packets,
+            "frames_skipped": r.frames_skipped,
             "reconnects": r.reconnects,
             "age_ms": {
                 "p50": round(float(np.percentile(ages, 50)), 1),

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urljoin
@@ -244,6 +245,8 @@ class ClientSession:
         username: user name for Basic/Digest, or None.
         password: its password (never part of any repr or error).
         user_agent: the ``User-Agent`` header value.
+        observe: called with ``("in" | "out", item)`` for every whole RTSP message (bytes) and
+            interleaved frame received or queued to send (a session capture taps it here).
 
     Example:
         >>> s = ClientSession("rtsp://h/x")
@@ -263,8 +266,10 @@ class ClientSession:
         username: str | None = None,
         password: str | None = None,
         user_agent: str = USER_AGENT,
+        observe: Callable[[str, bytes | InterleavedFrame], None] | None = None,
     ) -> None:
         self.url = url
+        self._observe = observe
         self._username = username
         self._password = password
         self._user_agent = user_agent
@@ -345,6 +350,8 @@ class ClientSession:
         """
         if not 0 <= channel <= 255 or len(payload) > 0xFFFF:
             raise ProtocolError(f"cannot interleave {len(payload)} bytes on channel {channel}")
+        if self._observe is not None:
+            self._observe("out", InterleavedFrame(channel, payload))
         self._out += interleave(channel, payload)
 
     def tick(self, now_s: float) -> None:
@@ -440,6 +447,8 @@ class ClientSession:
             item = self._reader.next()
             if item is None:
                 return None
+            if self._observe is not None:
+                self._observe("in", item)
             if isinstance(item, InterleavedFrame):
                 self._on_frame(item)
             else:
@@ -460,9 +469,12 @@ class ClientSession:
             )  # fmt: skip
             headers.append(("Authorization", answer))
         try:
-            self._out += format_request(req.method, req.uri, self._cseq, headers)
+            request = format_request(req.method, req.uri, self._cseq, headers)
         except ValueError as exc:  # a line break in a server-supplied value (a Location)
             raise ProtocolError(f"cannot send {req.method}: {exc}") from None
+        if self._observe is not None:
+            self._observe("out", request)
+        self._out += request
         if req.method != "TEARDOWN":
             self._pending[self._cseq] = req
         return self._cseq
@@ -578,7 +590,10 @@ class ClientSession:
         headers = (
             [("Public", "OPTIONS, GET_PARAMETER, SET_PARAMETER")] if method == "OPTIONS" else []
         )
-        self._out += format_response(status, req.cseq, headers)
+        answer = format_response(status, req.cseq, headers)
+        if self._observe is not None:
+            self._observe("out", answer)
+        self._out += answer
         self._events.append(ServerRequest(req, status))
 
     def __repr__(self) -> str:
