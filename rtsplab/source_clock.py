@@ -1,11 +1,15 @@
 """A frame's capture time at the source, from the best clock it carries (pure logic).
 
-Best first: the timecode burned into the image, the RTCP sender-report wall clock, the
-stream's PTS, the arrival time. The PTS is calibrated: whenever a frame carries a timecode or
-an RTCP time, the offset between that clock and its PTS is remembered, so a later frame whose
-timecode was damaged (UDP loss) still gets a true time. Without any calibration the PTS is
-anchored at the first frame's arrival. After a reconnect the PTS restarts: call
-:meth:`SourceClock.reset`.
+Best first: the timecode burned into the image, the camera's own capture time (the ONVIF RTP
+header extension), the RTCP sender-report wall clock, the stream's PTS, the arrival time. A
+camera's clock (ONVIF or RTCP) is never trusted blindly: every frame's is checked against its
+arrival by a :class:`~rtsplab.camera_clock.CameraClock`, and a clock that is impossible
+(frames arriving before capture) or implausible (more than a second behind) is corrected;
+those frames say :attr:`Clock.CORRECTED`. The PTS is calibrated: whenever a frame carries a
+timecode or a camera time, the offset between that clock and its PTS is remembered, so a
+later frame whose timecode was damaged (UDP loss) still gets a true time. Without any
+calibration the PTS is anchored at the first frame's arrival. After a reconnect the PTS
+restarts: call :meth:`SourceClock.reset`.
 
 Example:
     >>> c = SourceClock()
@@ -17,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from rtsplab.camera_clock import CameraClock, CameraClockEstimate
 from rtsplab.entities import Clock
 
 __all__ = ["SourceClock", "Stamp"]
@@ -36,6 +41,20 @@ class SourceClock:
 
     def __init__(self) -> None:
         self._pts_offset_ns: int | None = None
+        self.camera = CameraClock()
+        self._period_ns: int | None = None  # least PTS step seen: the frame period
+        self._last_pts_ns: int | None = None
+
+    @property
+    def camera_clock(self) -> CameraClockEstimate | None:
+        """What the check of the camera's clock found so far (None: no camera clock yet).
+
+        Example:
+            >>> c = SourceClock(); _ = c.stamp(0.0, t_recv_ns=3_000_000_000, t_rtcp_ns=0)
+            >>> c.camera_clock.verdict, c.camera_clock.offset_ms
+            ('behind', -3000.0)
+        """
+        return self.camera.estimate
 
     @property
     def calibrated(self) -> bool:
@@ -57,6 +76,18 @@ class SourceClock:
             False
         """
         self._pts_offset_ns = None
+        self._period_ns = self._last_pts_ns = None
+        self.camera.reset()
+
+    def _floor_ns(self, pts_ns: int | None, held_frames: int) -> int:
+        """The least time the backend holds each frame: ``held_frames`` frame periods."""
+        if pts_ns is not None and self._last_pts_ns is not None:
+            step = pts_ns - self._last_pts_ns
+            if step > 0 and (self._period_ns is None or step < self._period_ns):
+                self._period_ns = step
+        if pts_ns is not None:
+            self._last_pts_ns = pts_ns
+        return held_frames * (self._period_ns or 0)
 
     def stamp(
         self,
@@ -64,6 +95,9 @@ class SourceClock:
         t_recv_ns: int,
         t_rtcp_ns: int | None = None,
         timecode: tuple[int, int] | None = None,
+        *,
+        t_camera_ns: int | None = None,
+        held_frames: int = 0,
     ) -> Stamp:
         """The source time of one frame by the best clock it carries.
 
@@ -72,6 +106,10 @@ class SourceClock:
             t_recv_ns: wall-clock arrival of the decoded frame.
             t_rtcp_ns: wall-clock capture time from RTCP sender reports, if known.
             timecode: ``(t_ns, seq)`` decoded from the image, if any.
+            t_camera_ns: the camera's own capture time (ONVIF RTP header extension), if any.
+            held_frames: frame periods the backend is known to hold every frame before
+                decoding it (1 for FFmpeg's H.264/H.265 demuxer, 0 for the native backend):
+                the floor of the camera clock check.
 
         Example:
             >>> c = SourceClock()
@@ -79,15 +117,24 @@ class SourceClock:
             (3000000000, <Clock.PTS: 'pts'>, None)
             >>> c.stamp(pts_s=2.1, t_recv_ns=3_500_000_000)   # the PTS step, not the arrival
             (3100000000, <Clock.PTS: 'pts'>, None)
-            >>> c.stamp(pts_s=2.2, t_recv_ns=0, t_rtcp_ns=7_000)
+            >>> c.stamp(pts_s=2.2, t_recv_ns=8_000, t_rtcp_ns=7_000)
             (7000, <Clock.RTCP: 'rtcp'>, None)
+            >>> c.stamp(pts_s=2.3, t_recv_ns=9_000, t_rtcp_ns=5 * 10**9)  # arrived before capture
+            (9000, <Clock.CORRECTED: 'corrected'>, None)
         """
         pts_ns = round(pts_s * 1e9) if pts_s is not None else None
+        floor_ns = self._floor_ns(pts_ns, held_frames)
         found: Stamp | None = None
+        camera = (t_camera_ns, "onvif") if t_camera_ns is not None else (t_rtcp_ns, "rtcp")
+        if camera[0] is not None:
+            self.camera.observe(camera[0], t_recv_ns, floor_ns, camera[1])
         if timecode is not None:
             found = (timecode[0], Clock.TIMECODE, timecode[1])
-        elif t_rtcp_ns is not None:
-            found = (t_rtcp_ns, Clock.RTCP, None)
+        elif camera[0] is not None:
+            if self.camera.corrected:
+                found = (self.camera.correct(camera[0]), Clock.CORRECTED, None)
+            else:
+                found = (camera[0], Clock.ONVIF if t_camera_ns is not None else Clock.RTCP, None)
         if found is not None:
             if pts_ns is not None:
                 self._pts_offset_ns = found[0] - pts_ns
@@ -99,4 +146,4 @@ class SourceClock:
         return t_recv_ns, Clock.NONE, None
 
     def __repr__(self) -> str:
-        return f"SourceClock(pts_offset_ns={self._pts_offset_ns})"
+        return f"SourceClock(pts_offset_ns={self._pts_offset_ns}, camera={self.camera!r})"
