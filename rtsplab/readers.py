@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.camera_clock import CameraClockEstimate
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
 from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
@@ -81,6 +82,18 @@ class ReaderOptions(StreamOptions, total=False):
 
     backend: str
     read_timeout_s: float
+
+
+def held_frames(backend: str, codec: str) -> int:
+    """Frame periods a backend holds every frame before decoding it: FFmpeg's RTSP demuxer
+    parses H.264 and H.265 and knows a frame has ended only when the next one's first packet
+    arrives (one period); the native backend completes it on the marker bit (none).
+
+    Example:
+        >>> held_frames("pyav", "h264"), held_frames("native", "h264"), held_frames("pyav", "mjpeg")
+        (1, 0, 0)
+    """
+    return 1 if backend != "native" and codec in ("h264", "hevc", "h265") else 0
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -347,6 +360,8 @@ class Reader:
             decoded.t_recv_ns,
             t_rtcp_ns=decoded.t_rtcp_ns,
             timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+            t_camera_ns=decoded.t_camera_ns,
+            held_frames=held_frames(self.backend_used, self.info.codec),
         )
 
     def _source_of(self, item: Item) -> Stamp:
@@ -572,6 +587,30 @@ class Reader:
         """
         backend = self._backend
         return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
+
+    @property
+    def clock_offset_ms(self) -> float | None:
+        """The camera's clock minus this machine's, in ms, as measured from the arrivals
+        (positive: ahead); None before a frame with a camera clock (RTCP or ONVIF). See
+        :attr:`camera_clock` for the drift and whether ages are corrected.
+
+        Example:
+            >>> r.clock_offset_ms  # doctest: +SKIP
+            2997.6
+        """
+        e = self._clock.camera_clock
+        return e.offset_ms if e is not None else None
+
+    @property
+    def camera_clock(self) -> CameraClockEstimate | None:
+        """The check of the camera's clock: offset, drift, verdict and whether ages are
+        corrected (:class:`~rtsplab.camera_clock.CameraClockEstimate`).
+
+        Example:
+            >>> r.camera_clock.describe(r.name)  # doctest: +SKIP
+            "cam1's clock (rtcp) is 3.0 s ahead of this machine; set NTP on the camera; ages are corrected"
+        """
+        return self._clock.camera_clock
 
     @property
     def closed(self) -> bool:
