@@ -17,13 +17,14 @@ behind a slow consumer (which raises ``arrival - capture`` far faster) does not 
 
 The verdict (:attr:`CameraClockEstimate.verdict`):
 
-- ``ok``: ``-BOUND_MS <= offset <= 0``. The camera's clock is trusted as it is. An offset this
-  small cannot be told from latency: a camera 40 ms behind looks exactly like 40 ms more
-  encoding or network delay, and its ages are 40 ms too high.
-- ``ahead``: ``offset > 0``, *impossible*: some frame arrived before it was captured.
-- ``behind``: ``offset < -BOUND_MS``, *implausible*: every frame took more than
+- ``ahead``: *impossible*: some frame was decoded here before the camera says it was
+  captured (``min(arrival - capture) < 0``, whatever the floor).
+- ``behind``: *implausible*: ``offset < -BOUND_MS``, every frame took more than
   :data:`BOUND_MS` to arrive, which no live RTSP path read as it comes does; a camera clock
   that far behind (or never set: 1970) is far more likely.
+- ``ok``: neither. The camera's clock is trusted as it is. An offset this small cannot be
+  told from latency: a camera 40 ms behind looks exactly like 40 ms more encoding or network
+  delay, and its ages are 40 ms too high; one 10 ms ahead makes them 10 ms too low.
 
 An ``ahead`` or ``behind`` clock is corrected: capture times are shifted by the estimated
 offset, so the fastest frame's transit counts as ``floor``. Corrected ages are therefore a
@@ -70,8 +71,8 @@ class CameraClockEstimate:
             least ``arrival - capture``; a lower bound (the camera's least latency is unknown).
         drift_ppm: how fast the camera's clock runs against this machine's, in ppm (positive:
             fast), once a fit over :data:`MIN_DRIFT_SPAN_S` exists; else None.
-        verdict: ``ok``, ``ahead`` (impossible: frames arrive before capture) or ``behind``
-            (implausible: offset past :data:`BOUND_MS`).
+        verdict: ``ok``, ``ahead`` (impossible: a frame arrived before its capture) or
+            ``behind`` (implausible: offset past :data:`BOUND_MS`).
         corrected: ages count from the corrected timeline (``verdict != "ok"``).
         source: the clock checked: ``rtcp`` or ``onvif``.
         samples: frames observed.
@@ -235,7 +236,11 @@ class CameraClock:
         if self._envelope_ns is None:
             return None
         offset_ms = self._offset_ns() / 1e6
-        verdict = "ahead" if offset_ms > 0 else "behind" if offset_ms < -self.bound_ms else "ok"
+        verdict = "ok"
+        if self._envelope_ns < 0:
+            verdict = "ahead"
+        elif offset_ms < -self.bound_ms:
+            verdict = "behind"
         return CameraClockEstimate(
             offset_ms, self.drift_ppm, verdict, verdict != "ok", self._source, self._samples
         )
