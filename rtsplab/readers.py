@@ -466,6 +466,7 @@ class Reader:
                 strategy=self.strategy.value,
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
+                clock_offset_ms=self.clock_offset_ms,
             )
         return frame
 

@@ -14,7 +14,7 @@ strategy       ``naive`` / ``buffered`` / ``latest``
 seq            reader's frame number (gaps = frames dropped)
 source_seq     source's frame number from the timecode (``<NA>`` without one)
 t_source_ns    capture time at the source (wall clock, per ``clock``)
-clock          ``timecode`` / ``rtcp`` / ``pts`` / ``none``
+clock          ``timecode`` / ``onvif`` / ``rtcp`` / ``corrected`` / ``pts`` / ``none``
 t_recv_ns      decoded frame available (wall clock)
 t_read_ns      handed to the consumer (wall clock)
 age_ms         ``t_read - t_source``: the true frame age
@@ -27,6 +27,8 @@ skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
+clock_offset_  the camera's clock minus this machine's as measured so far, in ms (NaN
+ms             without a camera clock); see :mod:`rtsplab.camera_clock`
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -80,6 +82,7 @@ COLUMNS = (
     "bad_packets",
     "lost_packets",
     "backend",
+    "clock_offset_ms",
 )
 
 STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
@@ -113,8 +116,10 @@ class Recorder:
         run: str | None = None,
         bad_packets: int = 0,
         lost_packets: int = 0,
+        clock_offset_ms: float | None = None,
     ) -> None:
-        """Record one frame handed to the consumer.
+        """Record one frame handed to the consumer (``clock_offset_ms``: the reader's
+        :attr:`~rtsplab.readers.Reader.clock_offset_ms`).
 
         Example:
             >>> import numpy as np
@@ -129,6 +134,10 @@ class Recorder:
             ...         bad_packets=3, lost_packets=2)
             >>> rec.to_dataframe()[["bad_packets", "lost_packets"]].values.tolist()
             [[3, 2]]
+            >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 1, 0, Clock.CORRECTED, 0, 10**6),
+            ...         clock_offset_ms=2997.5)
+            >>> rec.to_dataframe()["clock_offset_ms"].tolist()
+            [nan, 2997.5]
         """
         row = (
             self.run if run is None else run,
@@ -150,6 +159,7 @@ class Recorder:
             bad_packets,
             lost_packets,
             frame.backend,
+            math.nan if clock_offset_ms is None else clock_offset_ms,
         )
         with self._lock:
             self._rows.append(row)
