@@ -108,6 +108,8 @@ def test_held_frames_set_the_floor() -> None:
     c = SourceClock()
     for i in range(10):
         capture = NOW + i * 33 * MS
-        t, clock, _ = c.stamp(i * 0.033, capture + 36 * MS, t_rtcp_ns=capture - 3 * S, held_frames=1)
+        t, clock, _ = c.stamp(
+            i * 0.033, capture + 36 * MS, t_rtcp_ns=capture - 3 * S, held_frames=1
+        )
     assert clock is Clock.CORRECTED
     assert t == NOW + 9 * 33 * MS + 3 * MS  # 33 ms of the 36 ms kept, 3 ms unknowable

@@ -42,11 +42,11 @@ from rtsplab.lab.experiment import (
     timed_first_set,
 )
 from rtsplab.lab.findings import (
-    SOURCE_CLOCKS,
     DEFAULT,
     LEVELS,
     LL,
     NATIVE,
+    SOURCE_CLOCKS,
     THREADS,
     Finding,
     build_findings,

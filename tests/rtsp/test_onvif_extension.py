@@ -22,18 +22,31 @@ def test_layout_as_the_streaming_specification_draws_it() -> None:
     x = RtpPacket.parse(raw).onvif
     assert x is not None
     assert x.t_ns == 1_700_000_000_500_000_000
-    assert (x.clean_point, x.end, x.discontinuity, x.terminal, x.cseq) == (True, False, True, False, 42)
+    assert (x.clean_point, x.end, x.discontinuity, x.terminal, x.cseq) == (
+        True,
+        False,
+        True,
+        False,
+        42,
+    )
 
 
 def test_a_short_onvif_extension_is_a_malformed_packet() -> None:
     raw = RtpPacket(96, 1, 2, 3, extension=RtpExtension(ONVIF_PROFILE, bytes(8))).pack()
     with pytest.raises(ProtocolError, match="ONVIF"):
         RtpPacket.parse(raw)
-    assert RtpPacket.parse(RtpPacket(96, 1, 2, 3, extension=RtpExtension(0xBEDE, bytes(8))).pack()).onvif is None
+    assert (
+        RtpPacket.parse(
+            RtpPacket(96, 1, 2, 3, extension=RtpExtension(0xBEDE, bytes(8))).pack()
+        ).onvif
+        is None
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 2**64 - 1), st.booleans(), st.booleans(), st.integers(0, 255), st.integers(0, 3))
+@given(
+    st.integers(0, 2**64 - 1), st.booleans(), st.booleans(), st.integers(0, 255), st.integers(0, 3)
+)
 def test_round_trip(ntp: int, clean: bool, disc: bool, cseq: int, extra_words: int) -> None:
     x = OnvifExtension(ntp, clean, False, disc, False, cseq)
     ext = x.extension()
@@ -45,7 +58,9 @@ def test_round_trip(ntp: int, clean: bool, disc: bool, cseq: int, extra_words: i
 @given(st.binary(max_size=40), st.integers(0, 12))
 def test_hostile_extensions_raise_only_protocol_errors(body: bytes, words: int) -> None:
     """Any bytes after an 0xABAC extension header: parsed, or a ProtocolError; nothing else."""
-    raw = bytes.fromhex("90600001000000020000000a") + struct.pack(">HH", ONVIF_PROFILE, words) + body
+    raw = (
+        bytes.fromhex("90600001000000020000000a") + struct.pack(">HH", ONVIF_PROFILE, words) + body
+    )
     try:
         p = RtpPacket.parse(raw)
     except ProtocolError:
