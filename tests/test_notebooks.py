@@ -31,6 +31,7 @@ WITH_OUTPUTS = [
     "02_reproducing_the_one_second_skew.ipynb",
     "03_synchronizing_streams.ipynb",
     "04_live_view.ipynb",
+    "07_camera_clocks.ipynb",
 ]
 LIVE = {"04_live_view.ipynb"}  # stored with its live view's widget; the browser tests run it
 EXECUTED = [*(n for n in WITH_OUTPUTS if n not in LIVE), "05_your_cameras.ipynb"]
