@@ -27,8 +27,8 @@ skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
-clock_offset_  the camera's clock minus this machine's as measured so far, in ms (NaN
-ms             without a camera clock); see :mod:`rtsplab.camera_clock`
+clock_offset   ``clock_offset_ms``: the camera's clock minus this machine's as measured so
+               far, in ms (NaN without a camera clock); see :mod:`rtsplab.camera_clock`
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
