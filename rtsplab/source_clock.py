@@ -5,7 +5,9 @@ header extension), the RTCP sender-report wall clock, the stream's PTS, the arri
 camera's clock (ONVIF or RTCP) is never trusted blindly: every frame's is checked against its
 arrival by a :class:`~rtsplab.camera_clock.CameraClock`, and a clock that is impossible
 (frames arriving before capture) or implausible (more than a second behind) is corrected;
-those frames say :attr:`Clock.CORRECTED`. The PTS is calibrated: whenever a frame carries a
+those frames say :attr:`Clock.CORRECTED`. A camera clock that jumps (set by NTP while the
+stream runs) moves unlike the PTS between two frames, and its check starts over. The PTS is
+calibrated: whenever a frame carries a
 timecode or a camera time, the offset between that clock and its PTS is remembered, so a
 later frame whose timecode was damaged (UDP loss) still gets a true time. Without any
 calibration the PTS is anchored at the first frame's arrival. After a reconnect the PTS
@@ -21,10 +23,16 @@ Example:
 
 from __future__ import annotations
 
+from collections import deque
+
 from rtsplab.camera_clock import CameraClock, CameraClockEstimate
 from rtsplab.entities import Clock
 
-__all__ = ["SourceClock", "Stamp"]
+__all__ = ["CLOCK_STEP_NS", "SourceClock", "Stamp"]
+
+CLOCK_STEP_NS = 50_000_000
+"""A camera clock that moves this much more (or less) than the PTS between two frames jumped."""
+STEPS_KEPT = 64  # PTS steps kept for the frame interval
 
 Stamp = tuple[int, Clock, int | None]  # (t_source_ns, clock, source_seq)
 
@@ -42,8 +50,10 @@ class SourceClock:
     def __init__(self) -> None:
         self._pts_offset_ns: int | None = None
         self.camera = CameraClock()
-        self._period_ns: int | None = None  # least PTS step seen: the frame period
+        self._steps: deque[int] = deque(maxlen=STEPS_KEPT)  # recent PTS steps, ns
         self._last_pts_ns: int | None = None
+        self._last_camera: tuple[int, int, str] | None = None  # (t_camera_ns, pts_ns, source)
+        self.clock_steps = 0  # times the camera's clock jumped (the check started over)
 
     @property
     def camera_clock(self) -> CameraClockEstimate | None:
@@ -76,18 +86,38 @@ class SourceClock:
             False
         """
         self._pts_offset_ns = None
-        self._period_ns = self._last_pts_ns = None
+        self._steps.clear()
+        self._last_pts_ns = None
+        self._last_camera = None
         self.camera.reset()
 
     def _floor_ns(self, pts_ns: int | None, held_frames: int) -> int:
-        """The least time the backend holds each frame: ``held_frames`` frame periods."""
+        """The least time the backend holds each frame: ``held_frames`` times the shortest
+        recent frame interval (PTS step), steps under a quarter of the median ignored."""
         if pts_ns is not None and self._last_pts_ns is not None:
             step = pts_ns - self._last_pts_ns
-            if step > 0 and (self._period_ns is None or step < self._period_ns):
-                self._period_ns = step
+            if step > 0:
+                self._steps.append(step)
         if pts_ns is not None:
             self._last_pts_ns = pts_ns
-        return held_frames * (self._period_ns or 0)
+        if not held_frames or not self._steps:
+            return 0
+        median = sorted(self._steps)[len(self._steps) // 2]
+        return held_frames * min(s for s in self._steps if 4 * s >= median)
+
+    def _check_step(self, t_camera_ns: int, pts_ns: int | None, source: str) -> None:
+        """Start the camera clock check over when that clock jumped (set by NTP meanwhile,
+        or the camera restarted): its step between two frames then differs from the PTS
+        step by more than :data:`CLOCK_STEP_NS`. A backlog never does that."""
+        last, self._last_camera = self._last_camera, None
+        if pts_ns is not None:
+            self._last_camera = (t_camera_ns, pts_ns, source)
+        if last is None or pts_ns is None:
+            return
+        jump = (t_camera_ns - last[0]) - (pts_ns - last[1])
+        if source != last[2] or abs(jump) > CLOCK_STEP_NS:
+            self.camera.reset()
+            self.clock_steps += 1
 
     def stamp(
         self,
@@ -127,6 +157,7 @@ class SourceClock:
         found: Stamp | None = None
         camera = (t_camera_ns, "onvif") if t_camera_ns is not None else (t_rtcp_ns, "rtcp")
         if camera[0] is not None:
+            self._check_step(camera[0], pts_ns, camera[1])
             self.camera.observe(camera[0], t_recv_ns, floor_ns, camera[1])
         if timecode is not None:
             found = (timecode[0], Clock.TIMECODE, timecode[1])

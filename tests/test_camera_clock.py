@@ -113,3 +113,29 @@ def test_held_frames_set_the_floor() -> None:
         )
     assert clock is Clock.CORRECTED
     assert t == NOW + 9 * 33 * MS + 3 * MS  # 33 ms of the 36 ms kept, 3 ms unknowable
+
+
+def test_a_camera_clock_set_while_streaming_starts_the_check_over() -> None:
+    """A camera 3 s ahead gets NTP mid-stream: its clock steps back 3 s against the PTS, and
+    rtsplab trusts it from the next frame on, instead of shifting it by a stale 3 s."""
+    c = SourceClock()
+    for i in range(40):
+        capture = NOW + i * 33 * MS
+        offset = 3 * S if i < 20 else 0
+        t, clock, _ = c.stamp(i * 0.033, capture + 4 * MS, t_rtcp_ns=capture + offset)
+        assert clock is (Clock.CORRECTED if i < 20 else Clock.RTCP), i
+        if i >= 20:
+            assert t == capture  # the camera's time, trusted
+        elif i == 0:
+            assert t == capture + 4 * MS  # corrected: the fastest frame so far, no transit
+    assert c.clock_steps == 1
+    assert c.camera_clock is not None and c.camera_clock.verdict == "ok"
+
+
+def test_a_backlog_is_not_a_clock_step() -> None:
+    c = SourceClock()
+    for i in range(100):  # arrivals fall behind by 30 ms a frame: a slow consumer
+        capture = NOW + i * 33 * MS
+        c.stamp(i * 0.033, capture + 3 * MS + i * 30 * MS, t_rtcp_ns=capture)
+    assert c.clock_steps == 0
+    assert c.camera_clock is not None and c.camera_clock.verdict == "ok"
