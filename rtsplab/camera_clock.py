@@ -8,17 +8,18 @@ seconds or hours off this machine's, and an age counted from it is off by as muc
 What can be measured: every frame arrives after it was captured, so for each frame
 ``arrival - capture = transit - offset`` (``offset``: camera clock minus host clock,
 ``transit`` >= 0). The least ``arrival - capture`` seen bounds the offset from below:
-``offset >= floor - min(arrival - capture)``, where ``floor`` is the least time the backend
-is known to hold every frame (one frame period for FFmpeg's demuxer, which waits for the next
-frame's first packet; 0 for the native backend). :class:`CameraClock` keeps that least value
-as a sliding lower envelope: each older sample is allowed to have drifted since by up to
-:data:`MAX_DRIFT_PPM`, so a camera clock that drifts is followed, while a backlog that builds
-behind a slow consumer (which raises ``arrival - capture`` far faster) does not move it.
+``offset >= -min(arrival - capture - hold)``, where ``hold`` is the time the backend is known
+to have held the frame: 0 for the native backend, and for FFmpeg's demuxer, which emits an
+H.264/H.265 frame only when the next one's first packet arrives, the capture interval to the
+next frame (known one frame later: :meth:`CameraClock.hold`). :class:`CameraClock` keeps that
+least value as a sliding lower envelope: each older sample is allowed to have drifted since
+by up to :data:`MAX_DRIFT_PPM`, so a camera clock that drifts is followed, while a backlog that
+builds behind a slow consumer (which raises ``arrival - capture`` far faster) does not move it.
 
 The verdict (:attr:`CameraClockEstimate.verdict`):
 
 - ``ahead``: *impossible*: some frame was decoded here before the camera says it was
-  captured (``min(arrival - capture) < 0``, whatever the floor).
+  captured (``min(arrival - capture) < 0``, whatever the hold).
 - ``behind``: *implausible*: ``offset < -BOUND_MS``, every frame took more than
   :data:`BOUND_MS` to arrive, which no live RTSP path read as it comes does; a camera clock
   that far behind (or never set: 1970) is far more likely.
@@ -27,7 +28,7 @@ The verdict (:attr:`CameraClockEstimate.verdict`):
   delay, and its ages are 40 ms too high; one 10 ms ahead makes them 10 ms too low.
 
 An ``ahead`` or ``behind`` clock is corrected: capture times are shifted by the estimated
-offset, so the fastest frame's transit counts as ``floor``. Corrected ages are therefore a
+offset, so the fastest frame's transit beyond its hold counts as 0. Corrected ages are a
 lower bound on the true ones, short by the camera's least encode-and-network time, which no
 receiver can measure without a clock it trusts (a few ms on a LAN, more for slow encoders).
 Nothing here reads a clock: times come in as arguments.
@@ -121,6 +122,24 @@ def _span(ms: float) -> str:
     return f"{ms / 86_400_000:,.0f} days"
 
 
+class _Envelope:
+    """A least value over time that may rise by ``max_drift_ppm`` of the time since."""
+
+    def __init__(self, max_drift_ppm: float) -> None:
+        self.max_drift_ppm = max_drift_ppm
+        self.value_ns: int | None = None
+        self._t_ns = 0
+
+    def add(self, d_ns: int, t_ns: int) -> None:
+        v = self.value_ns
+        if v is None:
+            self.value_ns = d_ns
+        else:
+            leak = max(0, round((t_ns - self._t_ns) * self.max_drift_ppm / 1e6))
+            self.value_ns = min(v + leak, d_ns)
+        self._t_ns = max(self._t_ns, t_ns)
+
+
 class CameraClock:
     """The offset and drift of one camera's clock against this machine's (see module doc).
 
@@ -149,41 +168,50 @@ class CameraClock:
             >>> c = CameraClock(); c.observe(0, 5); c.reset(); c.estimate is None
             True
         """
-        self._envelope_ns: int | None = None  # least arrival - capture, leaked up by drift
-        self._envelope_t_ns = 0
-        self._floor_ns = 0
+        self._raw: _Envelope = _Envelope(self.max_drift_ppm)  # least arrival - capture
+        self._held: _Envelope = _Envelope(self.max_drift_ppm)  # ... less each frame's hold
         self._source = "rtcp"
         self._samples = 0
         self._buckets: deque[tuple[int, int]] = deque()  # (bucket start, least d) per second
         self.history.clear()
 
     def observe(
-        self, t_camera_ns: int, t_recv_ns: int, floor_ns: int = 0, source: str = "rtcp"
+        self, t_camera_ns: int, t_recv_ns: int, source: str = "rtcp", held: bool = False
     ) -> None:
         """Take one frame: its capture time by the camera's clock and its arrival here.
 
         Args:
             t_camera_ns: capture time by the camera's clock (ns since 1970).
             t_recv_ns: when the frame was decoded here (``time.time_ns()``).
-            floor_ns: the least time the backend holds every frame (see module doc).
             source: which camera clock this is (``rtcp`` or ``onvif``).
+            held: the backend held the frame for a time known only later: pass it to
+                :meth:`hold` then (FFmpeg's demuxer: until the next frame came).
 
         Example:
             >>> c = CameraClock(); c.observe(0, 2_000_000_000); c.estimate.verdict
             'behind'
         """
         d = t_recv_ns - t_camera_ns
-        env = self._envelope_ns
-        if env is not None:
-            leak = (t_recv_ns - self._envelope_t_ns) * self.max_drift_ppm / 1e6
-            env += max(0, round(leak))
-        self._envelope_ns = d if env is None else min(env, d)
-        self._envelope_t_ns = t_recv_ns
-        self._floor_ns = floor_ns
+        self._raw.add(d, t_recv_ns)
+        if not held:
+            self._held.add(d, t_recv_ns)
         self._source = source
         self._samples += 1
         self._bucket(t_recv_ns, d)
         self.history.append((t_recv_ns, self._offset_ns()))
+
+    def hold(self, t_camera_ns: int, t_recv_ns: int, hold_ns: int) -> None:
+        """The time the backend held a frame observed with ``held=True``, now known: that
+        frame's ``arrival - capture`` less ``hold_ns`` bounds the offset more tightly.
+
+        Example:
+            >>> c = CameraClock()
+            >>> c.observe(0, 40_000_000, held=True)   # decoded 40 ms after capture ...
+            >>> c.hold(0, 40_000_000, hold_ns=33_000_000)  # ... 33 ms of it waiting
+            >>> round(c.estimate.offset_ms)   # 7 ms of transit left: the offset bound
+            -7
+        """
+        self._held.add(t_recv_ns - t_camera_ns - hold_ns, t_recv_ns)
 
     def _bucket(self, t_ns: int, d: int) -> None:
         start = t_ns - t_ns % int(DRIFT_BUCKET_S * 1e9)
@@ -196,8 +224,11 @@ class CameraClock:
             b.popleft()
 
     def _offset_ns(self) -> int:
-        assert self._envelope_ns is not None
-        return self._floor_ns - self._envelope_ns
+        """Minus the least ``arrival - capture`` (less the hold where known), never less than
+        minus the least raw one, so no corrected frame ever arrives before its capture."""
+        raw, held = self._raw.value_ns, self._held.value_ns
+        assert raw is not None
+        return -(raw if held is None else min(raw, held))
 
     @property
     def drift_ppm(self) -> float | None:
@@ -233,11 +264,11 @@ class CameraClock:
             >>> e = c.estimate; e.offset_ms, e.verdict
             (4999.0, 'ahead')
         """
-        if self._envelope_ns is None:
+        if self._raw.value_ns is None:
             return None
         offset_ms = self._offset_ns() / 1e6
         verdict = "ok"
-        if self._envelope_ns < 0:
+        if self._raw.value_ns < 0:
             verdict = "ahead"
         elif offset_ms < -self.bound_ms:
             verdict = "behind"

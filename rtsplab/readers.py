@@ -352,7 +352,7 @@ class Reader:
         recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
-    def _source_time(self, decoded: DecodedFrame, image: Any) -> Stamp:
+    def _source_time(self, decoded: DecodedFrame, image: Any, seq: int | None = None) -> Stamp:
         """Source time by the best clock available for this frame (see :class:`SourceClock`)."""
         tc = read_timecode(image) if self._timecode else None
         return self._clock.stamp(
@@ -362,13 +362,14 @@ class Reader:
             timecode=(tc.t_ns, tc.seq) if tc is not None else None,
             t_camera_ns=decoded.t_camera_ns,
             held_frames=held_frames(self.backend_used, self.info.codec),
+            seq=seq,
         )
 
     def _source_of(self, item: Item) -> Stamp:
         seq, decoded = item
         found = self._source_cache.get(seq)
         if found is None:
-            found = self._source_time(decoded, decoded.luma)
+            found = self._source_time(decoded, decoded.luma, seq)
             if len(self._source_cache) > 64:
                 self._source_cache.clear()
             self._source_cache[seq] = found

@@ -23,8 +23,6 @@ Example:
 
 from __future__ import annotations
 
-from collections import deque
-
 from rtsplab.camera_clock import CameraClock, CameraClockEstimate
 from rtsplab.entities import Clock
 
@@ -32,7 +30,6 @@ __all__ = ["CLOCK_STEP_NS", "SourceClock", "Stamp"]
 
 CLOCK_STEP_NS = 50_000_000
 """A camera clock that moves this much more (or less) than the PTS between two frames jumped."""
-STEPS_KEPT = 64  # PTS steps kept for the frame interval
 
 Stamp = tuple[int, Clock, int | None]  # (t_source_ns, clock, source_seq)
 
@@ -50,8 +47,8 @@ class SourceClock:
     def __init__(self) -> None:
         self._pts_offset_ns: int | None = None
         self.camera = CameraClock()
-        self._steps: deque[int] = deque(maxlen=STEPS_KEPT)  # recent PTS steps, ns
-        self._last_pts_ns: int | None = None
+        # a held frame waiting for its successor: (t_camera, t_recv, pts, seq)
+        self._pending: tuple[int, int, int, int | None] | None = None
         self._last_camera: tuple[int, int, str] | None = None  # (t_camera_ns, pts_ns, source)
         self.clock_steps = 0  # times the camera's clock jumped (the check started over)
 
@@ -86,24 +83,25 @@ class SourceClock:
             False
         """
         self._pts_offset_ns = None
-        self._steps.clear()
-        self._last_pts_ns = None
+        self._pending = None
         self._last_camera = None
         self.camera.reset()
 
-    def _floor_ns(self, pts_ns: int | None, held_frames: int) -> int:
-        """The least time the backend holds each frame: ``held_frames`` times the shortest
-        recent frame interval (PTS step), steps under a quarter of the median ignored."""
-        if pts_ns is not None and self._last_pts_ns is not None:
-            step = pts_ns - self._last_pts_ns
-            if step > 0:
-                self._steps.append(step)
-        if pts_ns is not None:
-            self._last_pts_ns = pts_ns
-        if not held_frames or not self._steps:
-            return 0
-        median = sorted(self._steps)[len(self._steps) // 2]
-        return held_frames * min(s for s in self._steps if 4 * s >= median)
+    def _hold(
+        self, t_camera_ns: int | None, t_recv_ns: int, pts_ns: int | None, seq: int | None
+    ) -> None:
+        """A held frame's hold is the capture interval to the frame decoded after it: tell
+        the check for the previous frame (when this one is its successor), keep this one."""
+        last, self._pending = self._pending, None
+        if (
+            last is not None
+            and pts_ns is not None
+            and pts_ns > last[2]
+            and (seq is None or last[3] is None or seq == last[3] + 1)
+        ):
+            self.camera.hold(last[0], last[1], pts_ns - last[2])
+        if t_camera_ns is not None and pts_ns is not None:
+            self._pending = (t_camera_ns, t_recv_ns, pts_ns, seq)
 
     def _check_step(self, t_camera_ns: int, pts_ns: int | None, source: str) -> None:
         """Start the camera clock check over when that clock jumped (set by NTP meanwhile,
@@ -128,6 +126,7 @@ class SourceClock:
         *,
         t_camera_ns: int | None = None,
         held_frames: int = 0,
+        seq: int | None = None,
     ) -> Stamp:
         """The source time of one frame by the best clock it carries.
 
@@ -137,9 +136,11 @@ class SourceClock:
             t_rtcp_ns: wall-clock capture time from RTCP sender reports, if known.
             timecode: ``(t_ns, seq)`` decoded from the image, if any.
             t_camera_ns: the camera's own capture time (ONVIF RTP header extension), if any.
-            held_frames: frame periods the backend is known to hold every frame before
-                decoding it (1 for FFmpeg's H.264/H.265 demuxer, 0 for the native backend):
-                the floor of the camera clock check.
+            held_frames: 1 when the backend holds each frame until the next one arrives
+                (FFmpeg's H.264/H.265 demuxer), 0 when it does not (the native backend): the
+                camera clock check then takes each frame's hold into account.
+            seq: the reader's frame number, when frames may be stamped with gaps (a frame's
+                hold is known from the frame decoded right after it); None: consecutive.
 
         Example:
             >>> c = SourceClock()
@@ -153,12 +154,13 @@ class SourceClock:
             (9000, <Clock.CORRECTED: 'corrected'>, None)
         """
         pts_ns = round(pts_s * 1e9) if pts_s is not None else None
-        floor_ns = self._floor_ns(pts_ns, held_frames)
         found: Stamp | None = None
         camera = (t_camera_ns, "onvif") if t_camera_ns is not None else (t_rtcp_ns, "rtcp")
         if camera[0] is not None:
             self._check_step(camera[0], pts_ns, camera[1])
-            self.camera.observe(camera[0], t_recv_ns, floor_ns, camera[1])
+            self.camera.observe(camera[0], t_recv_ns, camera[1], held=held_frames > 0)
+        if held_frames > 0:
+            self._hold(camera[0], t_recv_ns, pts_ns, seq)
         if timecode is not None:
             found = (timecode[0], Clock.TIMECODE, timecode[1])
         elif camera[0] is not None:

@@ -139,3 +139,22 @@ def test_a_backlog_is_not_a_clock_step() -> None:
         c.stamp(i * 0.033, capture + 3 * MS + i * 30 * MS, t_rtcp_ns=capture)
     assert c.clock_steps == 0
     assert c.camera_clock is not None and c.camera_clock.verdict == "ok"
+
+
+def test_a_hold_is_taken_only_from_the_frame_decoded_next() -> None:
+    """Frames stamped with gaps (``latest`` skipped some): the PTS step to the next stamped
+    frame is not the hold, and must not shrink the transit (ages would read a frame high)."""
+    gapped, consecutive = SourceClock(), SourceClock()
+    for i in range(0, 60, 2):  # every other frame stamped
+        capture = NOW + i * 33 * MS
+        t, _, _ = gapped.stamp(
+            i * 0.033, capture + 36 * MS, t_rtcp_ns=capture + 3 * S, held_frames=1, seq=i
+        )
+    assert t <= capture + 36 * MS  # never after the arrival
+    assert t >= capture  # a 66 ms step taken as the hold would put it 30 ms early
+    for i in range(60):
+        capture = NOW + i * 33 * MS
+        t, _, _ = consecutive.stamp(
+            i * 0.033, capture + 36 * MS, t_rtcp_ns=capture + 3 * S, held_frames=1, seq=i
+        )
+    assert t == capture + 3 * MS  # the 33 ms hold known: 3 ms of transit left unseen

@@ -93,7 +93,7 @@ def test_camera_clock_off_is_reported_and_corrected(
     assert e.verdict == ("ahead" if _offset_s(server, name) > 0 else "behind")
     # the estimate is a lower bound, short by the least transit (a few ms on loopback)
     true_ms = _offset_s(server, name) * 1000
-    assert true_ms - 50 < e.offset_ms <= true_ms + 1
+    assert true_ms - 50 < e.offset_ms <= true_ms + 2  # (+2: PyAV's hold is modelled)
     assert "set NTP on the camera; ages are corrected" in e.describe(name)
     df = run.recorder.to_dataframe()
     assert abs(df["clock_offset_ms"].iloc[-1] - e.offset_ms) < 1.0
