@@ -85,9 +85,9 @@ class ReaderOptions(StreamOptions, total=False):
 
 
 def held_frames(backend: str, codec: str) -> int:
-    """Frame periods a backend holds every frame before decoding it: FFmpeg's RTSP demuxer
+    """1 when a backend holds every frame until the next one arrives: FFmpeg's RTSP demuxer
     parses H.264 and H.265 and knows a frame has ended only when the next one's first packet
-    arrives (one period); the native backend completes it on the marker bit (none).
+    arrives; 0 for the native backend, which completes it on the marker bit.
 
     Example:
         >>> held_frames("pyav", "h264"), held_frames("native", "h264"), held_frames("pyav", "mjpeg")
