@@ -173,6 +173,7 @@ class CameraClock:
         self._source = "rtcp"
         self._samples = 0
         self._buckets: deque[tuple[int, int]] = deque()  # (bucket start, least d) per second
+        self._drift: float | None = None
         self.history.clear()
 
     def observe(
@@ -220,8 +221,9 @@ class CameraClock:
             b[-1] = (start, min(b[-1][1], d))
         elif not b or start > b[-1][0]:
             b.append((start, d))
-        while b and b[0][0] < start - DRIFT_WINDOW_S * 1e9:
-            b.popleft()
+            while b and b[0][0] < start - DRIFT_WINDOW_S * 1e9:
+                b.popleft()
+            self._drift = self._fit_drift()  # once a second: when a bucket opens
 
     def _offset_ns(self) -> int:
         """Minus the least ``arrival - capture`` (less the hold where known), never less than
@@ -232,18 +234,28 @@ class CameraClock:
 
     @property
     def drift_ppm(self) -> float | None:
+        """The camera clock's rate against the host's in ppm (positive: fast), fitted each
+        second (:meth:`_fit_drift`); None before :data:`MIN_DRIFT_SPAN_S` of data.
+
+        Example:
+            >>> CameraClock().drift_ppm is None
+            True
+        """
+        return self._drift
+
+    def _fit_drift(self) -> float | None:
         """Least-squares slope of each second's least ``arrival - capture``, as the camera
         clock's rate against the host's in ppm (positive: fast); None before
         :data:`MIN_DRIFT_SPAN_S` of data.
 
         Example:
             >>> c = CameraClock()
-            >>> for s in range(12):   # a camera clock 100 ppm fast, 1 ms transit
+            >>> for s in range(13):   # a camera clock 100 ppm fast, 1 ms transit
             ...     c.observe(s * 10**9 + s * 100_000, s * 10**9 + 10**6)
             >>> round(c.drift_ppm)
             100
         """
-        b = self._buckets
+        b = list(self._buckets)[:-1]  # the newest second is still open
         if len(b) < 3 or (b[-1][0] - b[0][0]) / 1e9 < MIN_DRIFT_SPAN_S - DRIFT_BUCKET_S:
             return None
         xs = [(t - b[0][0]) / 1e9 for t, _ in b]
@@ -264,17 +276,23 @@ class CameraClock:
             >>> e = c.estimate; e.offset_ms, e.verdict
             (4999.0, 'ahead')
         """
-        if self._raw.value_ns is None:
+        verdict = self._verdict()
+        if verdict is None:
             return None
         offset_ms = self._offset_ns() / 1e6
-        verdict = "ok"
-        if self._raw.value_ns < 0:
-            verdict = "ahead"
-        elif offset_ms < -self.bound_ms:
-            verdict = "behind"
         return CameraClockEstimate(
             offset_ms, self.drift_ppm, verdict, verdict != "ok", self._source, self._samples
         )
+
+    @property
+    def offset_ms(self) -> float | None:
+        """The estimated offset alone (cheap: for a value per frame), None before a frame.
+
+        Example:
+            >>> c = CameraClock(); c.observe(0, 7_000_000); c.offset_ms
+            -7.0
+        """
+        return self._offset_ns() / 1e6 if self._raw.value_ns is not None else None
 
     @property
     def corrected(self) -> bool:
@@ -284,8 +302,16 @@ class CameraClock:
             >>> CameraClock().corrected
             False
         """
-        e = self.estimate
-        return e is not None and e.corrected
+        verdict = self._verdict()
+        return verdict is not None and verdict != "ok"
+
+    def _verdict(self) -> str | None:
+        raw = self._raw.value_ns
+        if raw is None:
+            return None
+        if raw < 0:
+            return "ahead"
+        return "behind" if self._offset_ns() < -self.bound_ms * 1e6 else "ok"
 
     def correct(self, t_camera_ns: int) -> int:
         """A capture time by the camera's clock on this machine's timeline: shifted by the

@@ -600,8 +600,7 @@ class Reader:
             >>> r.clock_offset_ms  # doctest: +SKIP
             2997.6
         """
-        e = self._clock.camera_clock
-        return e.offset_ms if e is not None else None
+        return self._clock.camera.offset_ms
 
     @property
     def camera_clock(self) -> CameraClockEstimate | None:
