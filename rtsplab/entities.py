@@ -131,6 +131,9 @@ class StreamState(str, Enum):
 
     ``CONNECTING -> STREAMING <-> STALLED -> RECONNECTING -> STREAMING ... -> CLOSED``
 
+    ``OVERLOADED`` is ``STREAMING`` while the decoder cannot keep up: frames arrive, but the
+    backlog is skipped to the next keyframe (:attr:`rtsplab.Reader.frames_skipped`).
+
     Example:
         >>> StreamState("stalled").name
         'STALLED'
@@ -138,6 +141,7 @@ class StreamState(str, Enum):
 
     CONNECTING = "connecting"
     STREAMING = "streaming"
+    OVERLOADED = "overloaded"
     STALLED = "stalled"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"

@@ -22,12 +22,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
 from rtsplab.camera_clock import CameraClockEstimate
+from rtsplab.capture import SessionCapture
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed, UnsupportedStream
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.source_clock import SourceClock, Stamp
@@ -82,6 +84,7 @@ class ReaderOptions(StreamOptions, total=False):
 
     backend: str
     read_timeout_s: float
+    capture: str | Path | SessionCapture | None
 
 
 def held_frames(backend: str, codec: str) -> int:
@@ -127,9 +130,13 @@ class Reader:
         decoder_threads: 1 (no frame-threading delay), 0 (FFmpeg chooses) or None (by profile).
         name: stream name (default: last path segment).
         recorder: a :class:`Recorder` that gets one row per frame handed out.
-        maxsize, overflow: bound of the ``buffered`` queue and what to do when full.
+        maxsize: bound of the ``buffered`` queue.
+        overflow: what the ``buffered`` queue does when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
+        capture: a path (or a :class:`~rtsplab.capture.SessionCapture`) to write the session
+            to as pcapng, redacted (see :mod:`rtsplab.capture`); needs the native backend
+            (``auto`` then means ``native``). The file is complete after :meth:`close`.
 
     Example:
         >>> r = Reader("rtsp://127.0.0.1:8554/cam1", strategy="latest")  # doctest: +SKIP
@@ -154,8 +161,26 @@ class Reader:
         keep: int = 1,
         max_backoff_s: float = 8.0,
         timecode: bool = True,
+        capture: str | Path | SessionCapture | None = None,
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
+        self.capture: SessionCapture | None = None
+        if capture is not None:
+            if backend not in ("auto", "native"):
+                raise ValueError(
+                    f"capture needs backend='native' (it owns the sockets), not {backend!r}"
+                )
+            if self.url.scheme.lower() == "rtsps":
+                raise UnsupportedStream(
+                    f"{self.url.redacted}: RTSPS sessions are not recorded (the native client "
+                    "has no TLS, and the encrypted bytes could not be replayed)"
+                )
+            backend = "native"
+            self.capture = (
+                capture
+                if isinstance(capture, SessionCapture)
+                else SessionCapture(capture, url=self.url.without_credentials())
+            )
         self.strategy = Strategy(strategy)
         self.name = name or stream_name(self.url)
         self.recorder = recorder
@@ -170,6 +195,7 @@ class Reader:
             read_timeout_s=read_timeout_s,
             profile=profile,
             decoder_threads=decoder_threads,
+            tap=self.capture,
         )
         self._policy: Policy[Item] | None = None
         if self.strategy is Strategy.BUFFERED:
@@ -193,12 +219,15 @@ class Reader:
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
+        self._skipped_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = open_backend(self.url, **self._open_args)
+            self._backend: Backend | None = self._adopt(open_backend(self.url, **self._open_args))
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
+            if self.capture is not None:
+                self.capture.close()
             raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._info: StreamInfo = self._backend.info
@@ -222,6 +251,13 @@ class Reader:
         if self._state_recorder is not None:
             self._state_recorder.add_state(self.name, state.value, reason)
 
+    def _adopt(self, backend: Backend) -> Backend:
+        """A newly opened backend. Only ``latest`` skips a backlog the decoder cannot keep up
+        with (:mod:`rtsplab.rtsp.overload`): ``naive`` and ``buffered`` promise every frame."""
+        if self.strategy is not Strategy.LATEST:
+            backend.catchup = None
+        return backend
+
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
@@ -243,7 +279,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = open_backend(self.url, cancel=self._stop, **args)
+                self._backend = self._adopt(open_backend(self.url, cancel=self._stop, **args))
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1
@@ -273,6 +309,7 @@ class Reader:
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
+            self._skipped_before += backend.frames_skipped
             backend.close()
 
     def _step(self) -> Item:
@@ -313,8 +350,12 @@ class Reader:
                 continue
             self._seq += 1
             self._last_decode_ns = time.monotonic_ns()
-            if self._state is not StreamState.STREAMING:
-                self._set_state(StreamState.STREAMING, "frames arrive")
+            overloaded = backend.overloaded
+            state = StreamState.OVERLOADED if overloaded else StreamState.STREAMING
+            if self._state is not state:
+                catchup = backend.catchup
+                reason = catchup.reason() if overloaded and catchup else "frames arrive"
+                self._set_state(state, reason)
             return self._seq, decoded
 
     def _run(self) -> None:
@@ -468,6 +509,7 @@ class Reader:
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
                 clock_offset_ms=self.clock_offset_ms,
+                skipped=self.frames_skipped,
             )
         return frame
 
@@ -543,7 +585,8 @@ class Reader:
             <StreamState.STREAMING: 'streaming'>
         """
         silent_s = (time.monotonic_ns() - self._last_decode_ns) / 1e9
-        if self._state is StreamState.STREAMING and silent_s > self.read_timeout_s / 2:
+        live = self._state in (StreamState.STREAMING, StreamState.OVERLOADED)
+        if live and silent_s > self.read_timeout_s / 2:
             return StreamState.STALLED
         return self._state
 
@@ -614,6 +657,19 @@ class Reader:
         return self._clock.camera_clock
 
     @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded since open, across reconnects, because decoding fell
+        behind the stream: the backlog is dropped up to the next keyframe (native and PyAV
+        backends; see :mod:`rtsplab.rtsp.overload`).
+
+        Example:
+            >>> r.frames_skipped  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._skipped_before + (backend.frames_skipped if backend is not None else 0)
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called.
 
@@ -653,6 +709,8 @@ class Reader:
                 self._drop_backend()
             finally:
                 self._io_lock.release()
+        if self.capture is not None:
+            self.capture.close()
         self._set_state(StreamState.CLOSED, "close()")
 
     def __enter__(self) -> Reader:

@@ -26,6 +26,7 @@ set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
+skipped        frames skipped undecoded so far because decoding fell behind (to a keyframe)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 clock_offset   ``clock_offset_ms``: the camera's clock minus this machine's as measured so
                far, in ms (NaN without a camera clock); see :mod:`rtsplab.camera_clock`
@@ -81,6 +82,7 @@ COLUMNS = (
     "skew_ms",
     "bad_packets",
     "lost_packets",
+    "skipped",
     "backend",
     "clock_offset_ms",
 )
@@ -117,6 +119,7 @@ class Recorder:
         bad_packets: int = 0,
         lost_packets: int = 0,
         clock_offset_ms: float | None = None,
+        skipped: int = 0,
     ) -> None:
         """Record one frame handed to the consumer (``clock_offset_ms``: the reader's
         :attr:`~rtsplab.readers.Reader.clock_offset_ms`).
@@ -131,9 +134,9 @@ class Recorder:
             [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
             >>> rec = Recorder()
             >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
-            ...         bad_packets=3, lost_packets=2)
-            >>> rec.to_dataframe()[["bad_packets", "lost_packets"]].values.tolist()
-            [[3, 2]]
+            ...         bad_packets=3, lost_packets=2, skipped=29)
+            >>> rec.to_dataframe()[["bad_packets", "lost_packets", "skipped"]].values.tolist()
+            [[3, 2, 29]]
             >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 1, 0, Clock.CORRECTED, 0, 10**6),
             ...         clock_offset_ms=2997.5)
             >>> rec.to_dataframe()["clock_offset_ms"].tolist()
@@ -158,6 +161,7 @@ class Recorder:
             skew_ms,
             bad_packets,
             lost_packets,
+            skipped,
             frame.backend,
             math.nan if clock_offset_ms is None else clock_offset_ms,
         )
@@ -209,11 +213,12 @@ class Recorder:
         run: str | None = None,
         bad_packets: dict[str, int] | None = None,
         lost_packets: dict[str, int] | None = None,
+        skipped: dict[str, int] | None = None,
     ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
 
         ``bad_packets`` gives each stream's count of dropped malformed packets, ``lost_packets``
-        its count of packets lost.
+        its count of packets lost, ``skipped`` its count of frames skipped undecoded.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -227,6 +232,7 @@ class Recorder:
                 run=run,
                 bad_packets=(bad_packets or {}).get(frame.stream, 0),
                 lost_packets=(lost_packets or {}).get(frame.stream, 0),
+                skipped=(skipped or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

@@ -13,7 +13,9 @@ picked from the SDP ``rtpmap``, with the parameter sets of ``sprop-parameter-set
 ``sprop-vps/sps/pps`` as decoder extradata (in-band ones when absent); RTP over interleaved
 TCP or over UDP (a client port pair); Basic/Digest auth; 3xx redirects at DESCRIBE (up to
 :data:`MAX_REDIRECTS`); RTCP sender reports for the wall clock and receiver reports back
-every :data:`RR_INTERVAL_S`; keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
+every :data:`RR_INTERVAL_S` (the clock is always the video's: a stream's audio and metadata
+tracks are set up too, their RTP dropped unread and their RTCP answered, because a server may
+not send the video's sender reports while a track is not set up); keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
 does not know it) within the session timeout. Other codecs answer
 :class:`~rtsplab.errors.UnsupportedStream`, so ``backend="auto"`` moves on to PyAV.
 
@@ -74,9 +76,11 @@ from rtsplab.rtsp.messages import (
     parse_rtp_info,
     parse_session,
 )
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
-from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
+from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
+from rtsplab.rtsp.sdp import MediaDescription, SessionDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.urls import RtspUrl
 
@@ -98,6 +102,20 @@ REORDER_DELAY_MS = 20
 # Keyframe requests repeat at most this often while the decoder waits: a few round trips on a
 # LAN, long enough for the camera's keyframe to arrive before asking again.
 PLI_INTERVAL_S = 0.1
+# A decoder that falls behind skips to the next keyframe (rtsplab.rtsp.overload). Asking the
+# camera for that keyframe at once (a PLI) would shorten the wait, but under CPU overload the
+# keyframes are the frames still decoded, and the biggest: more of them feed the overload.
+# Measured, 128 x 640x360 readers of one simulated camera on a busy 2-core machine: with the
+# PLI, frame age p50 4.3 s / max 23 s (the camera made an IDR every 50 ms for everyone);
+# without, 0.9 s / 1.7 s. So off by default; the code path stays for cameras that are not
+# shared and a CPU that is merely busy.
+OVERLOAD_PLI = False
+# Before decoding, read at most this much of what waits on an RTSP connection (one recv of
+# 64 KiB each): the newest packet then tells how far behind the decoder is.
+DRAIN_BYTES = 1 << 20
+# ... at most this often: each read of the socket is a few system calls that release and take
+# back the interpreter lock, which past the knee costs more than the packets themselves.
+DRAIN_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 REDIRECTS = {301, 302, 303, 305, 307, 308}
@@ -131,8 +149,14 @@ class NativeBackend(Backend):
         self._next_rr = 0.0
         self._next_pli = 0.0
         self.keyframe_requests = 0  # PLIs sent
+        self._want_keyframe = False  # decoding fell behind: one PLI
+        self._next_drain = 0.0
+        self._catchup_ssrc: int | None = None
+        self.catchup = CatchUp()
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
+        self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
+        self._other_udp: list[UdpPortPair] = []  # the same, over UDP
         self._udp: UdpPortPair | None = None
         self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
         self._wake_r.setblocking(False)
@@ -141,7 +165,7 @@ class NativeBackend(Backend):
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
-            self._client = RtspClient(url, options.open_timeout_s)
+            self._client = RtspClient(url, options.open_timeout_s, tap=options.tap)
             self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
@@ -220,7 +244,7 @@ class NativeBackend(Backend):
             self._client = None
             self._media_url = target
             left_s = max(0.05, deadline - time.monotonic())
-            self._client = RtspClient(target, left_s)
+            self._client = RtspClient(target, left_s, tap=self.options.tap)
         raise ProtocolError(
             f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
             f"the last pointed to {self._media_url.redacted}"
@@ -248,6 +272,7 @@ class NativeBackend(Backend):
             self._setup_udp(client, track_url, deadline)
         else:
             self._setup_tcp(client, track_url, deadline)
+        self._setup_other_tracks(client, sdp, video, content_base, deadline)
         resp = client.request(
             "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
         )
@@ -306,12 +331,64 @@ class NativeBackend(Backend):
                 self._rtp_channel, self._rtcp_channel = offered[0].interleaved
         self._session(client, resp)
 
+    def _setup_other_tracks(
+        self,
+        client: RtspClient,
+        sdp: SessionDescription,
+        video: MediaDescription,
+        content_base: str,
+        deadline: float,
+    ) -> None:
+        """SETUP the audio and metadata tracks too, after the video, on the same transport.
+
+        A server may not deliver the video's RTCP sender reports while the media's other
+        tracks are not set up (gst-rtsp-server mostly does not), leaving no wall clock. Their
+        RTP is dropped unread (TCP: channels after the video's; UDP: a port pair each); their
+        RTCP is answered with receiver reports. A refused SETUP is ignored: the video plays.
+        """
+        channel = max(self._rtp_channel, self._rtcp_channel) + 1
+        channel += channel % 2
+        for media in sdp.media:
+            if media is video or media.media == "video" or media.control is None:
+                continue
+            pair: UdpPortPair | None = None
+            host = self._udp.server if self._udp is not None else None
+            if host is not None:
+                try:
+                    pair = UdpPortPair(host)
+                except OSError:
+                    return
+                rtp_port, rtcp_port = pair.ports
+                value = f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}"
+            else:
+                value = f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}"
+            url = join_control(content_base, media.control)
+            resp = client.request("SETUP", url, [("Transport", value)], deadline)
+            offered = []
+            with contextlib.suppress(ProtocolError):
+                offered = parse_transport(resp.get("transport") or "")
+            if not resp.ok:
+                log.info("%s: SETUP of a %s track: %s", self.url.redacted, media.media, resp.status)
+                if pair is not None:
+                    pair.close()
+                continue
+            if pair is not None and host is not None:
+                source = (offered[0].param("source") if offered else None) or host
+                pair.set_server(source, offered[0].server_port if offered else None)
+                self._other_udp.append(pair)
+                continue
+            rtcp_channel = channel + 1
+            if offered and offered[0].interleaved is not None:
+                rtcp_channel = offered[0].interleaved[1]
+            self._other_rtcp_channels.append(rtcp_channel)
+            channel += 2
+
     def _setup_udp(self, client: RtspClient, track_url: str, deadline: float) -> None:
         sock = client.sock
         assert sock is not None
         peer = str(sock.getpeername()[0])
         try:
-            self._udp = UdpPortPair(peer)
+            self._udp = UdpPortPair(peer, tap=self.options.tap)
         except OSError as exc:
             raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
         rtp_port, rtcp_port = self._udp.ports
@@ -378,8 +455,10 @@ class NativeBackend(Backend):
             with contextlib.suppress(OSError, StreamClosed):
                 client.send(self._keepalive_method, self._media_url.without_credentials(), [])
         report = None
-        if self._rx.assembler.waiting_for_keyframe and now >= self._next_pli:
+        wants = self._rx.assembler.waiting_for_keyframe or self._want_keyframe
+        if wants and now >= self._next_pli:
             self._next_pli = now + PLI_INTERVAL_S
+            self._want_keyframe = False
             self.keyframe_requests += 1
             report = self._rx.picture_loss_report(self._ssrc, time.monotonic_ns())
         elif now >= self._next_rr:
@@ -387,11 +466,17 @@ class NativeBackend(Backend):
         if report is None:
             return
         self._next_rr = now + RR_INTERVAL_S  # a PLI's compound packet carries a report too
+        # the other tracks: a report without report blocks (nothing is read there)
+        other = build_receiver_report(self._ssrc) + build_sdes_cname(self._ssrc, "rtsplab")
         if self._udp is not None:
             self._udp.send_rtcp(report)
+            for pair in self._other_udp:
+                pair.send_rtcp(other)
         else:
             with contextlib.suppress(OSError, StreamClosed):
                 client.send_interleaved(self._rtcp_channel, report)
+                for channel in self._other_rtcp_channels:
+                    client.send_interleaved(channel, other)
 
     def _on_response(self, raw: bytes) -> None:
         """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""
@@ -415,7 +500,12 @@ class NativeBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
+            if time.monotonic() >= self._next_drain:  # to see how far behind the decoder is
+                self._next_drain = time.monotonic() + DRAIN_INTERVAL_S
+                self._drain(client)
             while (au := self._rx.pull()) is not None:
+                if not self._admit(au, client):
+                    continue  # behind: skipped undecoded, on to the next keyframe
                 decoded = self._decode(au)
                 if decoded is not None:
                     return decoded
@@ -434,6 +524,63 @@ class NativeBackend(Backend):
                 ) from None
             except ProtocolError as exc:
                 raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+
+    def _admit(self, au: AccessUnit, client: RtspClient) -> bool:
+        """Whether to decode ``au``; False skips it: decoding is behind (see
+        :mod:`rtsplab.rtsp.overload`). A fall behind asks the camera for a keyframe."""
+        guard = self.catchup
+        if guard is None:  # the reader wants every frame
+            return True
+        if au.ssrc != self._catchup_ssrc:  # a new source (the camera restarted): new times
+            self._catchup_ssrc = au.ssrc
+            guard.restart()
+        episodes = guard.episodes
+        pending = True  # asked only when a lagging keyframe might re-anchor the baseline
+        if au.keyframe and guard.behind:
+            pending = self._rx.assembler.ready > 0 or self._readable(client)
+        last = self._rx.last_timestamp
+        admitted = guard.admit(
+            keyframe=au.keyframe,
+            media_ns=int(self._rx.pts_s(au.timestamp) * 1e9),
+            now_ns=time.monotonic_ns(),
+            newest_ns=None if last is None else int(self._rx.pts_s(last) * 1e9),
+            pending=pending,
+        )
+        if guard.episodes != episodes and OVERLOAD_PLI:
+            self._next_pli = 0.0  # the next housekeeping sends a PLI
+            self._want_keyframe = True
+        return admitted
+
+    def _drain(self, client: RtspClient) -> None:
+        """Feed the receiver what already waits on the sockets, without waiting (bounded by
+        :data:`DRAIN_BYTES` over TCP), so the newest packet's time is known before decoding."""
+        try:
+            if self._udp is not None:
+                now_ns = time.monotonic_ns()
+                for data in self._udp.drain(self._udp.rtp):
+                    self._rx.on_rtp(data, now_ns)
+                return
+            for _ in range(DRAIN_BYTES // 65536):
+                items = client.read_available()
+                for item in items:
+                    if isinstance(item, InterleavedFrame):
+                        self._feed(item)
+                    else:
+                        self._on_response(item)
+                if not items:
+                    return
+        except ProtocolError as exc:
+            raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+        except OSError:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed") from None
+
+    def _readable(self, client: RtspClient) -> bool:
+        """Whether bytes are waiting on the connection or the RTP socket (no wait)."""
+        watched: list[Any] = [s for s in (client.sock, self._udp and self._udp.rtp) if s]
+        try:
+            return bool(select.select(watched, [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
         """Read one item from the connection (interleaved packet or response)."""
@@ -458,6 +605,8 @@ class NativeBackend(Backend):
         if reorder_ns is not None:
             until = min(until, reorder_ns / 1e9)
         watched: list[Any] = [udp.rtp, udp.rtcp, self._wake_r]
+        for pair in self._other_udp:  # other tracks: read and dropped
+            watched += [pair.rtp, pair.rtcp]
         if client.sock is not None:
             watched.append(client.sock)
         try:
@@ -475,6 +624,10 @@ class NativeBackend(Backend):
         if udp.rtcp in ready:
             for data in udp.drain(udp.rtcp):
                 self._rx.on_rtcp(data, now_ns)
+        for pair in self._other_udp:
+            for sock in (pair.rtp, pair.rtcp):
+                if sock in ready:
+                    pair.drain(sock)
         if client.sock is not None and client.sock in ready:
             for item in client.read_available():  # keep-alive answers; servers may send RTCP
                 if isinstance(item, InterleavedFrame):
@@ -510,6 +663,9 @@ class NativeBackend(Backend):
         udp, self._udp = getattr(self, "_udp", None), None
         if udp is not None:
             udp.close()
+        others, self._other_udp = getattr(self, "_other_udp", []), []
+        for pair in others:
+            pair.close()
         for name in ("_wake_r", "_wake_w"):
             sock = getattr(self, name, None)
             if sock is not None:

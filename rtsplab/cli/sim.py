@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--auth", choices=("digest", "basic"), default="digest")
     parser.add_argument("--no-tcp", action="store_true", help="refuse RTP over TCP (461)")
+    parser.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="CAPTURE",
+        help="serve these pcap/pcapng captures (one camera each) with their original timing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,16 +114,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         srv = SimServer(
-            cams, args.host, args.port, credentials, args.auth, allow_tcp=not args.no_tcp
-        )
+            cams, args.host, args.port, credentials, args.auth, allow_tcp=not args.no_tcp,
+            replay=args.replay,
+        )  # fmt: skip
     except (OSError, ValueError) as e:
         print(f"error: cannot start the simulator: {e}", file=sys.stderr)
         return 1
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        for cam in cams:
-            print(redact(srv.url(cam.name, credentials=True)), flush=True)
-        print(f"serving {len(cams)} camera(s); Ctrl-C to stop", file=sys.stderr, flush=True)
+        names = [c.name for c in srv.cameras] or list(getattr(srv, "replays", {}))
+        for name in names:
+            print(redact(srv.url(name, credentials=True)), flush=True)
+        print(f"serving {len(names)} camera(s); Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -262,6 +262,7 @@ def _fresh(url: str, name: str, setup: str, seconds: float, **kwargs: Any) -> di
             except ReadTimeout:
                 break
         info, cam = r.info, r.camera_clock
+        skipped, decoded = r.frames_skipped, r.frames_decoded
         return {
             "stream": name, "setup": setup, "open_s": r.open_s, "first_frame_s": first_s,
             "first_frame_age_ms": frames[0].age_ms, **_stats(frames),
@@ -271,6 +272,7 @@ def _fresh(url: str, name: str, setup: str, seconds: float, **kwargs: Any) -> di
             "transport": r.transport_used.value, "backend": r.backend_used, "codec": info.codec,
             "width": info.width or frames[0].image.shape[1],
             "height": info.height or frames[0].image.shape[0], "nominal_fps": info.fps,
+            "frames_decoded": decoded, "frames_skipped": skipped,
         }  # fmt: skip
 
 

@@ -34,7 +34,8 @@ def probe(
     ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
-    only the native backend sees packets), ``lost_packets`` (likewise), ``reconnects`` and
+    only the native backend sees packets), ``lost_packets`` (likewise), ``frames_skipped``
+    (frames skipped undecoded because decoding fell behind), ``reconnects`` and
     ``camera_clock``: the check of the camera's clock (``source``, ``offset_ms``,
     ``drift_ppm``, ``verdict``, ``corrected`` and a sentence, ``note``), or None when the
     stream gives no camera clock (see :mod:`rtsplab.camera_clock`).
@@ -92,6 +93,7 @@ def probe(
             "frames": len(frames),
             "bad_packets": r.bad_packets,
             "lost_packets": r.lost_packets,
+            "frames_skipped": r.frames_skipped,
             "reconnects": r.reconnects,
             "camera_clock": camera_clock,
             "age_ms": {

@@ -329,6 +329,17 @@ class AccessUnitAssembler:
         what = f"{size} bytes" if size > MAX_AU_BYTES else f"{count} NAL units"
         return ProtocolError(f"access unit over its cap ({what}): dropped")
 
+    @property
+    def ready(self) -> int:
+        """Completed units waiting to be pulled.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> AccessUnitAssembler(H264Depacketizer()).ready
+            0
+        """
+        return len(self._ready)
+
     def pull(self) -> AccessUnit | None:
         """The oldest completed unit, or None.
 
