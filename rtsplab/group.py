@@ -245,6 +245,7 @@ class Group:
         if self.recorder is not None:
             bad = {r.name: r.bad_packets for r in self.readers}
             lost = {r.name: r.lost_packets for r in self.readers}
+            offsets = {r.name: r.clock_offset_ms for r in self.readers}
             skipped = {r.name: r.frames_skipped for r in self.readers}
             for frame in ordered.values():
                 if not frame.stale:  # a repeat is not a frame handed out: plots show a gap
@@ -255,6 +256,7 @@ class Group:
                         skew_ms=fs.skew_ms,
                         bad_packets=bad.get(frame.stream, 0),
                         lost_packets=lost.get(frame.stream, 0),
+                        clock_offset_ms=offsets.get(frame.stream),
                         skipped=skipped.get(frame.stream, 0),
                     )
         return fs

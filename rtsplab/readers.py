@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.camera_clock import CameraClockEstimate
 from rtsplab.capture import SessionCapture
 from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
 from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed, UnsupportedStream
@@ -86,6 +87,18 @@ class ReaderOptions(StreamOptions, total=False):
     backend: str
     read_timeout_s: float
     capture: str | Path | SessionCapture | None
+
+
+def held_frames(backend: str, codec: str) -> int:
+    """1 when a backend holds every frame until the next one arrives: FFmpeg's RTSP demuxer
+    parses H.264 and H.265 and knows a frame has ended only when the next one's first packet
+    arrives; 0 for the native backend, which completes it on the marker bit.
+
+    Example:
+        >>> held_frames("pyav", "h264"), held_frames("native", "h264"), held_frames("pyav", "mjpeg")
+        (1, 0, 0)
+    """
+    return 1 if backend != "native" and codec in ("h264", "hevc", "h265") else 0
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -390,7 +403,7 @@ class Reader:
         recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
-    def _source_time(self, decoded: DecodedFrame, image: Any) -> Stamp:
+    def _source_time(self, decoded: DecodedFrame, image: Any, seq: int | None = None) -> Stamp:
         """Source time by the best clock available for this frame (see :class:`SourceClock`)."""
         tc = read_timecode(image) if self._timecode else None
         return self._clock.stamp(
@@ -398,13 +411,16 @@ class Reader:
             decoded.t_recv_ns,
             t_rtcp_ns=decoded.t_rtcp_ns,
             timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+            t_camera_ns=decoded.t_camera_ns,
+            held_frames=held_frames(self.backend_used, self.info.codec),
+            seq=seq,
         )
 
     def _source_of(self, item: Item) -> Stamp:
         seq, decoded = item
         found = self._source_cache.get(seq)
         if found is None:
-            found = self._source_time(decoded, decoded.luma)
+            found = self._source_time(decoded, decoded.luma, seq)
             if len(self._source_cache) > 64:
                 self._source_cache.clear()
             self._source_cache[seq] = found
@@ -502,6 +518,7 @@ class Reader:
                 strategy=self.strategy.value,
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
+                clock_offset_ms=self.clock_offset_ms,
                 skipped=self.frames_skipped,
             )
         return frame
@@ -625,6 +642,29 @@ class Reader:
         """
         backend = self._backend
         return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
+
+    @property
+    def clock_offset_ms(self) -> float | None:
+        """The camera's clock minus this machine's, in ms, as measured from the arrivals
+        (positive: ahead); None before a frame with a camera clock (RTCP or ONVIF). See
+        :attr:`camera_clock` for the drift and whether ages are corrected.
+
+        Example:
+            >>> r.clock_offset_ms  # doctest: +SKIP
+            2997.6
+        """
+        return self._clock.camera.offset_ms
+
+    @property
+    def camera_clock(self) -> CameraClockEstimate | None:
+        """The check of the camera's clock: offset, drift, verdict and whether ages are
+        corrected (:class:`~rtsplab.camera_clock.CameraClockEstimate`).
+
+        Example:
+            >>> r.camera_clock.describe(r.name)  # doctest: +SKIP
+            "cam1's clock (rtcp) is 3.0 s ahead of this machine; set NTP on the camera; ages are corrected"
+        """
+        return self._clock.camera_clock
 
     @property
     def frames_skipped(self) -> int:

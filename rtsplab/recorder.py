@@ -14,7 +14,7 @@ strategy       ``naive`` / ``buffered`` / ``latest``
 seq            reader's frame number (gaps = frames dropped)
 source_seq     source's frame number from the timecode (``<NA>`` without one)
 t_source_ns    capture time at the source (wall clock, per ``clock``)
-clock          ``timecode`` / ``rtcp`` / ``pts`` / ``none``
+clock          ``timecode`` / ``onvif`` / ``rtcp`` / ``corrected`` / ``pts`` / ``none``
 t_recv_ns      decoded frame available (wall clock)
 t_read_ns      handed to the consumer (wall clock)
 age_ms         ``t_read - t_source``: the true frame age
@@ -28,6 +28,8 @@ bad_packets    malformed RTP/RTCP packets the reader dropped so far (native back
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
 skipped        frames skipped undecoded so far because decoding fell behind (to a keyframe)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
+clock_offset   ``clock_offset_ms``: the camera's clock minus this machine's as measured so
+               far, in ms (NaN without a camera clock); see :mod:`rtsplab.camera_clock`
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -82,6 +84,7 @@ COLUMNS = (
     "lost_packets",
     "skipped",
     "backend",
+    "clock_offset_ms",
 )
 
 STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
@@ -115,9 +118,11 @@ class Recorder:
         run: str | None = None,
         bad_packets: int = 0,
         lost_packets: int = 0,
+        clock_offset_ms: float | None = None,
         skipped: int = 0,
     ) -> None:
-        """Record one frame handed to the consumer.
+        """Record one frame handed to the consumer (``clock_offset_ms``: the reader's
+        :attr:`~rtsplab.readers.Reader.clock_offset_ms`).
 
         Example:
             >>> import numpy as np
@@ -132,6 +137,10 @@ class Recorder:
             ...         bad_packets=3, lost_packets=2, skipped=29)
             >>> rec.to_dataframe()[["bad_packets", "lost_packets", "skipped"]].values.tolist()
             [[3, 2, 29]]
+            >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 1, 0, Clock.CORRECTED, 0, 10**6),
+            ...         clock_offset_ms=2997.5)
+            >>> rec.to_dataframe()["clock_offset_ms"].tolist()
+            [nan, 2997.5]
         """
         row = (
             self.run if run is None else run,
@@ -154,6 +163,7 @@ class Recorder:
             lost_packets,
             skipped,
             frame.backend,
+            math.nan if clock_offset_ms is None else clock_offset_ms,
         )
         with self._lock:
             self._rows.append(row)

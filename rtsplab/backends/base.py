@@ -163,7 +163,7 @@ class DecodedFrame:
         235
     """
 
-    __slots__ = ("_convert", "_image", "_luma", "pts_s", "t_recv_ns", "t_rtcp_ns")
+    __slots__ = ("_convert", "_image", "_luma", "pts_s", "t_camera_ns", "t_recv_ns", "t_rtcp_ns")
 
     def __init__(
         self,
@@ -174,8 +174,10 @@ class DecodedFrame:
         pts_s: float | None = None,
         t_rtcp_ns: int | None = None,
         luma: Callable[[], Image | None] | None = None,
+        t_camera_ns: int | None = None,
     ) -> None:
         self.t_recv_ns = t_recv_ns
+        self.t_camera_ns = t_camera_ns  # the camera's capture time (ONVIF header extension)
         self._image = image
         self._convert = convert
         self._luma = luma

@@ -425,6 +425,7 @@ class NativeBackend(Backend):
             luma=functools.partial(luma_plane, frame),
             pts_s=self._rx.pts_s(au.timestamp),
             t_rtcp_ns=self._rx.clock.wall_ns(au.timestamp),
+            t_camera_ns=au.t_capture_ns,
         )
 
     def _feed(self, item: InterleavedFrame) -> None:

@@ -60,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="probability per frame of also sending a malformed RTP/RTCP packet",
     )
+    parser.add_argument(
+        "--clock-offset-s",
+        type=float,
+        default=0.0,
+        help="the cameras' clock minus true time in RTCP and ONVIF capture times (a camera "
+        "without NTP)",
+    )
+    parser.add_argument(
+        "--onvif", action="store_true", help="send the ONVIF RTP header extension (capture time)"
+    )
     parser.add_argument("--user", default=None, help="require this user (with a password)")
     parser.add_argument(
         "--password", default=None, help=f"password for --user (better: env {PASSWORD_ENV})"
@@ -91,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         SimCamera(
             f"cam{i + 1}", fps=args.fps, size=args.size, gop=args.gop, bitrate=args.bitrate,
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, loss=args.loss,
-            malformed=args.malformed,
+            malformed=args.malformed, clock_offset_s=args.clock_offset_s,
+            onvif=1.0 if args.onvif else 0.0,
             codec=args.codec,
         )
         for i in range(args.cameras)

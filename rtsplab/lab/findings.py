@@ -18,6 +18,9 @@ from typing import Any
 
 from rtsplab.backends import LOW_LATENCY_OPTIONS
 
+SOURCE_CLOCKS = ("timecode", "onvif", "rtcp", "corrected")
+"""Clocks that give a frame's capture time (``corrected``: a camera clock rtsplab shifted)."""
+
 __all__ = [
     "LEVELS",
     "Finding",
@@ -101,7 +104,7 @@ def build_findings(
         []
     """
     out: list[Finding | None] = []
-    absolute = {s: setup_row(rows, s, LL)["clock"] in ("timecode", "rtcp") for s in streams}
+    absolute = {s: setup_row(rows, s, LL)["clock"] in SOURCE_CLOCKS for s in streams}
     for s in streams:
         ll, fps = setup_row(rows, s, LL), fps_of(setup_row(rows, s, LL))
         period_ms = 1000.0 / fps
@@ -166,11 +169,27 @@ def _transport(s: str, ll: dict[str, Any]) -> Finding | None:
 
 
 def _clock(s: str, ll: dict[str, Any]) -> Finding:
+    if ll.get("clock_corrected"):  # the camera's clock is off: say by how much
+        text = (
+            f"{ll['clock_note']}. Corrected ages count from the fastest frame's arrival: "
+            "the camera's own encoding and network time is not in them."
+        )
+        return Finding("note", s, text, "set the camera's clock by NTP (its date/time settings)")
     if ll["clock"] == "timecode":
         text = "frames carry a burned-in capture time: the ages are true capture-to-read delays."
         return Finding("ok", s, text)
-    if ll["clock"] == "rtcp":
-        text = "frame age comes from the camera's RTCP clock, only as right as that clock."
+    if ll["clock"] in ("rtcp", "onvif"):
+        offset_ms = ll.get("clock_offset_ms", math.nan)
+        checked = (
+            f" It agrees with this machine's (offset {offset_ms:.0f} ms, which cannot be told "
+            "from latency)."
+            if not math.isnan(offset_ms)
+            else ""
+        )
+        text = (
+            f"frame age comes from the camera's {ll['clock'].upper()} clock, only as right as "
+            f"that clock.{checked}"
+        )
         return Finding("note", s, text, "sync the camera's clock with NTP")
     return Finding(
         "note",
