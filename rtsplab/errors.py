@@ -128,6 +128,18 @@ class ProtocolError(RtspLabError, ValueError):
     """
 
 
+class TlsError(ConnectError):
+    """An ``rtsps://`` connection failed in TLS: no handshake (the port may not speak TLS),
+    a certificate the system does not trust (``tls_verify=True``), or one that does not match
+    the pinned ``tls_fingerprint``.
+
+    Example:
+        >>> rtsplab.open("rtsps://127.0.0.1:8554/cam1")  # a plain RTSP port  # doctest: +SKIP
+        Traceback (most recent call last):
+        rtsplab.errors.TlsError: rtsps://127.0.0.1:8554/cam1: TLS handshake failed ...
+    """
+
+
 class CaptureError(RtspLabError, ValueError):
     """A capture file cannot be replayed: not pcap/pcapng, or no whole RTSP session in it.
 

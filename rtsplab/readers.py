@@ -70,6 +70,8 @@ class StreamOptions(TypedDict, total=False):
     keep: int
     max_backoff_s: float
     timecode: bool
+    tls_verify: bool
+    tls_fingerprint: str | None
 
 
 class ReaderOptions(StreamOptions, total=False):
@@ -134,6 +136,10 @@ class Reader:
         overflow: what the ``buffered`` queue does when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
+        tls_verify: for ``rtsps://``, check the server's certificate against the system trust
+            store (default ``False``: cameras use self-signed certificates; still encrypted).
+        tls_fingerprint: for ``rtsps://``, accept only the certificate whose SHA-256 is this
+            (``"sha256:AB:CD:..."``, as ``openssl x509 -fingerprint -sha256`` prints it).
         capture: a path (or a :class:`~rtsplab.capture.SessionCapture`) to write the session
             to as pcapng, redacted (see :mod:`rtsplab.capture`); needs the native backend
             (``auto`` then means ``native``). The file is complete after :meth:`close`.
@@ -161,6 +167,8 @@ class Reader:
         keep: int = 1,
         max_backoff_s: float = 8.0,
         timecode: bool = True,
+        tls_verify: bool = False,
+        tls_fingerprint: str | None = None,
         capture: str | Path | SessionCapture | None = None,
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
@@ -195,6 +203,8 @@ class Reader:
             read_timeout_s=read_timeout_s,
             profile=profile,
             decoder_threads=decoder_threads,
+            tls_verify=tls_verify,
+            tls_fingerprint=tls_fingerprint,
             tap=self.capture,
         )
         self._policy: Policy[Item] | None = None

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from rtsplab.rtsp.session import DEFAULT_PORTS
+
 __all__ = ["REDACTED", "RtspUrl", "redact", "scrub", "url_secrets"]
 
 REDACTED = "***"
@@ -38,7 +40,7 @@ class RtspUrl:
     Attributes:
         scheme: ``rtsp``, ``rtsps`` or ``rtspt``.
         host: host name or address (IPv6 in brackets).
-        port: TCP port, or ``None`` for the scheme default (554).
+        port: TCP port, or ``None`` for the scheme default (554; 322 for ``rtsps``).
         path: everything after the authority, including the leading ``/`` and any query.
         username: decoded user name, or ``None``.
         password: decoded password, or ``None``. Never shown by ``repr`` or ``str``.
@@ -98,6 +100,16 @@ class RtspUrl:
             username = unquote(user)
             password = unquote(pw) if sep else None
         return cls(scheme, host, port, path, username, password)
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: ``port``, else the scheme's default (554; 322 for ``rtsps``).
+
+        Example:
+            >>> RtspUrl.parse("rtsps://cam/x").effective_port, RtspUrl.parse("rtsp://cam:8554/x").effective_port
+            (322, 8554)
+        """
+        return self.port if self.port is not None else DEFAULT_PORTS[self.scheme]
 
     @property
     def hostport(self) -> str:

@@ -32,8 +32,9 @@ from rtsplab.backends.base import (
     Profile,
     StreamInfo,
 )
-from rtsplab.backends.guard import bounded_open, inspect_server
-from rtsplab.backends.rtsp_client import classify_failure
+from rtsplab.backends.diagnosis import explain
+from rtsplab.backends.guard import bounded_open
+from rtsplab.backends.rtsp_client import TlsOptions
 from rtsplab.entities import Transport
 from rtsplab.errors import (
     AuthError,
@@ -43,6 +44,7 @@ from rtsplab.errors import (
     ProtocolError,
     RtspLabError,
     StreamClosed,
+    TlsError,
     TransportRefused,
     UnsupportedStream,
 )
@@ -100,6 +102,8 @@ def open_backend(
     decoder_threads: int | None = None,
     extra: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
+    tls_verify: bool = False,
+    tls_fingerprint: str | None = None,
     tap: SessionTap | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
@@ -117,16 +121,24 @@ def open_backend(
     server that is not RTSP). A server that refuses every transport (461) raises
     :class:`~rtsplab.errors.TransportRefused` at once: no other backend would fare better.
 
+    ``rtsps://`` (TLS, port 322 by default): ``tls_verify=True`` checks the certificate
+    against the system trust store, ``tls_fingerprint="sha256:..."`` pins one; by default the
+    certificate is not checked (cameras use self-signed ones). Nothing goes out in clear,
+    the server sniff included. Only the native backend checks certificates, so with either
+    option ``auto`` tries it alone, and ``pyav``/``opencv`` are a ``ValueError``.
+
     Raises:
         AuthError: the server refused the credentials.
         NotFound: the server has no such path.
-        ConnectError: the connection failed or was refused.
+        ConnectError: the connection failed or was refused (:class:`~rtsplab.errors.TlsError`:
+            the TLS handshake or the certificate check of an ``rtsps://`` URL failed).
         OpenTimeout: the open took longer than ``open_timeout_s``.
         ProtocolError: the server does not speak RTSP as expected.
         UnsupportedStream: no backend can decode the stream
             (:class:`~rtsplab.errors.TransportRefused`: 461).
         StreamClosed: ``cancel`` was set.
-        ValueError: an unknown backend name.
+        ValueError: an unknown backend name, a malformed ``tls_fingerprint``, or a
+            certificate check asked of a backend that cannot do it.
 
     Example:
         >>> open_backend(RtspUrl.parse("rtsp://127.0.0.1:1/x"), open_timeout_s=0.5)
@@ -135,6 +147,14 @@ def open_backend(
         rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
     """
     names = _tries(backend)
+    tls = TlsOptions(tls_verify, tls_fingerprint)  # raises ValueError for a bad fingerprint
+    if url.scheme == "rtsps" and (tls.verify or tls.fingerprint is not None):
+        names = tuple(n for n in names if n == "native")  # FFmpeg would not check it
+        if not names:
+            raise ValueError(
+                "tls_verify and tls_fingerprint are checked by the native backend only; "
+                "FFmpeg (pyav, opencv) reads rtsps:// without checking the certificate"
+            )
     deadline_ns = time.monotonic_ns() + int(open_timeout_s * 1e9)
     unsupported: UnsupportedStream | None = None
     for name in names:
@@ -146,7 +166,7 @@ def open_backend(
         try:
             return _open_with(
                 _backend_class(name), url, transport, left_s, read_timeout_s, profile,
-                decoder_threads, extra, cancel, tap,
+                decoder_threads, extra, cancel, tls, tap,
             )  # fmt: skip
         except TransportRefused:  # another backend would ask for the same transports
             raise
@@ -168,6 +188,7 @@ def _open_with(
     decoder_threads: int | None,
     extra: dict[str, str] | None,
     cancel: threading.Event | None,
+    tls: TlsOptions,
     tap: SessionTap | None = None,
 ) -> Backend:
     """One backend class, over the transport(s) that ``transport`` allows."""
@@ -187,6 +208,8 @@ def _open_with(
             profile=profile,
             decoder_threads=decoder_threads,
             extra=dict(extra or {}),
+            tls_verify=tls.verify,
+            tls_fingerprint=tls.fingerprint,
             tap=tap,
         )
         try:
@@ -196,20 +219,21 @@ def _open_with(
                 release=lambda b: b.close(),
                 timeout_s=max(0.05, remaining_s),
                 cancel=cancel,
+                tls=tls,
             )
         except StreamClosed:  # OpenCV says only "not opened": ask the server why
             if cancel is not None and cancel.is_set():
                 raise
-            error = _explain(url, deadline_s)
+            error = explain(url, deadline_s, tls)
         except ProtocolError as exc:  # quote what the server said, as for every backend
-            error = _explain(url, deadline_s)
+            error = explain(url, deadline_s, tls)
             if not isinstance(error, ProtocolError):
                 error = ProtocolError(f"{url.redacted}: the server broke RTSP ({exc})")
         except RtspLabError as exc:
             error = exc
             if isinstance(exc, TransportRefused):
                 refused.append(Transport(choice).value.upper())
-        if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError):
+        if isinstance(error, AuthError | NotFound | OpenTimeout | ProtocolError | TlsError):
             break
         if type(error) is ConnectError:
             break
@@ -220,12 +244,3 @@ def _open_with(
             "each SETUP); it may serve multicast only, or need another port or path"
         )
     raise error
-
-
-def _explain(url: RtspUrl, deadline_s: float) -> RtspLabError:
-    """The typed reason a backend gave no reason for, found by asking the server before
-    ``deadline_s``: not RTSP (:class:`ProtocolError`), refused, silent, 401, 404, codec."""
-    found = inspect_server(url, time.monotonic() + max(0.05, deadline_s - time.monotonic()))
-    if found is not None:
-        return found
-    return classify_failure(url, timeout_s=max(0.05, deadline_s - time.monotonic()))

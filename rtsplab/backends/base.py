@@ -84,6 +84,8 @@ class OpenOptions:
             per extra thread (the low-latency profile's choice); 0 lets FFmpeg choose (the
             default profile's choice); ``None`` picks by profile.
         extra: further FFmpeg demuxer options, applied last.
+        tls_verify: ``rtsps://``: check the server's certificate against the system store.
+        tls_fingerprint: ``rtsps://``: accept only the certificate with this SHA-256.
         tap: sees the session's messages and packets (a :class:`~rtsplab.capture.SessionCapture`);
             only the native backend, which owns its sockets, reports to it.
 
@@ -98,6 +100,8 @@ class OpenOptions:
     profile: str = Profile.LOW_LATENCY
     decoder_threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    tls_verify: bool = False
+    tls_fingerprint: str | None = None
     tap: SessionTap | None = field(default=None, compare=False, repr=False)
 
     @property

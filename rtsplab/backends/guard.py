@@ -1,4 +1,4 @@
-"""Bounds on backend calls that cannot be interrupted, and a look at what a server answers.
+"""Bounds on backend calls that cannot be interrupted.
 
 FFmpeg (inside OpenCV and PyAV) bounds an open with its own interrupt callback, but not
 tightly: OpenCV's open of a server that accepts and never answers takes about twice
@@ -7,19 +7,14 @@ open runs in a daemon thread (:func:`bounded_open`); the caller waits at most
 ``open_timeout_s``, or until it is cancelled, and then abandons the open. An abandoned open
 finishes on its own (FFmpeg's interrupt fires) and releases the stream it may have opened.
 
-While a slow open runs, :func:`inspect_server` looks at the server once: :func:`sniff` reads
-the first bytes of its answer to ``OPTIONS``, so a server that is not RTSP (an HTTP server, a
-port speaking another protocol) is reported at once as :class:`~rtsplab.errors.ProtocolError`
-quoting, redacted and truncated, what it answered, on every backend; then a ``DESCRIBE``
-finds a stream whose codec nothing decodes (:class:`~rtsplab.errors.UnsupportedStream`),
-which FFmpeg would otherwise wait on until the deadline.
+While a slow open runs, :func:`rtsplab.backends.diagnosis.inspect_server` looks at the
+server once (a server that is not RTSP, a codec nothing decodes, a failed TLS handshake), so
+such an open fails at once with the reason rather than at the deadline.
 
 Example:
     >>> from rtsplab.urls import RtspUrl
-    >>> sniff(RtspUrl.parse("rtsp://127.0.0.1:1/x"), deadline_s=time.monotonic() + 0.5)
-    Traceback (most recent call last):
-    ...
-    rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
+    >>> bounded_open(RtspUrl.parse("rtsp://127.0.0.1:1/x"), lambda: 7, lambda v: None, 1.0)
+    7
 """
 
 from __future__ import annotations
@@ -31,122 +26,19 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from rtsplab.backends.rtsp_client import codec_error, connect, describe
-from rtsplab.errors import (
-    ConnectError,
-    OpenTimeout,
-    ProtocolError,
-    RtspLabError,
-    StreamClosed,
-)
-from rtsplab.urls import RtspUrl, scrub
+from rtsplab.backends.diagnosis import inspect_server
+from rtsplab.backends.rtsp_client import TlsOptions
+from rtsplab.errors import OpenTimeout, StreamClosed
+from rtsplab.urls import RtspUrl
 
-__all__ = ["QUOTE_BYTES", "bounded_open", "inspect_server", "quote_answer", "sniff"]
+__all__ = ["bounded_open"]
 
 log = logging.getLogger("rtsplab")
 
 T = TypeVar("T")
 
-QUOTE_BYTES = 32  # how much of a non-RTSP answer an error message quotes
 POLL_S = 0.02  # how often a waiting caller checks for cancellation
 SNIFF_AFTER_S = 0.25  # an open still running this long gets its server sniffed
-
-
-def quote_answer(data: bytes, url: RtspUrl) -> str:
-    """The start of a server's answer, printable, truncated and with credentials removed.
-
-    Example:
-        >>> quote_answer(b"HTTP/1.1 200 OK\\r\\nServer: x\\r\\n", RtspUrl.parse("rtsp://h/x"))
-        "'HTTP/1.1 200 OK\\\\r\\\\nServer: x\\\\r\\\\n'"
-        >>> quote_answer(b"\\x00" * 100, RtspUrl.parse("rtsp://h/x")).endswith("...")
-        True
-    """
-    text = data[:QUOTE_BYTES].decode("latin-1")
-    quoted = repr(scrub(text, url.secrets))
-    return quoted + ("..." if len(data) > QUOTE_BYTES else "")
-
-
-def sniff(url: RtspUrl, deadline_s: float, cancelled: Callable[[], bool] = lambda: False) -> bool:
-    """Send ``OPTIONS`` to the server and check that the answer starts like RTSP.
-
-    Returns ``True`` when the answer starts with ``RTSP/``, ``False`` when the server said
-    nothing before ``deadline_s`` (``time.monotonic()``) or before ``cancelled()``.
-
-    Raises:
-        ProtocolError: the server answered something that is not RTSP (quoted, redacted).
-        ConnectError: the connection was refused or could not be made.
-
-    Example:
-        >>> sniff(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), time.monotonic() + 1)  # doctest: +SKIP
-        True
-    """
-    remaining_s = deadline_s - time.monotonic()
-    if remaining_s <= 0:
-        return False
-    try:
-        sock = connect(url, remaining_s)
-    except OpenTimeout:
-        return False
-    data = b""
-    with sock:
-        request = f"OPTIONS {url.without_credentials()} RTSP/1.0\r\nCSeq: 1\r\n\r\n"
-        with contextlib.suppress(OSError):
-            sock.sendall(request.encode())
-        while len(data) < 5 and not cancelled():
-            remaining_s = deadline_s - time.monotonic()
-            if remaining_s <= 0:
-                break
-            sock.settimeout(min(POLL_S * 5, remaining_s))
-            try:
-                chunk = sock.recv(512)
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    if not data:
-        return False
-    if data.startswith(b"RTSP/"[: len(data)]) and len(data) >= 5:
-        return True
-    if b"RTSP/".startswith(data):  # a prefix of RTSP/ then silence: give it the benefit
-        return False
-    raise ProtocolError(
-        f"{url.redacted}: the server does not speak RTSP; it answered {quote_answer(data, url)}"
-    )
-
-
-def inspect_server(
-    url: RtspUrl, deadline_s: float, cancelled: Callable[[], bool] = lambda: False
-) -> RtspLabError | None:
-    """The error that explains a slow open at once, or ``None`` when there is none to find.
-
-    A server that is not RTSP gives :class:`ProtocolError`; a stream whose video codec no
-    backend decodes (or with no video) gives :class:`UnsupportedStream`. Refusals, silence,
-    401 and 404 give ``None``: the open reports those itself.
-
-    Example:
-        >>> inspect_server(RtspUrl.parse("rtsp://127.0.0.1:1/x"), time.monotonic() + 0.5) is None
-        True
-    """
-    try:
-        if not sniff(url, deadline_s, cancelled):
-            return None
-    except ProtocolError as exc:
-        return exc
-    except ConnectError:
-        return None
-    remaining_s = min(1.0, deadline_s - time.monotonic())
-    if remaining_s <= 0 or cancelled():
-        return None
-    try:
-        resp = describe(url, remaining_s)
-    except RtspLabError:
-        return None
-    if not resp.ok:
-        return None
-    return codec_error(url, resp)
 
 
 class _Attempt(Generic[T]):
@@ -196,6 +88,7 @@ def bounded_open(
     release: Callable[[T], None],
     timeout_s: float,
     cancel: threading.Event | None = None,
+    tls: TlsOptions | None = None,
 ) -> T:
     """Run ``open_fn()`` in a daemon thread; return its result within ``timeout_s``.
 
@@ -250,7 +143,7 @@ def bounded_open(
             ) from None
         if not sniffed and now - t0 >= min(SNIFF_AFTER_S, timeout_s / 4):
             sniffed = True
-            found = inspect_server(url, deadline_s, cancelled)
+            found = inspect_server(url, deadline_s, cancelled, tls)
             if found is not None and not attempt.done.is_set():
                 raise give_up(found) from None
             continue

@@ -11,12 +11,15 @@ returns each frame about one frame period earlier than any FFmpeg-demuxer reader
 Scope: H.264 (RFC 6184: single NAL, STAP-A, FU-A) and H.265 (RFC 7798: single NAL, AP, FU),
 picked from the SDP ``rtpmap``, with the parameter sets of ``sprop-parameter-sets`` or
 ``sprop-vps/sps/pps`` as decoder extradata (in-band ones when absent); RTP over interleaved
-TCP or over UDP (a client port pair); Basic/Digest auth; 3xx redirects at DESCRIBE (up to
-:data:`MAX_REDIRECTS`); RTCP sender reports for the wall clock and receiver reports back
-every :data:`RR_INTERVAL_S` (the clock is always the video's: a stream's audio and metadata
-tracks are set up too, their RTP dropped unread and their RTCP answered, because a server may
-not send the video's sender reports while a track is not set up); keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
-does not know it) within the session timeout. Other codecs answer
+TCP or over UDP (a client port pair); ``rtsps://`` (TLS, port 322 unless given; RTP
+interleaved inside it; see :mod:`rtsplab.backends.rtsp_client` for certificate checks);
+RTCP sender reports for the wall clock and receiver reports back every
+:data:`RR_INTERVAL_S`, sent only to the server the session is with (the clock is always the
+video's: a stream's audio and metadata tracks are set up too, their RTP dropped unread and
+their RTCP answered, because a server may not send the video's sender reports while a track
+is not set up). The RTSP protocol itself (Basic/Digest auth, 3xx redirects at DESCRIBE up to
+:data:`MAX_REDIRECTS`, keep-alive, requests from the server, TEARDOWN) is the sans-IO
+:mod:`rtsplab.rtsp.session`; this module moves its bytes and decodes. Other codecs answer
 :class:`~rtsplab.errors.UnsupportedStream`, so ``backend="auto"`` moves on to PyAV.
 
 Over UDP, packets pass a reorder buffer bounded by :data:`REORDER_PACKETS` and
@@ -54,7 +57,8 @@ from typing import Any
 import av
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, Profile, StreamInfo, now_ns
-from rtsplab.backends.rtsp_client import RtspClient, status_error
+from rtsplab.backends.diagnosis import status_error
+from rtsplab.backends.rtsp_client import RtspClient, TlsOptions
 from rtsplab.backends.udp import UdpPortPair
 from rtsplab.backends.yuv import luma_plane, to_bgr
 from rtsplab.entities import Transport
@@ -63,25 +67,18 @@ from rtsplab.errors import (
     ProtocolError,
     ReadTimeout,
     StreamClosed,
-    TransportRefused,
     UnsupportedStream,
 )
 from rtsplab.rtsp.assembler import AccessUnit, Depacketizer
 from rtsplab.rtsp.h264 import H264Depacketizer, sprop_parameter_sets
 from rtsplab.rtsp.h265 import H265Depacketizer, parse_h265_fmtp
-from rtsplab.rtsp.messages import (
-    InterleavedFrame,
-    RtspResponse,
-    parse_response,
-    parse_rtp_info,
-    parse_session,
-)
+from rtsplab.rtsp.messages import InterleavedFrame, RtspResponse, parse_rtp_info
 from rtsplab.rtsp.overload import CatchUp
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
 from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
 from rtsplab.rtsp.sdp import MediaDescription, SessionDescription, join_control, parse_sdp
-from rtsplab.rtsp.transport import parse_transport
+from rtsplab.rtsp.session import Event, Redirect, Reply, ServerRequest, SetUp
 from rtsplab.urls import RtspUrl
 
 __all__ = [
@@ -118,7 +115,6 @@ DRAIN_BYTES = 1 << 20
 DRAIN_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
-REDIRECTS = {301, 302, 303, 305, 307, 308}
 
 log = logging.getLogger("rtsplab.native")
 
@@ -143,9 +139,6 @@ class NativeBackend(Backend):
     def __init__(self, url: RtspUrl, options: OpenOptions) -> None:
         super().__init__(url, options)
         self._udp_mode = Transport(options.transport) is Transport.UDP
-        self._keepalive_s = 30.0
-        self._keepalive_method = "GET_PARAMETER"
-        self._next_keepalive = 0.0
         self._next_rr = 0.0
         self._next_pli = 0.0
         self.keyframe_requests = 0  # PLIs sent
@@ -161,11 +154,12 @@ class NativeBackend(Backend):
         self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
         self._wake_r.setblocking(False)
         self._media_url = url  # where the stream is, after redirects
+        self._tls = TlsOptions(options.tls_verify, options.tls_fingerprint)
         self._rx = RtpReceiver(H264Depacketizer())
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
-            self._client = RtspClient(url, options.open_timeout_s, tap=options.tap)
+            self._client = RtspClient(url, options.open_timeout_s, self._tls, options.tap)
             self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
@@ -202,35 +196,38 @@ class NativeBackend(Backend):
     # ---- RTSP ------------------------------------------------------------------------------
     def _check(self, resp: RtspResponse, what: str) -> None:
         transport = "UDP" if self._udp_mode else "TCP"
-        if what == "SETUP" and resp.status in (400, 501):  # relays that refuse a transport so
-            raise TransportRefused(
-                f"{self._media_url.redacted}: SETUP of RTP over {transport} answered "
-                f"{resp.status} {resp.reason}; the server may not serve that transport"
-            )
         error = status_error(self._media_url, resp, what, transport=transport)
         if error is not None:
             raise error
+
+    def _ask(self, client: RtspClient, what: str, deadline: float) -> Reply | SetUp | Redirect:
+        """The final answer to the request just queued, its status checked (2xx, or a
+        redirect)."""
+        event = client.answer(deadline)
+        if isinstance(event, Reply):
+            self._check(event.response, what)
+        return event
 
     def _describe(self, deadline: float) -> tuple[RtspResponse, str]:
         """DESCRIBE, following up to :data:`MAX_REDIRECTS` redirects; (answer, request URL)."""
         for _ in range(MAX_REDIRECTS + 1):
             client = self._client
             assert client is not None
-            base = self._media_url.without_credentials()
-            resp = client.request("DESCRIBE", base, [("Accept", "application/sdp")], deadline)
-            location = resp.get("location")
-            if resp.status not in REDIRECTS or not location:
-                self._check(resp, "DESCRIBE")
-                return resp, base
+            client.session.describe()
+            event = self._ask(client, "DESCRIBE", deadline)
+            if isinstance(event, Reply):
+                return event.response, client.session.url
+            if not isinstance(event, Redirect):
+                raise ProtocolError(f"{self.url.redacted}: DESCRIBE answered a SETUP reply")
             try:
-                target = RtspUrl.parse(location)
+                target = RtspUrl.parse(event.location)
             except ValueError:
                 raise ProtocolError(
                     f"{self.url.redacted}: DESCRIBE redirected to an unreadable Location"
                 ) from None
             here = self._media_url
-            if target.username is None and here.username and target.hostport == here.hostport:
-                # the same server: the same account
+            if event.same_origin and target.username is None and here.username is not None:
+                # the same scheme, host and port: the same account; never to another server
                 target = RtspUrl(
                     target.scheme,
                     target.host,
@@ -244,7 +241,7 @@ class NativeBackend(Backend):
             self._client = None
             self._media_url = target
             left_s = max(0.05, deadline - time.monotonic())
-            self._client = RtspClient(target, left_s, tap=self.options.tap)
+            self._client = RtspClient(target, left_s, self._tls, self.options.tap)
         raise ProtocolError(
             f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
             f"the last pointed to {self._media_url.redacted}"
@@ -268,16 +265,19 @@ class NativeBackend(Backend):
         depacketizer, extradata = self._codec(video)
         content_base = resp.get("content-base") or resp.get("content-location") or base
         track_url = join_control(content_base, video.control)
-        if self._udp_mode:
-            self._setup_udp(client, track_url, deadline)
-        else:
-            self._setup_tcp(client, track_url, deadline)
-        self._setup_other_tracks(client, sdp, video, content_base, deadline)
-        resp = client.request(
-            "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
-        )
-        self._check(resp, "PLAY")
-        self._next_keepalive = time.monotonic() + self._keepalive_s
+        try:
+            if self._udp_mode:
+                self._setup_udp(client, track_url, deadline)
+            else:
+                self._setup_tcp(client, track_url, deadline)
+            self._setup_other_tracks(client, sdp, video, content_base, deadline)
+            client.session.play(join_control(content_base, sdp.control))
+            event = self._ask(client, "PLAY", deadline)
+        except ProtocolError as exc:
+            raise ProtocolError(f"{self._media_url.redacted}: {exc}") from None
+        assert isinstance(event, Reply)
+        resp = event.response
+        client.session.tick(time.monotonic())  # the keep-alive clock starts now
         self._next_rr = time.monotonic() + RR_INTERVAL_S
         reorder = (
             ReorderBuffer(REORDER_PACKETS, REORDER_DELAY_MS * 1_000_000)
@@ -311,25 +311,11 @@ class NativeBackend(Backend):
             return H265Depacketizer(), []
         return H265Depacketizer(donl=sets.max_don_diff > 0), sets.nals
 
-    def _session(self, client: RtspClient, resp: RtspResponse) -> None:
-        session_value = resp.get("session")
-        if session_value is not None:
-            try:
-                session = parse_session(session_value)
-            except ProtocolError as exc:
-                raise ProtocolError(f"{self.url.redacted}: SETUP answered {exc}") from None
-            client.session = session.id
-            self._keepalive_s = session.keepalive_s
-
     def _setup_tcp(self, client: RtspClient, track_url: str, deadline: float) -> None:
-        transport = [("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")]
-        resp = client.request("SETUP", track_url, transport, deadline)
-        self._check(resp, "SETUP")
-        with contextlib.suppress(ProtocolError):  # keep the default channels if unreadable
-            offered = parse_transport(resp.get("transport") or "")
-            if offered and offered[0].interleaved is not None:  # the server may pick others
-                self._rtp_channel, self._rtcp_channel = offered[0].interleaved
-        self._session(client, resp)
+        client.session.setup(track_url, "RTP/AVP/TCP;unicast;interleaved=0-1")
+        event = self._ask(client, "SETUP", deadline)
+        if isinstance(event, SetUp) and event.interleaved is not None:  # the server may pick
+            self._rtp_channel, self._rtcp_channel = event.interleaved  # others (0-255, checked)
 
     def _setup_other_tracks(
         self,
@@ -363,23 +349,29 @@ class NativeBackend(Backend):
             else:
                 value = f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}"
             url = join_control(content_base, media.control)
-            resp = client.request("SETUP", url, [("Transport", value)], deadline)
-            offered = []
-            with contextlib.suppress(ProtocolError):
-                offered = parse_transport(resp.get("transport") or "")
-            if not resp.ok:
-                log.info("%s: SETUP of a %s track: %s", self.url.redacted, media.media, resp.status)
+            client.session.setup(url, value)
+            try:
+                event = client.answer(deadline)
+            except ProtocolError as exc:  # a bad Transport for a track we do not read
+                event = None
+                log.info("%s: SETUP of a %s track: %s", self.url.redacted, media.media, exc)
+            if not isinstance(event, SetUp):
+                if isinstance(event, Reply):
+                    log.info(
+                        "%s: SETUP of a %s track: %s",
+                        self.url.redacted, media.media, event.response.status,
+                    )  # fmt: skip
                 if pair is not None:
                     pair.close()
                 continue
-            if pair is not None and host is not None:
-                source = (offered[0].param("source") if offered else None) or host
-                pair.set_server(source, offered[0].server_port if offered else None)
+            transport = event.transport
+            if pair is not None and host is not None:  # RTCP only to the server, whatever
+                pair.set_server(host, transport.server_port if transport else None)  # source=
                 self._other_udp.append(pair)
                 continue
             rtcp_channel = channel + 1
-            if offered and offered[0].interleaved is not None:
-                rtcp_channel = offered[0].interleaved[1]
+            if event.interleaved is not None:
+                rtcp_channel = event.interleaved[1]
             self._other_rtcp_channels.append(rtcp_channel)
             channel += 2
 
@@ -392,22 +384,17 @@ class NativeBackend(Backend):
         except OSError as exc:
             raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
         rtp_port, rtcp_port = self._udp.ports
-        transport = [("Transport", f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}")]
-        resp = client.request("SETUP", track_url, transport, deadline)
-        self._check(resp, "SETUP")
-        server_ports = None
-        source = peer
-        with contextlib.suppress(ProtocolError):
-            offered = parse_transport(resp.get("transport") or "")
-            if offered:
-                if offered[0].tcp:
-                    raise UnsupportedStream(
-                        f"{self.url.redacted}: asked for RTP over UDP, the server set up TCP"
-                    )
-                server_ports = offered[0].server_port
-                source = offered[0].param("source") or peer
-        self._udp.set_server(source, server_ports)
-        self._session(client, resp)
+        client.session.setup(track_url, f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}")
+        event = self._ask(client, "SETUP", deadline)
+        transport = event.transport if isinstance(event, SetUp) else None
+        if transport is not None and transport.tcp:
+            raise UnsupportedStream(
+                f"{self.url.redacted}: asked for RTP over UDP, the server set up TCP"
+            )
+        source = transport.param("source") if transport is not None else None
+        if source and source != peer:  # RTCP (reports, keyframe requests) goes to the peer
+            log.info("%s: ignoring SETUP source=%s (not the server)", self.url.redacted, source)
+        self._udp.set_server(peer, transport.server_port if transport is not None else None)
 
     def _make_decoder(self, codec: str, parameter_sets: list[bytes]) -> Any:
         decoder: Any = av.CodecContext.create(codec, "r")
@@ -450,10 +437,9 @@ class NativeBackend(Backend):
     def _housekeeping(self, client: RtspClient) -> None:
         """Keep-alive, receiver reports and keyframe requests, when due."""
         now = time.monotonic()
-        if now >= self._next_keepalive:
-            self._next_keepalive = now + self._keepalive_s
-            with contextlib.suppress(OSError, StreamClosed):
-                client.send(self._keepalive_method, self._media_url.without_credentials(), [])
+        client.session.tick(now)  # a keep-alive when due (GET_PARAMETER, else OPTIONS)
+        with contextlib.suppress(OSError, StreamClosed):
+            client.flush()
         report = None
         wants = self._rx.assembler.waiting_for_keyframe or self._want_keyframe
         if wants and now >= self._next_pli:
@@ -473,16 +459,17 @@ class NativeBackend(Backend):
             for pair in self._other_udp:
                 pair.send_rtcp(other)
         else:
-            with contextlib.suppress(OSError, StreamClosed):
+            with contextlib.suppress(OSError, StreamClosed, ProtocolError):
                 client.send_interleaved(self._rtcp_channel, report)
                 for channel in self._other_rtcp_channels:
                     client.send_interleaved(channel, other)
 
-    def _on_response(self, raw: bytes) -> None:
-        """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""
-        with contextlib.suppress(ProtocolError):
-            if parse_response(raw).status in (405, 451, 501):
-                self._keepalive_method = "OPTIONS"
+    def _on_event(self, event: Event) -> None:
+        """An event of the playing session: RTP/RTCP to the receiver; the rest is logged."""
+        if isinstance(event, InterleavedFrame):
+            self._feed(event)
+        elif isinstance(event, ServerRequest):
+            log.debug("%s: answered the server's %s", self.url.redacted, event.request.method)
 
     def read(self) -> DecodedFrame:
         """Return the next decoded frame, as soon as its access unit is complete.
@@ -561,13 +548,10 @@ class NativeBackend(Backend):
                     self._rx.on_rtp(data, now_ns)
                 return
             for _ in range(DRAIN_BYTES // 65536):
-                items = client.read_available()
-                for item in items:
-                    if isinstance(item, InterleavedFrame):
-                        self._feed(item)
-                    else:
-                        self._on_response(item)
-                if not items:
+                events = client.available()
+                for event in events:
+                    self._on_event(event)
+                if not events:
                     return
         except ProtocolError as exc:
             raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
@@ -576,6 +560,8 @@ class NativeBackend(Backend):
 
     def _readable(self, client: RtspClient) -> bool:
         """Whether bytes are waiting on the connection or the RTP socket (no wait)."""
+        if client.buffered:  # decrypted TLS bytes that select would not see
+            return True
         watched: list[Any] = [s for s in (client.sock, self._udp and self._udp.rtp) if s]
         try:
             return bool(select.select(watched, [], [], 0)[0])
@@ -585,22 +571,19 @@ class NativeBackend(Backend):
     def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
         """Read one item from the connection (interleaved packet or response)."""
         try:
-            item = client.next_item(min(deadline, max(self._next_rr, time.monotonic() + 0.001)))
+            event = client.next_event(min(deadline, max(self._next_rr, time.monotonic() + 0.001)))
         except TimeoutError:
             if time.monotonic() >= deadline:
                 raise
             return  # a receiver report is due
-        if isinstance(item, InterleavedFrame):
-            self._feed(item)
-        else:
-            self._on_response(item)
+        self._on_event(event)
 
     def _wait_udp(self, client: RtspClient, udp: UdpPortPair, deadline: float) -> None:
         """Wait (bounded) for datagrams, the RTSP connection, a reorder deadline or a wake-up."""
         now = time.monotonic()
         if now >= deadline:
             raise TimeoutError
-        until = min(deadline, self._next_rr, self._next_keepalive)
+        until = min(deadline, self._next_rr, client.session.next_keepalive_s or deadline)
         reorder_ns = self._rx.deadline_ns
         if reorder_ns is not None:
             until = min(until, reorder_ns / 1e9)
@@ -609,8 +592,9 @@ class NativeBackend(Backend):
             watched += [pair.rtp, pair.rtcp]
         if client.sock is not None:
             watched.append(client.sock)
-        try:
-            ready, _, _ = select.select(watched, [], [], max(0.0, until - now))
+        try:  # decrypted TLS bytes already read from the socket: select would not see them
+            wait_s = 0.0 if client.buffered else max(0.0, until - now)
+            ready, _, _ = select.select(watched, [], [], wait_s)
         except (OSError, ValueError):  # a socket closed under us by close()
             raise StreamClosed(f"{self.url.redacted}: the connection is closed") from None
         now_ns = time.monotonic_ns()
@@ -628,12 +612,9 @@ class NativeBackend(Backend):
             for sock in (pair.rtp, pair.rtcp):
                 if sock in ready:
                     pair.drain(sock)
-        if client.sock is not None and client.sock in ready:
-            for item in client.read_available():  # keep-alive answers; servers may send RTCP
-                if isinstance(item, InterleavedFrame):
-                    self._feed(item)
-                else:
-                    self._on_response(item)
+        if client.sock is not None and (client.sock in ready or client.buffered):
+            for event in client.available():  # keep-alive answers; servers may send RTCP
+                self._on_event(event)
         self._rx.poll(time.monotonic_ns())
 
     def interrupt(self) -> None:

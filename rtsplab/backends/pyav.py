@@ -82,7 +82,7 @@ def map_av_error(
         return UnsupportedStream(f"{where}: cannot decode this stream ({detail})")
     if isinstance(exc, av.error.EOFError | EOFError | StopIteration):
         return StreamClosed(f"{where}: the stream ended")
-    if opening:  # unexplained: open_backend asks the server why (see rtsplab.backends.rtsp_client)
+    if opening:  # unexplained: open_backend asks the server why (see rtsplab.backends.diagnosis)
         return StreamClosed(f"{where}: could not open ({type(exc).__name__}: {detail})")
     return StreamClosed(f"{where}: the stream failed ({type(exc).__name__}: {detail})")
 

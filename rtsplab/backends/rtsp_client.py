@@ -1,77 +1,165 @@
-"""A small RTSP 1.0 client connection (RFC 2326), and failure classification built on it.
+"""One RTSP connection (TCP, or TLS for ``rtsps://``) carrying a sans-IO client session.
 
-:class:`RtspClient` is one TCP connection to an RTSP server: it numbers requests (CSeq),
-answers one Basic/Digest challenge (RFC 2617), keeps the session id, and splits what comes
-back into responses and ``$``-interleaved RTP/RTCP frames. Message parsing, SDP and auth come
-from :mod:`rtsplab.rtsp`, the same code the simulator serves with; this module only adds the
-socket.
+The protocol (CSeq, auth, keep-alive, redirects, server requests, TEARDOWN) is
+:class:`rtsplab.rtsp.session.ClientSession`; this module only moves its bytes: it connects
+(port 554, 322 for ``rtsps``), wraps the socket in TLS for ``rtsps://`` before a single byte
+goes out, sends what the session queues and feeds it what arrives.
 
-Two users:
-
-- :class:`rtsplab.backends.native.NativeBackend` plays a stream through it.
-- :func:`classify_failure`: OpenCV reports a failed open as ``isOpened() == False`` and nothing
-  more; rtsplab then asks the server with a bounded DESCRIBE and turns the answer into a typed
-  error: refused -> :class:`ConnectError`, silence -> :class:`OpenTimeout`, 401 ->
-  :class:`AuthError`, 404 -> :class:`NotFound`, a codec FFmpeg cannot decode ->
-  :class:`UnsupportedStream`.
+TLS: cameras use self-signed certificates, so by default the certificate is not checked (the
+connection is still encrypted); ``TlsOptions(verify=True)`` checks it against the system's
+trust store and the host name, ``TlsOptions(fingerprint="sha256:AB:CD:...")`` pins one
+certificate (the SHA-256 of its DER form, as ``openssl x509 -fingerprint -sha256`` prints).
+A TLS failure raises :class:`~rtsplab.errors.TlsError` saying what failed.
 
 Example:
-    >>> describe(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), timeout_s=1).status  # doctest: +SKIP
-    200
+    >>> connect(RtspUrl.parse("rtsp://127.0.0.1:1/x"), 0.5)
+    Traceback (most recent call last):
+    ...
+    rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import re
 import socket
+import ssl
+import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rtsplab.errors import (
-    AuthError,
-    ConnectError,
-    NotFound,
-    OpenTimeout,
-    ProtocolError,
-    RtspLabError,
-    StreamClosed,
-    TransportRefused,
-    UnsupportedStream,
+from rtsplab.errors import ConnectError, OpenTimeout, StreamClosed, TlsError
+from rtsplab.rtsp.messages import InterleavedFrame
+from rtsplab.rtsp.session import (
+    MAX_HELD_FRAMES,
+    ClientSession,
+    Event,
+    Redirect,
+    Reply,
+    SetUp,
 )
-from rtsplab.rtsp.auth import authorization_header
-from rtsplab.rtsp.messages import (
-    InterleavedFrame,
-    MessageReader,
-    RtspResponse,
-    format_request,
-    interleave,
-    parse_response,
-)
-from rtsplab.rtsp.sdp import parse_sdp
 from rtsplab.urls import RtspUrl
 
 if TYPE_CHECKING:
     from rtsplab.capture import SessionTap
 
-__all__ = ["RtspClient", "classify_failure", "codec_error", "connect", "describe", "status_error"]
+__all__ = ["RtspClient", "TlsOptions", "connect"]
 
-DECODABLE = {"H264", "H265", "HEVC", "JPEG", "MP4V-ES"}
+RECV_BYTES = 65536
 
 
-def connect(url: RtspUrl, timeout_s: float) -> socket.socket:
-    """A TCP connection to the RTSP server of ``url`` (port 554 unless given), or a typed error.
+@dataclass(frozen=True)
+class TlsOptions:
+    """How an ``rtsps://`` connection checks the server's certificate.
+
+    Attributes:
+        verify: check the certificate against the system trust store and the host name.
+        fingerprint: accept exactly the certificate whose SHA-256 is this
+            (``"sha256:AB:CD:..."`` or plain hex); checked whatever ``verify`` says.
+
+    Example:
+        >>> TlsOptions(fingerprint="sha256:" + ":".join(["AB"] * 32)).pinned == "ab" * 32
+        True
+        >>> TlsOptions(fingerprint="md5:00")
+        Traceback (most recent call last):
+        ...
+        ValueError: tls_fingerprint must be a SHA-256 fingerprint: 'sha256:' and 32 hex bytes
+    """
+
+    verify: bool = False
+    fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fingerprint is not None and len(self.pinned or "") != 64:
+            raise ValueError(
+                "tls_fingerprint must be a SHA-256 fingerprint: 'sha256:' and 32 hex bytes"
+            )
+
+    @property
+    def pinned(self) -> str | None:
+        """The pinned fingerprint as lowercase hex without separators, or None.
+
+        Example:
+            >>> TlsOptions().pinned is None
+            True
+        """
+        if self.fingerprint is None:
+            return None
+        text = self.fingerprint.strip().lower()
+        text = text.removeprefix("sha256:").removeprefix("sha-256:")
+        return re.sub(r"[^0-9a-f]", "", text) if re.fullmatch(r"[0-9a-f:\s]+", text) else ""
+
+    def context(self) -> ssl.SSLContext:
+        """The SSL context for these options.
+
+        Example:
+            >>> TlsOptions().context().verify_mode == ssl.CERT_NONE
+            True
+        """
+        if self.verify:
+            return ssl.create_default_context()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def _tls(sock: socket.socket, url: RtspUrl, tls: TlsOptions, timeout_s: float) -> ssl.SSLSocket:
+    where = url.redacted
+    sock.settimeout(timeout_s)
+    try:
+        wrapped = tls.context().wrap_socket(sock, server_hostname=url.host.strip("[]"))
+    except ssl.SSLCertVerificationError as exc:
+        sock.close()
+        raise TlsError(
+            f"{where}: TLS certificate not trusted ({exc.verify_message}); pin it with "
+            "tls_fingerprint='sha256:...' or pass tls_verify=False"
+        ) from None
+    except TimeoutError:
+        sock.close()
+        raise OpenTimeout(f"{where}: no TLS handshake within {timeout_s:g} s") from None
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise TlsError(
+            f"{where}: TLS handshake failed ({reason}); does this port serve rtsps?"
+        ) from None
+    pinned = tls.pinned
+    if pinned is not None:
+        der = wrapped.getpeercert(binary_form=True) or b""
+        seen = hashlib.sha256(der).hexdigest()
+        if not hmac.compare_digest(seen, pinned):
+            wrapped.close()
+            raise TlsError(
+                f"{where}: TLS certificate fingerprint sha256:{seen[:16]}... does not match "
+                "the pinned tls_fingerprint"
+            )
+    return wrapped
+
+
+def connect(url: RtspUrl, timeout_s: float, tls: TlsOptions | None = None) -> socket.socket:
+    """A connection to the RTSP server of ``url`` (its port, else 554, 322 for ``rtsps``),
+    TLS-wrapped for ``rtsps://`` before anything is sent; or a typed error.
 
     Raises:
         ConnectError: refused or unreachable. OpenTimeout: no connection within ``timeout_s``.
+        TlsError: ``rtsps://`` and the TLS handshake or the certificate check failed.
 
     Example:
-        >>> connect(RtspUrl.parse("rtsp://127.0.0.1:1/x"), 0.5)
+        >>> connect(RtspUrl.parse("rtsps://127.0.0.1:1/x"), 0.5)
         Traceback (most recent call last):
         ...
-        rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
+        rtsplab.errors.ConnectError: rtsps://127.0.0.1:1/x: connection refused; is the server running on that port?
     """
+    t0 = time.monotonic()
     try:
-        return socket.create_connection((url.host.strip("[]"), url.port or 554), timeout=timeout_s)
+        sock = socket.create_connection(
+            (url.host.strip("[]"), url.effective_port), timeout=timeout_s
+        )
     except ConnectionRefusedError:
         raise ConnectError(
             f"{url.redacted}: connection refused; is the server running on that port?"
@@ -84,79 +172,60 @@ def connect(url: RtspUrl, timeout_s: float) -> socket.socket:
         raise ConnectError(
             f"{url.redacted}: cannot connect ({exc.strerror or type(exc).__name__})"
         ) from None
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if url.scheme == "rtsps":
+        left_s = max(0.05, timeout_s - (time.monotonic() - t0))
+        return _tls(sock, url, tls or TlsOptions(), left_s)
+    return sock
 
 
 class RtspClient:
-    """One RTSP connection: requests with CSeq, auth and session; interleaved frames kept.
+    """One RTSP connection and the :class:`ClientSession` it carries.
 
     Raises:
         ConnectError: refused or unreachable. OpenTimeout: no connection within ``timeout_s``.
+        TlsError: the TLS handshake of an ``rtsps://`` URL failed.
 
     Example:
         >>> with RtspClient(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), 2) as c:  # doctest: +SKIP
-        ...     print(c.request("OPTIONS", "*", [], time.monotonic() + 2).status)
+        ...     c.session.describe()
+        ...     print(c.answer(time.monotonic() + 2).response.status)
         200
     """
 
-    def __init__(self, url: RtspUrl, timeout_s: float, tap: SessionTap | None = None) -> None:
+    def __init__(
+        self,
+        url: RtspUrl,
+        timeout_s: float,
+        tls: TlsOptions | None = None,
+        tap: SessionTap | None = None,
+    ) -> None:
         self.url = url
         self.tap = tap  # sees every message and interleaved packet (session capture)
-        self.session: str | None = None
-        self._cseq = 0
-        self._challenge: str | None = None
-        self._messages = MessageReader()
-        self._pending: list[InterleavedFrame] = []
-        self._sock: socket.socket | None = connect(url, timeout_s)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        observe = self._observe if tap is not None else None
+        self.session = ClientSession(
+            url.without_credentials(), url.username, url.password, observe=observe
+        )
+        self._frames: deque[InterleavedFrame] = deque(maxlen=MAX_HELD_FRAMES)
+        self._sock: socket.socket | None = connect(url, timeout_s, tls)
         if tap is not None:  # tap: connected
             tap.on_connect(self._sock.getsockname()[:2], self._sock.getpeername()[:2])
+        # One OpenSSL connection must not be read and written by two threads at once (a
+        # close() from another thread while the reader waits); plain sockets need no lock.
+        self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
 
-    def send(self, method: str, uri: str, headers: list[tuple[str, str]]) -> int:
-        """Send a request (with session and credentials when known); returns its CSeq.
+    def _observe(self, direction: str, item: bytes | InterleavedFrame) -> None:
+        tap = self.tap
+        if tap is None:
+            return
+        if isinstance(item, InterleavedFrame):  # tap: an interleaved packet, either way
+            tap.on_interleaved(direction, item.channel, item.payload)
+        else:  # tap: a whole RTSP message, either way
+            tap.on_rtsp(direction, item)
 
-        Example:
-            >>> with RtspClient(RtspUrl.parse("rtsp://127.0.0.1:8554/cam1"), 2) as c:  # doctest: +SKIP
-            ...     c.send("OPTIONS", "*", [])
-            1
-        """
-        if self._sock is None:
-            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        self._cseq += 1
-        hdrs = [*headers, ("User-Agent", "rtsplab")]
-        if self.session:
-            hdrs.append(("Session", self.session))
-        if self._challenge and self.url.username is not None:
-            auth = authorization_header(
-                self.url.username, self.url.password or "", method, uri, self._challenge
-            )
-            hdrs.append(("Authorization", auth))
-        request = format_request(method, uri, self._cseq, hdrs)
-        if self.tap is not None:  # tap: a request sent
-            self.tap.on_rtsp("out", request)
-        try:
-            self._sock.sendall(request)
-        except TimeoutError:
-            raise
-        except OSError as exc:
-            raise self._lost(exc) from None
-        return self._cseq
-
-    def send_interleaved(self, channel: int, payload: bytes) -> None:
-        """Send one ``$``-framed packet (an RTCP receiver report) on the connection.
-
-        Example:
-            >>> c.send_interleaved(1, build_receiver_report(7))  # doctest: +SKIP
-        """
-        if self._sock is None:
-            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        if self.tap is not None:  # tap: an interleaved packet sent
-            self.tap.on_interleaved("out", channel, payload)
-        try:
-            self._sock.sendall(interleave(channel, payload))
-        except TimeoutError:
-            raise
-        except OSError as exc:
-            raise self._lost(exc) from None
+    def _locked(self) -> contextlib.AbstractContextManager[object]:
+        return self._tls_lock if self._tls_lock is not None else contextlib.nullcontext()
 
     @property
     def sock(self) -> socket.socket | None:
@@ -168,116 +237,139 @@ class RtspClient:
         """
         return self._sock
 
-    def read_available(self) -> list[bytes | InterleavedFrame]:
-        """Read what the socket holds now, without waiting; return the complete items.
-
-        Raises:
-            StreamClosed: the server closed or reset the connection.
-            ProtocolError: the server sent something that is not RTSP.
+    @property
+    def buffered(self) -> bool:
+        """True when TLS holds decrypted bytes not yet read (``select`` would not see them).
 
         Example:
-            >>> c.read_available()  # doctest: +SKIP
-            []
+            >>> c.buffered  # doctest: +SKIP
+            False
         """
-        if self._sock is None:
-            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        try:
-            self._sock.settimeout(0)
-            data = self._sock.recv(65536)
-        except (BlockingIOError, TimeoutError):
-            data = None
-        except OSError as exc:
-            raise self._lost(exc) from None
-        finally:
-            with contextlib.suppress(OSError):
-                self._sock.settimeout(1.0)  # requests sent later must not fail on a full buffer
-        if data is not None:
-            if not data:
-                raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
-            self._messages.feed(data)
-        items: list[bytes | InterleavedFrame] = [*self._pending]
-        self._pending.clear()
-        while (item := self._next_message()) is not None:
-            items.append(item)
-        return items
-
-    def _next_message(self) -> bytes | InterleavedFrame | None:
-        """The next complete item of the byte stream, shown to the tap."""
-        item = self._messages.next()
-        if item is not None and self.tap is not None:  # tap: a message or packet received
-            if isinstance(item, InterleavedFrame):
-                self.tap.on_interleaved("in", item.channel, item.payload)
-            else:
-                self.tap.on_rtsp("in", item)
-        return item
+        sock = self._sock
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
     def _lost(self, exc: OSError) -> StreamClosed:
         return StreamClosed(
             f"{self.url.redacted}: connection lost ({exc.strerror or type(exc).__name__})"
         )
 
-    def next_item(self, deadline: float) -> bytes | InterleavedFrame:
-        """The next response (raw bytes) or interleaved frame; frames held back come first.
+    def flush(self) -> None:
+        """Send everything the session has queued.
 
         Raises:
-            TimeoutError: nothing complete before ``deadline`` (``time.monotonic()``).
-            StreamClosed: the server closed or reset the connection.
-            ProtocolError: the server sent something that is not RTSP.
+            StreamClosed: the connection is closed or broke.
 
         Example:
-            >>> c.next_item(time.monotonic() + 1)  # doctest: +SKIP
+            >>> c.session.request("OPTIONS", "*"); c.flush()  # doctest: +SKIP
+        """
+        data = self.session.data_to_send()
+        if not data:
+            return
+        sock = self._sock
+        if sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        try:
+            with self._locked():
+                sock.settimeout(1.0)  # a full send buffer must not block for ever
+                sock.sendall(data)
+        except OSError as exc:
+            raise self._lost(exc) from None
+
+    def _recv(self, timeout_s: float) -> bool:
+        """Read once (waiting up to ``timeout_s``, 0: not at all); False when nothing came."""
+        sock = self._sock
+        if sock is None:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        try:
+            with self._locked():
+                sock.settimeout(timeout_s)
+                data = sock.recv(RECV_BYTES)
+        except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
+            return False
+        except OSError as exc:
+            raise self._lost(exc) from None
+        if not data:
+            raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
+        self.session.receive_data(data)
+        return True
+
+    def next_event(self, deadline: float) -> Event:
+        """The next session event, reading until ``deadline`` (``time.monotonic()``).
+
+        Raises:
+            TimeoutError: nothing before ``deadline``.
+            StreamClosed: the server closed or reset the connection.
+            ProtocolError: the server broke RTSP.
+
+        Example:
+            >>> c.next_event(time.monotonic() + 1)  # doctest: +SKIP
             InterleavedFrame(channel=0)
         """
-        if self._pending:
-            return self._pending.pop(0)
-        if self._sock is None:
-            raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        while (item := self._next_message()) is None:
+        if self._frames:
+            return self._frames.popleft()
+        while True:
+            event = self.session.next_event()
+            self.flush()  # answers to the server's requests, keep-alives
+            if event is not None:
+                return event
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            try:
-                self._sock.settimeout(remaining)
-                data = self._sock.recv(65536)
-            except TimeoutError:
-                raise
-            except OSError as exc:
-                raise self._lost(exc) from None
-            if not data:
-                raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
-            self._messages.feed(data)
-        return item
+            self._recv(remaining)
 
-    def request(
-        self, method: str, uri: str, headers: list[tuple[str, str]], deadline: float
-    ) -> RtspResponse:
-        """Send a request and wait for its response, answering one auth challenge.
-
-        Interleaved frames that arrive meanwhile are kept for :meth:`next_item`.
+    def available(self) -> list[Event]:
+        """The events that what the socket holds now makes, without waiting.
 
         Example:
-            >>> c.request("DESCRIBE", url, [("Accept", "application/sdp")], deadline).status  # doctest: +SKIP
+            >>> c.available()  # doctest: +SKIP
+            []
+        """
+        out: list[Event] = [*self._frames]
+        self._frames.clear()
+        self._recv(0)
+        while (event := self.session.next_event()) is not None:
+            out.append(event)
+        self.flush()
+        return out
+
+    def answer(self, deadline: float) -> Reply | SetUp | Redirect:
+        """Send what is queued and wait for the final answer to the caller's request;
+        interleaved frames that arrive meanwhile are kept for :meth:`next_event`.
+
+        Raises:
+            TimeoutError, StreamClosed, ProtocolError: as :meth:`next_event`.
+
+        Example:
+            >>> c.session.describe(); c.answer(time.monotonic() + 2).response.status  # doctest: +SKIP
             200
         """
-        for attempt in range(2):
-            cseq = self.send(method, uri, headers)
+        self.flush()
+        held: list[InterleavedFrame] = []
+        try:
             while True:
-                item = self.next_item(deadline)
-                if isinstance(item, InterleavedFrame):
-                    self._pending.append(item)
+                if self._frames:
+                    held.append(self._frames.popleft())
                     continue
-                resp = parse_response(item)
-                if resp.cseq == cseq:
-                    break
-            challenges = resp.get_all("www-authenticate")
-            if resp.status != 401 or attempt or not challenges or self.url.username is None:
-                return resp
-            digest = [c for c in challenges if c.lower().startswith("digest")]
-            self._challenge = (digest or challenges)[0]
-        return resp
+                event = self.next_event(deadline)
+                if isinstance(event, Reply | SetUp | Redirect):
+                    return event
+                if isinstance(event, InterleavedFrame):
+                    held.append(event)
+        finally:
+            self._frames.extendleft(reversed(held))
+
+    def send_interleaved(self, channel: int, payload: bytes) -> None:
+        """Send one ``$``-framed packet (an RTCP receiver report) on the connection.
+
+        Example:
+            >>> c.send_interleaved(1, build_receiver_report(7))  # doctest: +SKIP
+        """
+        self.session.send_interleaved(channel, payload)
+        self.flush()
 
     def interrupt(self) -> None:
-        """Shut the socket down so that a ``recv`` blocked in another thread returns now.
+        """Shut the socket's reading side so that a ``recv`` blocked in another thread returns
+        now; the writing side stays open for the TEARDOWN that :meth:`close` sends.
 
         Example:
             >>> import threading
@@ -286,7 +378,7 @@ class RtspClient:
             >>> threading.Timer(0.1, c.interrupt).start()
             >>> t0 = time.monotonic()
             >>> try:
-            ...     c.next_item(deadline=t0 + 5)
+            ...     c.next_event(deadline=t0 + 5)
             ... except StreamClosed:
             ...     print("StreamClosed in under a second:", time.monotonic() - t0 < 1)
             StreamClosed in under a second: True
@@ -295,10 +387,11 @@ class RtspClient:
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(sock, socket.SHUT_RD)
 
     def close(self, teardown: bool = True) -> None:
-        """Send TEARDOWN (best effort, when a session exists) and close. Idempotent.
+        """Send TEARDOWN (best effort, with credentials, when a session exists) and close.
+        Idempotent.
 
         Example:
             >>> c.close(); c.close()  # doctest: +SKIP
@@ -306,19 +399,19 @@ class RtspClient:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        with contextlib.suppress(OSError):
-            if teardown and self.session:
-                sock.settimeout(0.2)
-                self._cseq += 1
-                request = format_request(
-                    "TEARDOWN",
-                    self.url.without_credentials(),
-                    self._cseq,
-                    [("Session", self.session)],
-                )
-                if self.tap is not None:  # tap: the TEARDOWN sent
-                    self.tap.on_rtsp("out", request)
-                sock.sendall(request)
+        lock = self._tls_lock
+        free = lock is None or lock.acquire(timeout=0.3)  # a reader thread woken by interrupt()
+        try:
+            if teardown and free:
+                self.session.close()
+                data = self.session.data_to_send()
+                if data:
+                    with contextlib.suppress(OSError, ValueError):
+                        sock.settimeout(0.2)
+                        sock.sendall(data)
+        finally:
+            if lock is not None and free:
+                lock.release()
         with contextlib.suppress(OSError):
             sock.close()
 
@@ -329,112 +422,4 @@ class RtspClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RtspClient({self.url.redacted!r}, session={self.session!r})"
-
-
-def describe(url: RtspUrl, timeout_s: float = 2.0) -> RtspResponse:
-    """Send DESCRIBE (answering one auth challenge) and return the response.
-
-    Raises:
-        ConnectError: connection refused or host unreachable.
-        OpenTimeout: no answer within ``timeout_s``.
-        ProtocolError: the peer does not speak RTSP.
-
-    Example:
-        >>> describe(RtspUrl.parse("rtsp://127.0.0.1:1/x"), 0.5)
-        Traceback (most recent call last):
-        ...
-        rtsplab.errors.ConnectError: rtsp://127.0.0.1:1/x: connection refused; is the server running on that port?
-    """
-    deadline = time.monotonic() + timeout_s
-    with RtspClient(url, timeout_s) as client:
-        try:
-            return client.request(
-                "DESCRIBE", url.without_credentials(), [("Accept", "application/sdp")], deadline
-            )
-        except TimeoutError:
-            raise OpenTimeout(
-                f"{url.redacted}: no RTSP answer within {timeout_s:g} s; check host, port and firewall"
-            ) from None
-
-
-def status_error(
-    url: RtspUrl, resp: RtspResponse, what: str, transport: str | None = None
-) -> RtspLabError | None:
-    """The typed error for a non-2xx RTSP response, or ``None`` for 2xx.
-
-    ``transport`` names what a SETUP asked for (``"TCP"``), so a 461 says what was refused.
-
-    Example:
-        >>> type(status_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(404, "Not Found"), "DESCRIBE"))
-        <class 'rtsplab.errors.NotFound'>
-    """
-    if resp.ok:
-        return None
-    where = url.redacted
-    if resp.status == 401:
-        hint = (
-            "the password is wrong" if url.username else "the server needs user:password in the URL"
-        )
-        return AuthError(f"{where}: 401 Unauthorized; {hint}")
-    if resp.status == 404:
-        return NotFound(f"{where}: 404 Not Found; check the path after the host")
-    if resp.status == 461:
-        other = {"TCP": "udp", "UDP": "tcp"}.get(transport or "")
-        if other is not None:
-            return TransportRefused(
-                f"{where}: the server refuses RTP over {transport} (461); try transport='{other}'"
-            )
-        return TransportRefused(f"{where}: the server refuses this RTP transport (461)")
-    return ConnectError(f"{where}: {what} answered {resp.status} {resp.reason}")
-
-
-def codec_error(url: RtspUrl, resp: RtspResponse) -> RtspLabError | None:
-    """The error a DESCRIBE answer implies by itself: a malformed SDP (:class:`ProtocolError`),
-    no video track, or a video codec nothing here decodes (:class:`UnsupportedStream`).
-
-    Example:
-        >>> sdp = b"v=0\\r\\nm=video 0 RTP/AVP 26\\r\\na=rtpmap:26 JPEG2000/90000\\r\\n"
-        >>> codec_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(200, "OK", body=sdp))
-        UnsupportedStream('rtsp://h/x: video codec JPEG2000 is not supported; use H.264 or H.265')
-        >>> sdp = b"v=0\\r\\nm=video 0 RTP/AVP 96\\r\\na=rtpmap:96 H264/90000\\r\\n"
-        >>> codec_error(RtspUrl.parse("rtsp://h/x"), RtspResponse(200, "OK", body=sdp)) is None
-        True
-    """
-    try:
-        video = parse_sdp(resp.body).video()
-    except ProtocolError as exc:
-        return exc
-    codec = video.encoding if video is not None else None
-    if codec is None:
-        return UnsupportedStream(f"{url.redacted}: the stream has no video track")
-    if codec not in DECODABLE:
-        return UnsupportedStream(
-            f"{url.redacted}: video codec {codec} is not supported; use H.264 or H.265"
-        )
-    return None
-
-
-def classify_failure(url: RtspUrl, timeout_s: float = 2.0) -> RtspLabError:
-    """Ask the server why a stream did not open; return (not raise) the typed error.
-
-    Example:
-        >>> type(classify_failure(RtspUrl.parse("rtsp://127.0.0.1:1/x"), 0.5)).__name__
-        'ConnectError'
-    """
-    try:
-        resp = describe(url, timeout_s)
-    except RtspLabError as exc:
-        return exc
-    error = status_error(url, resp, "DESCRIBE")
-    if error is not None:
-        return error
-    error = codec_error(url, resp)
-    if error is not None:
-        return error
-    video = parse_sdp(resp.body).video()  # codec_error found it well-formed, with video
-    codec = video.encoding if video is not None else "video"
-    return UnsupportedStream(
-        f"{url.redacted}: the server describes a {codec} stream, but it could not be opened or "
-        "decoded; try transport='udp' or backend='pyav' for details"
-    )
+        return f"RtspClient({self.url.redacted!r}, session={self.session.session_id!r})"

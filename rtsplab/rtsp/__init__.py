@@ -6,7 +6,9 @@ both build on these modules; they only add I/O. Every parser raises
 
 - :mod:`~rtsplab.rtsp.messages`: requests, responses, ``Session``, ``$``-interleaved frames
 - :mod:`~rtsplab.rtsp.sdp`: session descriptions and control URLs
-- :mod:`~rtsplab.rtsp.auth`: Basic and Digest, client and server side
+- :mod:`~rtsplab.rtsp.auth`: Basic and Digest (MD5, SHA-256), client and server side
+- :mod:`~rtsplab.rtsp.session`: the client's RTSP session as a state machine (bytes and time
+  in, bytes and events out)
 - :mod:`~rtsplab.rtsp.transport`: the ``Transport`` header
 - :mod:`~rtsplab.rtsp.rtp`, :mod:`~rtsplab.rtsp.rtcp`: packets
 - :mod:`~rtsplab.rtsp.h264`, :mod:`~rtsplab.rtsp.h265`: packetizers and depacketizers

@@ -349,7 +349,11 @@ class RtspConnection:
             self._send_error(501, cseq)
             return
         auth = self.auth
-        if method != "OPTIONS" and auth and not auth.check(req.method, req.get("Authorization")):
+        if (
+            method != "OPTIONS"
+            and auth
+            and not auth.check(req.method, req.get("Authorization"), req.uri)
+        ):
             self._send_error(401, cseq, [("WWW-Authenticate", auth.challenge())])
             return
         session = None

@@ -109,6 +109,7 @@ class GstServer:
     proc: subprocess.Popen[bytes]
     credentials: tuple[str, str] | None = field(default=None, repr=False)
     stderr_path: Path | None = field(default=None, repr=False)
+    scheme: str = "rtsp"  # "rtsps" when started with a TLS certificate
 
     @property
     def pid(self) -> int:
@@ -123,7 +124,7 @@ class GstServer:
                 raise ValueError("this server was started without credentials")
             user, password = self.credentials
             auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-        return f"rtsp://{auth}127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://{auth}127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
         """Stop the server by PID (SIGTERM, then SIGKILL); idempotent."""
@@ -181,6 +182,7 @@ def start_gst_server(
     ready_timeout_s: float = 15.0,
     python: str = SYSTEM_PYTHON,
     extra_args: tuple[str, ...] = (),
+    tls_pem: Path | None = None,
 ) -> GstServer:
     """Start gst-rtsp-server on a free port and wait until it reports ``READY``.
 
@@ -216,10 +218,15 @@ def start_gst_server(
         if udp_only:
             cmd.append("--udp-only")
         cmd += extra_args
+        if tls_pem is not None:  # serve rtsps:// with this certificate and key
+            cmd.append(f"--tls={tls_pem}")
         stderr_path = log_dir / f"gst_rtsp_server_{port}_{attempt}.log"
         with stderr_path.open("wb") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
-        server = GstServer(port, tuple(mounts), fps, size, udp_only, proc, credentials, stderr_path)
+        server = GstServer(
+            port, tuple(mounts), fps, size, udp_only, proc, credentials, stderr_path,
+            "rtsps" if tls_pem is not None else "rtsp",
+        )  # fmt: skip
         try:
             _wait_ready(proc, port, ready_timeout_s)
             return server

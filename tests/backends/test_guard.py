@@ -9,7 +9,8 @@ import time
 import pytest
 from faults.fakes import FakeServer
 
-from rtsplab.backends.guard import bounded_open, quote_answer, sniff
+from rtsplab.backends.diagnosis import quote_answer, sniff
+from rtsplab.backends.guard import bounded_open
 from rtsplab.errors import AuthError, OpenTimeout, ProtocolError, StreamClosed
 from rtsplab.urls import RtspUrl
 

@@ -87,11 +87,12 @@ def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
         bitrate_kbps: int = 1000,
         ready_timeout_s: float = 15.0,
         extra_args: tuple[str, ...] = (),
+        tls_pem: Path | None = None,
     ) -> GstServer:
         python = require_gst_rtsp_server()
         server = start_gst_server(
             tmp_path, mounts, fps, size, credentials, udp_only, auth, bitrate_kbps,
-            ready_timeout_s, python, extra_args,
+            ready_timeout_s, python, extra_args, tls_pem,
         )  # fmt: skip
         started.append(server)
         return server

@@ -133,7 +133,6 @@ SHAPES = (
         "RTSPS (self-signed)",
         tls=True,
         backends=("native", "pyav"),
-        xfail={"native": "needs RTSPS on the native client"},
     ),
     Shape("camera clock 3 s ahead", ("--ntp-offset-s", "3"), offset_ms=3000.0),
     Shape("camera clock 3 s behind", ("--ntp-offset-s", "-3"), offset_ms=-3000.0),
