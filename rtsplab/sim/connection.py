@@ -80,7 +80,7 @@ class ServerLimits:
         4
     """
 
-    max_connections: int = 64
+    max_connections: int = 256
     max_sessions_per_connection: int = 8
     max_sessions: int = 256
     request_timeout_s: float = 10.0
