@@ -4,9 +4,18 @@
 ``buffered`` and ``latest`` run the same decode loop in a daemon thread and differ only in the
 :mod:`rtsplab.policies` object the loop puts frames into.
 
-Every frame handed out carries its true age: the source time comes from the timecode burned
-into the image when there is one, else from the RTCP wall clock (PyAV), else from the PTS
-anchored at the first frame's arrival, else from the arrival time (see :class:`Clock`).
+Every frame is stamped once, in the thread that decoded it: the decode step turns each decoded
+picture into a :class:`Stamped` record (reader sequence number, picture, source time, clock,
+source sequence number), by the best clock it carries: the timecode burned into the image
+when there is one, else the RTCP wall clock of the picture's own RTP timestamp, else that
+timestamp anchored at the first frame's arrival, else the arrival time (see :class:`Clock`
+and :class:`~rtsplab.source_clock.SourceClock`). The policies buffer records, groups match on
+them, and :func:`to_frame` alone turns one into the :class:`Frame` handed out (the BGR
+conversion happens there, so frames that are dropped are never converted).
+
+A stream that ended (closed, or failed for good) raises :class:`StreamClosed` on every read
+once the frames it decoded before are handed out, and iterating a reader yields each frame
+at most once.
 
 Example:
     >>> with open("rtsp://127.0.0.1:8554/cam1", strategy="latest") as r:  # doctest: +SKIP
@@ -19,28 +28,104 @@ from __future__ import annotations
 
 import inspect
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
-from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.backends import BACKENDS, Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.entities import Clock, Frame, Overflow, Strategy, StreamState, Transport
+from rtsplab.errors import OpenTimeout, ProtocolError, ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
-from rtsplab.source_clock import SourceClock, Stamp
+from rtsplab.source_clock import SourceClock
 from rtsplab.timecode import read_timecode
 from rtsplab.urls import RtspUrl, scrub
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-__all__ = ["Reader", "ReaderOptions", "StreamOptions", "open", "show_options", "stream_name"]
+__all__ = [
+    "Reader",
+    "ReaderOptions",
+    "Stamped",
+    "StreamOptions",
+    "open",
+    "show_options",
+    "stream_name",
+    "to_frame",
+]
 
 log = logging.getLogger("rtsplab")
 
-Item = tuple[int, DecodedFrame]  # (reader seq, decoded frame)
+
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """A decoded picture stamped with its capture time, once, in the thread that decoded it.
+
+    What the decode step produces and the policies buffer; groups match on ``t_source_ns``
+    and :func:`to_frame` turns one into a :class:`Frame`. The picture stays as the decoder
+    gave it (YUV for the PyAV and native backends) until :func:`to_frame` converts it.
+
+    Attributes:
+        seq: the reader's frame number (every decoded frame gets one; gaps are drops).
+        decoded: the decoded picture and its arrival time.
+        t_source_ns: capture time at the source, per ``clock`` (wall clock, ns).
+        clock: where ``t_source_ns`` came from.
+        source_seq: the source's own frame number from the timecode, if any.
+        stream: the reader's stream name.
+        backend: the backend that decoded it.
+
+    Example:
+        >>> import numpy as np
+        >>> rec = Stamped(3, DecodedFrame(t_recv_ns=5, image=np.zeros((1, 1, 3), np.uint8)),
+        ...               2, Clock.RTCP, None, "cam1", "native")
+        >>> rec.t_source_ns, rec.decoded.t_recv_ns
+        (2, 5)
+    """
+
+    seq: int
+    decoded: DecodedFrame
+    t_source_ns: int
+    clock: Clock
+    source_seq: int | None
+    stream: str
+    backend: str
+
+
+def to_frame(
+    record: Stamped, *, depth: int = 0, dropped: int = 0, t_read_ns: int | None = None
+) -> Frame:
+    """The :class:`Frame` handed out for ``record``: the one place a record becomes a frame.
+
+    Converts the picture to BGR if it is still the decoder's YUV; ``t_read_ns`` defaults to
+    now (wall clock).
+
+    Example:
+        >>> import numpy as np
+        >>> rec = Stamped(3, DecodedFrame(t_recv_ns=5_000_000, image=np.zeros((1, 1, 3), np.uint8)),
+        ...               2_000_000, Clock.RTCP, None, "cam1", "native")
+        >>> f = to_frame(rec, dropped=1, t_read_ns=9_000_000)
+        >>> f.stream, f.seq, f.age_ms, f.wait_ms, f.dropped, f.backend
+        ('cam1', 3, 7.0, 4.0, 1, 'native')
+    """
+    decoded = record.decoded
+    return Frame(
+        image=decoded.image,
+        stream=record.stream,
+        seq=record.seq,
+        t_source_ns=record.t_source_ns,
+        clock=record.clock,
+        t_recv_ns=decoded.t_recv_ns,
+        t_read_ns=time.time_ns() if t_read_ns is None else t_read_ns,
+        depth=depth,
+        dropped=dropped,
+        source_seq=record.source_seq,
+        backend=record.backend,
+    )
+
 
 CLOSE_JOIN_S = 0.25  # close() waits this long for a blocked call, then leaves it to finish
 
@@ -81,6 +166,28 @@ class ReaderOptions(StreamOptions, total=False):
 
     backend: str
     read_timeout_s: float
+
+
+def typed_error(exc: BaseException, url: RtspUrl, what: str) -> RtspLabError:
+    """A typed, redacted error for an exception no layer below typed (a library's or a bug).
+
+    Parsing-like failures (``ValueError``, ``struct.error``, ``IndexError``...) on data the
+    server sent are :class:`ProtocolError`; anything else :class:`StreamClosed`. An
+    :class:`RtspLabError` is returned as it is.
+
+    Example:
+        >>> u = RtspUrl.parse("rtsp://admin:s3cret@h/x")
+        >>> typed_error(ValueError("bad s3cret"), u, "open")
+        ProtocolError('rtsp://admin:***@h/x: open failed on data it could not read (ValueError: bad ***)')
+        >>> type(typed_error(RuntimeError("x"), u, "read")).__name__
+        'StreamClosed'
+    """
+    if isinstance(exc, RtspLabError):
+        return exc
+    detail = scrub(f"{type(exc).__name__}: {exc}", url.secrets)
+    if isinstance(exc, ValueError | LookupError | ArithmeticError | struct.error):
+        return ProtocolError(f"{url.redacted}: {what} failed on data it could not read ({detail})")
+    return StreamClosed(f"{url.redacted}: {what} failed ({detail})")
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -144,6 +251,9 @@ class Reader:
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
         self.strategy = Strategy(strategy)
+        Transport(transport)  # bad arguments are ValueErrors, before anything opens
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.name = name or stream_name(self.url)
         self.recorder = recorder
         self.reconnect = (self.strategy is not Strategy.NAIVE) if reconnect is None else reconnect
@@ -158,7 +268,7 @@ class Reader:
             profile=profile,
             decoder_threads=decoder_threads,
         )
-        self._policy: Policy[Item] | None = None
+        self._policy: Policy[Stamped] | None = None
         if self.strategy is Strategy.BUFFERED:
             self._policy = QueuePolicy(maxsize, overflow)
         elif self.strategy is Strategy.LATEST:
@@ -176,14 +286,14 @@ class Reader:
         self._last_decode_ns = time.monotonic_ns()
         self._last_read_seq = -1  # last handed out
         self._clock = SourceClock()
-        self._source_cache: dict[int, Stamp] = {}
+        self._ended: StreamClosed | None = None  # naive: the stream ended; every read raises
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = open_backend(self.url, **self._open_args)
+            self._backend: Backend | None = self._open_backend(self._open_args)
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
             raise
@@ -209,6 +319,17 @@ class Reader:
         if self._state_recorder is not None:
             self._state_recorder.add_state(self.name, state.value, reason)
 
+    def _open_backend(self, args: dict[str, Any], cancel: threading.Event | None = None) -> Backend:
+        """:func:`open_backend`, raising only typed errors (an untyped one is converted)."""
+        try:
+            return open_backend(self.url, cancel=cancel, **args)
+        except RtspLabError:
+            raise
+        except Exception as exc:
+            error = typed_error(exc, self.url, "open")
+            log.warning("%s", error)
+            raise error from None
+
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
@@ -230,7 +351,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = open_backend(self.url, cancel=self._stop, **args)
+                self._backend = self._open_backend(args, cancel=self._stop)
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1
@@ -260,10 +381,29 @@ class Reader:
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
-            backend.close()
+            try:
+                backend.close()
+            except Exception as exc:  # a close must not fail: the stream is released anyway
+                log.debug("%s: close: %s", self.url.redacted, typed_error(exc, self.url, "close"))
 
-    def _step(self) -> Item:
-        """Decode the next frame, stalling/reconnecting as configured. Shared by all strategies.
+    def _stamp(self, decoded: DecodedFrame) -> Stamped:
+        """Stamp a picture just decoded (decode thread; naive: the caller's): the one place a
+        source time is decided, by the best clock the picture carries (:class:`SourceClock`).
+        The timecode is read from the decoder's luma plane, so nothing is converted here."""
+        tc = read_timecode(decoded.luma) if self._timecode else None
+        t_source_ns, clock, source_seq = self._clock.stamp(
+            decoded.pts_s,
+            decoded.t_recv_ns,
+            t_rtcp_ns=decoded.t_rtcp_ns,
+            timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+        )
+        return Stamped(
+            self._seq, decoded, t_source_ns, clock, source_seq, self.name, self.backend_used
+        )
+
+    def _step(self) -> Stamped:
+        """Decode and stamp the next frame, stalling/reconnecting as configured. Shared by all
+        strategies.
 
         A stall (the backend's :class:`ReadTimeout`) never ends the reader: it is reported and
         waited out; a backend that cannot resume after a timeout (FFmpeg) is reopened. A lost
@@ -278,7 +418,14 @@ class Reader:
                 self._reopen(deadline_s)
                 continue
             try:
-                decoded = backend.read()
+                try:
+                    decoded = backend.read()
+                except (ReadTimeout, StreamClosed):
+                    raise
+                except Exception as exc:  # untyped (a library's or a bug): the stream is lost
+                    error = typed_error(exc, self.url, "read")
+                    log.warning("%s", error)
+                    raise StreamClosed(str(error)) from None
             except ReadTimeout:
                 if self._stop.is_set():
                     raise self._closed_error() from None
@@ -302,7 +449,7 @@ class Reader:
             self._last_decode_ns = time.monotonic_ns()
             if self._state is not StreamState.STREAMING:
                 self._set_state(StreamState.STREAMING, "frames arrive")
-            return self._seq, decoded
+            return self._stamp(decoded)
 
     def _run(self) -> None:
         policy = self._policy
@@ -339,71 +486,25 @@ class Reader:
         recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
-    def _source_time(self, decoded: DecodedFrame, image: Any) -> Stamp:
-        """Source time by the best clock available for this frame (see :class:`SourceClock`)."""
-        tc = read_timecode(image) if self._timecode else None
-        return self._clock.stamp(
-            decoded.pts_s,
-            decoded.t_recv_ns,
-            t_rtcp_ns=decoded.t_rtcp_ns,
-            timecode=(tc.t_ns, tc.seq) if tc is not None else None,
-        )
-
-    def _source_of(self, item: Item) -> Stamp:
-        seq, decoded = item
-        found = self._source_cache.get(seq)
-        if found is None:
-            found = self._source_time(decoded, decoded.luma)
-            if len(self._source_cache) > 64:
-                self._source_cache.clear()
-            self._source_cache[seq] = found
-        return found
-
-    def source_time_ns(self, item: Item) -> int:
-        """Source capture time of a decoded item (cached; groups use it to match frames).
-
-        Example:
-            >>> r = open("rtsp://127.0.0.1:8554/cam1", strategy="latest", keep=4)  # doctest: +SKIP
-            >>> item = r.policy.history()[-1]  # doctest: +SKIP
-            >>> round((time.time_ns() - r.source_time_ns(item)) / 1e6)  # doctest: +SKIP
-            38
-        """
-        return self._source_of(item)[0]
-
-    def make_frame(self, item: Item, depth: int) -> Frame:
-        """Turn a decoded item into the :class:`Frame` handed to the consumer, now.
-
-        Converts the image if it is still YUV, decodes the source clock, counts the frames
-        skipped since the previous hand-out, and records the frame. Groups call this too.
-
-        Example:
-            >>> item = r.policy.history()[-1]  # doctest: +SKIP
-            >>> f = r.make_frame(item, depth=0); f.stream, f.clock, f.age_ms  # doctest: +SKIP
-            ('cam1', <Clock.TIMECODE: 'timecode'>, 40.2)
-        """
-        seq, decoded = item
-        t_source_ns, clock, source_seq = self._source_of(item)
-        dropped = max(0, seq - self._last_read_seq - 1) if self._last_read_seq >= 0 else 0
-        self._last_read_seq = max(self._last_read_seq, seq)
-        frame = Frame(
-            image=decoded.image,
-            stream=self.name,
-            seq=seq,
-            t_source_ns=t_source_ns,
-            clock=clock,
-            t_recv_ns=decoded.t_recv_ns,
-            t_read_ns=time.time_ns(),
-            depth=depth,
-            dropped=dropped,
-            source_seq=source_seq,
-            backend=self.backend_used,
-        )
+    def _hand_out(self, record: Stamped, depth: int) -> Frame:
+        """The frame for ``record`` now, with the frames skipped since the previous hand-out."""
+        last = self._last_read_seq
+        dropped = max(0, record.seq - last - 1) if last >= 0 else 0
+        self._last_read_seq = max(last, record.seq)
+        frame = to_frame(record, depth=depth, dropped=dropped)
         if self.first_frame_age_ms is None:
             self.first_frame_age_ms = frame.age_ms
         return frame
 
     def read_frame(self, timeout_s: float | None = None, fresh: bool = False) -> Frame:
         """The next frame according to the strategy, as a :class:`Frame` with its timing.
+
+        ``latest`` with ``fresh=False`` returns the newest frame at once, *possibly the same
+        one as the previous call* (its ``seq`` says so, and a :class:`Recorder` marks the row
+        ``repeat``); ``fresh=True`` and iterating the reader never return a frame twice.
+        Once the stream has ended (closed, or failed without ``reconnect``), every call
+        raises :class:`StreamClosed`, after the frames decoded before the end that were never
+        handed out.
 
         Args:
             timeout_s: how long to wait (default ``read_timeout_s``). ``naive`` decodes in
@@ -426,25 +527,27 @@ class Reader:
                 try:
                     if self._closed:
                         raise self._closed_error()
-                    item, depth = self._step(), 0
-                    frame = self.make_frame(item, depth)
-                except StreamClosed:
+                    if self._ended is not None:
+                        raise StreamClosed(str(self._ended))
+                    frame = self._hand_out(self._step(), 0)
+                except StreamClosed as exc:
                     if not self._closed:
                         self._set_state(StreamState.CLOSED, "the stream ended")
+                        self._ended = self._ended or exc
                     raise
                 finally:
                     if self._closed:  # close() ran meanwhile and left the stream to us
                         self._drop_backend()
         else:
             try:
-                item, depth = self._policy.take(wait_s, fresh)
+                record, depth = self._policy.take(wait_s, fresh)
             except ReadTimeout:
                 state = self.state
                 raise ReadTimeout(
                     f"{self.url.redacted}: no frame within {wait_s:g} s (stream {state.value}: "
                     f"{self.state_reason})"
                 ) from None
-            frame = self.make_frame(item, depth)
+            frame = self._hand_out(record, depth)
         if self.recorder is not None:
             self.recorder.add(
                 frame,
@@ -466,7 +569,7 @@ class Reader:
         policy = self._policy
         if not isinstance(policy, LatestPolicy):
             raise TypeError("wait_newer needs strategy='latest'")
-        policy.wait(lambda: policy.newest_key(lambda item: item[0]) > seq, timeout_s)
+        policy.wait(lambda: policy.newest_key(lambda record: record.seq) > seq, timeout_s)
 
     def read(self) -> tuple[bool, Any]:
         """The OpenCV idiom: ``(True, image)``, or ``(False, None)`` on timeout or close.
@@ -480,14 +583,18 @@ class Reader:
             return False, None
 
     def __iter__(self) -> Iterator[Frame]:
-        """Frames until the reader is closed or the stream ends.
+        """Each frame once, until the reader is closed or the stream ends (``latest``: the
+        newest frame not returned before, as ``read_frame(fresh=True)``).
+
+        A stall raises :class:`ReadTimeout` out of the loop after ``read_timeout_s`` with no
+        new frame, as :meth:`read_frame` does.
 
         Example:
             >>> for frame in r: break  # doctest: +SKIP
         """
         while True:
             try:
-                yield self.read_frame()
+                yield self.read_frame(fresh=True)
             except StreamClosed:
                 return
 
@@ -507,7 +614,7 @@ class Reader:
         return self._info
 
     @property
-    def policy(self) -> Policy[Item] | None:
+    def policy(self) -> Policy[Stamped] | None:
         """The buffer policy (``None`` for ``naive``).
 
         Example:

@@ -64,7 +64,9 @@ def require_gst_rtsp_server() -> str:
 
 @pytest.fixture
 def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
-    """Factory: ``start(mounts, fps, size, credentials, udp_only, auth) -> GstServer``.
+    """Factory: ``start(mounts, fps, size, credentials, udp_only, auth, ..., extra_args)``.
+
+    ``extra_args`` go to ``gst_rtsp_server.py`` as they are (``("--bframes=2",)``).
 
     Every server started is stopped by PID at teardown. ``credentials=(user, password)``
     protects all mounts (``auth="basic"`` or ``"digest"``); the password reaches the server
@@ -86,11 +88,12 @@ def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
         auth: str = "basic",
         bitrate_kbps: int = 1000,
         ready_timeout_s: float = 15.0,
+        extra_args: tuple[str, ...] = (),
     ) -> GstServer:
         python = require_gst_rtsp_server()
         server = start_gst_server(
             tmp_path, mounts, fps, size, credentials, udp_only, auth, bitrate_kbps,
-            ready_timeout_s, python,
+            ready_timeout_s, python, extra_args,
         )  # fmt: skip
         started.append(server)
         return server

@@ -9,7 +9,7 @@ Usage::
 
     /usr/bin/python3 tests/servers/gst_rtsp_server.py --port 8554 --mounts cam1,cam2 \
         --fps 30 --size 640x360 --bitrate-kbps 1000 [--user U --password-env VAR [--auth digest]] \
-        [--udp-only] [--shared]
+        [--udp-only] [--shared] [--bframes N]
 
 Prints ``READY <port>`` on stdout once listening and exits on SIGTERM or SIGINT.
 
@@ -30,6 +30,8 @@ Design:
 * x264enc runs with ``threads=1 sliced-threads=false``: ``tune=zerolatency`` alone enables
   sliced threads, and FFmpeg (5.1 and 8.0, in ffmpeg/OpenCV/PyAV) then conceals one of the
   two slices of nearly every frame received over RTP, so most timecodes fail their CRC.
+* ``--bframes N``: x264enc puts ``N`` B-frames between reference frames (``b-adapt`` off, so
+  every GOP has them), as some cameras do; frames then go out in decoding order.
 * ``--udp-only`` restricts the transports to RTP/UDP: a TCP-interleaved SETUP gets ``461``.
 * ``--user``/``--password-env``/``--auth basic|digest``: authentication for one user; the
   password is read from the named environment variable, never from the command line (``ps``
@@ -107,6 +109,17 @@ class Scene:
         return img
 
 
+def bframes_options(bframes: int) -> str:
+    """x264enc settings and caps for ``bframes`` B-frames between references (0: none).
+
+    With B-frames the encoder sends frames in decoding order (each RTP timestamp is the
+    frame's presentation time, so timestamps step back), and the profile must allow them.
+    """
+    if bframes <= 0:
+        return "bframes=0 ! video/x-h264,profile=constrained-baseline"
+    return f"bframes={bframes} b-adapt=false ! video/x-h264,profile=main"
+
+
 class MountFactory(GstRtspServer.RTSPMediaFactory):
     """A media factory whose cache key moves on when its shared media is being torn down."""
 
@@ -146,8 +159,7 @@ class Mount:
             f"caps=video/x-raw,format=BGR,width={w},height={h},framerate={f}/1 "
             "! videoconvert ! video/x-raw,format=I420 "
             "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
-            f"key-int-max={gop} bframes=0 bitrate={args.bitrate_kbps} "
-            "! video/x-h264,profile=constrained-baseline "
+            f"key-int-max={gop} bitrate={args.bitrate_kbps} {bframes_options(args.bframes)} "
             "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
         factory = MountFactory(self)
@@ -253,6 +265,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password-env", default=None, help="environment variable with the password")
     p.add_argument("--auth", choices=("basic", "digest"), default="basic")
     p.add_argument("--udp-only", action="store_true")
+    p.add_argument("--bframes", type=int, default=0, help="x264enc B-frames between references")
     p.add_argument(
         "--shared",
         action="store_true",
