@@ -9,7 +9,7 @@ Usage::
 
     /usr/bin/python3 tests/servers/gst_rtsp_server.py --port 8554 --mounts cam1,cam2 \
         --fps 30 --size 640x360 --bitrate-kbps 1000 [--user U --password-env VAR [--auth digest]] \
-        [--udp-only] [--shared] [--bframes N]
+        [--udp-only] [--shared] [--bframes N] [--audio aac|opus|pcma [--audio-first]]
 
 Prints ``READY <port>`` on stdout once listening and exits on SIGTERM or SIGINT.
 
@@ -32,6 +32,8 @@ Design:
   two slices of nearly every frame received over RTP, so most timecodes fail their CRC.
 * ``--bframes N``: x264enc puts ``N`` B-frames between reference frames (``b-adapt`` off, so
   every GOP has them), as some cameras do; frames then go out in decoding order.
+* ``--audio aac|opus|pcma`` adds a live audio track (``--audio-first``: listed before the
+  video, as some cameras do), so clients meet a second stream with its own RTCP.
 * ``--udp-only`` restricts the transports to RTP/UDP: a TCP-interleaved SETUP gets ``461``.
 * ``--user``/``--password-env``/``--auth basic|digest``: authentication for one user; the
   password is read from the named environment variable, never from the command line (``ps``
@@ -120,6 +122,33 @@ def bframes_options(bframes: int) -> str:
     return f"bframes={bframes} b-adapt=false ! video/x-h264,profile=main"
 
 
+AUDIO_ENCODERS = {
+    "aac": "voaacenc bitrate=64000 ! rtpmp4gpay",
+    "opus": "opusenc bitrate=32000 ! rtpopuspay",
+    "pcma": "alawenc ! rtppcmapay",
+}
+
+
+def with_audio_track(video: str, audio: str, audio_first: bool) -> tuple[str, str]:
+    """The launch line for ``video`` (a branch ending in a payloader named ``{pay}``) and,
+    unless ``audio`` is ``"none"``, a live audio track (``aac``, ``opus`` or ``pcma``; a quiet
+    tone) before or after it; returns it and the video payloader's name.
+
+    gst-rtsp-server lists the tracks in payloader order (``pay0`` first), as cameras that
+    put audio first (``--audio-first``) or after the video do.
+    """
+    if audio == "none":
+        return f"( {video.format(pay='pay0')} )", "pay0"
+    video_pay, audio_pay = ("pay1", "pay0") if audio_first else ("pay0", "pay1")
+    track = (
+        "audiotestsrc is-live=true wave=sine volume=0.05 "
+        "! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample "
+        f"! {AUDIO_ENCODERS[audio]} name={audio_pay} pt=97"
+    )
+    branches = [track, video.format(pay=video_pay)]
+    return f"( {' '.join(branches if audio_first else branches[::-1])} )", video_pay
+
+
 class MountFactory(GstRtspServer.RTSPMediaFactory):
     """A media factory whose cache key moves on when its shared media is being torn down."""
 
@@ -153,15 +182,16 @@ class Mount:
     def _make_factory(self, args: argparse.Namespace) -> Any:
         f, w, h = self.fps, self.width, self.height
         gop = max(1, f)
-        launch = (
-            "( appsrc name=src is-live=true format=time do-timestamp=true "
+        video = (
+            "appsrc name=src is-live=true format=time do-timestamp=true "
             "max-buffers=2 leaky-type=downstream "
             f"caps=video/x-raw,format=BGR,width={w},height={h},framerate={f}/1 "
             "! videoconvert ! video/x-raw,format=I420 "
             "! x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
             f"key-int-max={gop} bitrate={args.bitrate_kbps} {bframes_options(args.bframes)} "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "! rtph264pay name={pay} pt=96 config-interval=-1"
         )
+        launch, self.video_pay = with_audio_track(video, args.audio, args.audio_first)
         factory = MountFactory(self)
         factory.set_launch(launch)
         factory.set_shared(args.shared)
@@ -189,7 +219,7 @@ class Mount:
     def _on_media_configure(self, _factory: Any, media: Any) -> None:
         element = media.get_element()
         appsrc = element.get_by_name("src")
-        pay = element.get_by_name("pay0")
+        pay = element.get_by_name(self.video_pay)
         media.connect("unprepared", self._on_unprepared, appsrc)
         with self.lock:
             self.sinks.append((appsrc, pay))
@@ -266,6 +296,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--auth", choices=("basic", "digest"), default="basic")
     p.add_argument("--udp-only", action="store_true")
     p.add_argument("--bframes", type=int, default=0, help="x264enc B-frames between references")
+    p.add_argument("--audio", choices=("none", *AUDIO_ENCODERS), default="none")
+    p.add_argument("--audio-first", action="store_true", help="the audio track before the video")
     p.add_argument(
         "--shared",
         action="store_true",
