@@ -23,7 +23,8 @@ Part 3 measures, unprofiled, the whole process' CPU per *decoded* frame of a nat
 encoder is not counted) in two shapes: ``naive`` (every frame handed out, so each one is
 stamped and converted) and ``latest`` with a consumer taking a fresh frame every 100 ms (most
 frames are decoded and stamped but dropped unconverted: the saving of keeping YUV until a
-frame is handed out). Each is run ``--repeats`` times; the least is kept.
+frame is handed out), and that ``latest`` again with ``timecode=False`` (what a camera
+without rtsplab's timecode costs). Each is run ``--repeats`` times; the least is kept.
 
 Results: ``data/bench_frame_path.json`` with the machine description.
 
@@ -217,11 +218,16 @@ def reader_cpu(width: int, height: int, seconds: float, repeats: int) -> dict[st
     cam = SimCamera("cam1", size=(width, height), bitrate=max(1_000_000, width * height * 3))
     out: dict[str, Any] = {"size": f"{width}x{height}"}
     with SimServer([cam], port=0, process=True) as srv:
-        for strategy, period_s in (("naive", 0.0), ("latest", 0.1)):
+        shapes = (("naive", 0.0, True), ("latest", 0.1, True), ("latest", 0.1, False))
+        for strategy, period_s, timecode in shapes:
             best, handed = float("inf"), 0
             for _ in range(repeats):
                 with rtsplab.open(
-                    srv.url("cam1"), backend="native", strategy=strategy, transport="tcp"
+                    srv.url("cam1"),
+                    backend="native",
+                    strategy=strategy,
+                    transport="tcp",
+                    timecode=timecode,
                 ) as r:
                     for _ in range(15):  # warm-up: decoder, converter, first keyframe
                         r.read_frame(fresh=strategy == "latest")
@@ -235,7 +241,8 @@ def reader_cpu(width: int, height: int, seconds: float, repeats: int) -> dict[st
                     cpu_s, n = time.process_time() - cpu0, r.frames_decoded - n0
                 if n and cpu_s / n < best:
                     best, handed = cpu_s / n, n_read
-            out[strategy] = {"cpu_us_per_decoded_frame": round(best * 1e6, 1), "handed_out": handed}
+            key = strategy if timecode else f"{strategy}_no_timecode"
+            out[key] = {"cpu_us_per_decoded_frame": round(best * 1e6, 1), "handed_out": handed}
     return out
 
 
