@@ -34,6 +34,10 @@ Design:
   every GOP has them), as some cameras do; frames then go out in decoding order.
 * ``--audio aac|opus|pcma`` adds a live audio track (``--audio-first``: listed before the
   video, as some cameras do), so clients meet a second stream with its own RTCP.
+* Sender reports map RTP time to each picture's *capture* time (rtpbin's
+  ``rtcp-sync-send-time=false``), as a camera's should; ``--rtcp-send-time`` keeps rtpbin's
+  default (the send time: pictures then seem captured the pipeline's latency late, 67 ms
+  with ``--bframes 2``, about 60 ms more with an audio track set up).
 * ``--udp-only`` restricts the transports to RTP/UDP: a TCP-interleaved SETUP gets ``461``.
 * ``--user``/``--password-env``/``--auth basic|digest``: authentication for one user; the
   password is read from the named environment variable, never from the command line (``ps``
@@ -149,6 +153,25 @@ def with_audio_track(video: str, audio: str, audio_first: bool) -> tuple[str, st
     return f"( {' '.join(branches if audio_first else branches[::-1])} )", video_pay
 
 
+def sync_rtcp_to_capture_time(media: Any) -> None:
+    """Make the media's sender reports map RTP time to the *capture* time, as a camera's do.
+
+    rtpbin's default (``rtcp-sync-send-time=true``) maps it to the time each packet is sent:
+    every picture then appears to have been captured the pipeline's latency late, which is
+    x264's reordering delay with B-frames (67 ms at ``bframes=2``, 30 fps) and, when a client
+    sets up an audio track too, that branch's latency (about 60 ms for Opus here).
+    """
+    pipeline = media.get_element().get_parent()
+    found = pipeline.iterate_recurse() if pipeline is not None else None
+    while found is not None:
+        result, element = found.next()
+        if result != Gst.IteratorResult.OK:
+            break
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "rtpbin":
+            element.set_property("rtcp-sync-send-time", False)
+
+
 class MountFactory(GstRtspServer.RTSPMediaFactory):
     """A media factory whose cache key moves on when its shared media is being torn down."""
 
@@ -176,6 +199,7 @@ class Mount:
         self.shared = bool(args.shared)
         self.stopping = threading.Event()
         self.seq = 0
+        self.rtcp_capture_time = not args.rtcp_send_time
         self.factory = self._make_factory(args)
         self.thread = threading.Thread(target=self._push_loop, name=f"push-{name}", daemon=True)
 
@@ -221,6 +245,8 @@ class Mount:
         appsrc = element.get_by_name("src")
         pay = element.get_by_name(self.video_pay)
         media.connect("unprepared", self._on_unprepared, appsrc)
+        if self.rtcp_capture_time:
+            media.connect("prepared", sync_rtcp_to_capture_time)
         with self.lock:
             self.sinks.append((appsrc, pay))
             self.media = media
@@ -297,6 +323,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--udp-only", action="store_true")
     p.add_argument("--bframes", type=int, default=0, help="x264enc B-frames between references")
     p.add_argument("--audio", choices=("none", *AUDIO_ENCODERS), default="none")
+    p.add_argument(
+        "--rtcp-send-time",
+        action="store_true",
+        help="sender reports on rtpbin's default send-time clock, not the capture time",
+    )
     p.add_argument("--audio-first", action="store_true", help="the audio track before the video")
     p.add_argument(
         "--shared",
