@@ -2,10 +2,10 @@
 counts what the stream really did.
 
 rtsplab's timecode reading is off; the test reads the time gst-rtsp-server painted into each
-picture itself. PyAV (FFmpeg's demuxer) sets up both tracks; the server then sends each video
-frame about 60 ms later (its pipeline's latency now includes the audio branch's), and PyAV's
-age, from the sender reports, counts that wait: true age about 97 ms, against 36 ms without
-audio.
+picture itself. PyAV (FFmpeg's demuxer) sets up both tracks; each video frame then reaches
+it about 60 ms later (the server's pipeline latency includes the audio branch's, it seems:
+the wait shrinks with the audio buffer), and PyAV's age, from the sender reports, counts that
+wait: true age about 97 ms, against 36 ms without audio.
 """
 
 from __future__ import annotations
