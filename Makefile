@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 APT_PACKAGES := python3-venv ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav gir1.2-gst-rtsp-server-1.0 python3-gi python3-numpy \
-	rtsp-server-perl chromium
+	rtsp-server-perl chromium openssl
 
 .PHONY: demo notebooks test lint sysdeps venv bench bench-scale bench-cpu bench-reorder soak clean
 

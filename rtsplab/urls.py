@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
@@ -59,15 +60,20 @@ class RtspUrl:
         """Parse ``url``, taking the last ``@`` before a valid host as the credential separator.
 
         Raises:
-            ValueError: the text is not an ``rtsp://`` URL with a host. The message is redacted.
+            ValueError: the text is not an ``rtsp://`` URL with a host. The message says what
+                is wrong and quotes the text with any password blanked, however it is spelled.
 
         Example:
             >>> RtspUrl.parse("rtsp://a:b:c@d@cam.local:554/x?y=1").password
             'b:c@d'
+            >>> RtspUrl.parse("rtsp:/admin:s3cret@cam/x")
+            Traceback (most recent call last):
+            ...
+            ValueError: not an rtsp:// URL (write two slashes after 'rtsp:'): 'rtsp:/admin:***@cam/x'
         """
         m = re.match(r"^(rtsps?|rtspt)://(.*)$", url.strip(), re.IGNORECASE | re.DOTALL)
         if not m:
-            raise ValueError(f"not an rtsp:// URL: {_blank_userinfo(url)!r}")
+            raise ValueError(f"{_what_is_wrong(url)}: {_blank_userinfo(url)!r}")
         scheme, rest = m.group(1).lower(), m.group(2)
         userinfo: str | None = None
         for at in reversed([i for i, ch in enumerate(rest) if ch == "@"]):
@@ -140,7 +146,7 @@ class RtspUrl:
             'rtsp://a:***@h/p'
         """
         pw = REDACTED if self.password is not None else None
-        return _SECRET_QUERY_RE.sub(r"\1" + REDACTED, self._build(self.username, pw))
+        return _blank_userinfo(self._build(self.username, pw))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -158,41 +164,114 @@ class RtspUrl:
     def __str__(self) -> str:
         return self.redacted
 
+    def __repr__(self) -> str:
+        # the path too: a user name with '/' or '?' in it sends the user-info there
+        return (
+            f"RtspUrl(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r}, "
+            f"path={_blank_userinfo(self.path)!r}, username={self.username!r})"
+        )
+
 
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``; never raises.
+    """Return ``url`` (or any text) with any password replaced by ``***``; never raises.
+
+    Works on text that is not a valid URL too: a mistyped separator (``rtsp:/``, ``rtsp:``),
+    no scheme at all, spaces, tabs or non-ASCII in the password, an out-of-range port. Where
+    the text is ambiguous it blanks more, never less: everything between the first ``:`` of
+    the user-info and its last ``@``.
 
     Example:
         >>> redact("rtsp://admin:spark@123456@192.168.1.64")
         'rtsp://admin:***@192.168.1.64'
+        >>> redact("rtsp:admin:s3 cret@cam:99999/x"), redact("admin:pw@10.0.0.9/live")
+        ('rtsp:admin:***@cam:99999/x', 'admin:***@10.0.0.9/live')
         >>> redact("not a url")
         'not a url'
     """
     try:
-        return RtspUrl.parse(url).redacted
+        text = RtspUrl.parse(url).redacted
     except ValueError:
-        return _blank_userinfo(url)
+        text = url
+    return _blank_userinfo(text)
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
-    """:attr:`RtspUrl.secrets` of ``url``, or ``()`` when it does not parse; never raises.
+    """Every spelling of the password in ``url`` (for :func:`scrub`); never raises.
+
+    What :func:`redact` blanks counts as a password too, so text that does not parse has
+    secrets as well.
 
     Example:
         >>> url_secrets("rtsp://admin:pa/ss@h/cam")
         ('pa%2Fss', 'pa/ss')
+        >>> url_secrets("rtsp:/admin:s3cret@cam/x")
+        ('s3cret',)
         >>> url_secrets("not a url")
         ()
     """
-    try:
-        return RtspUrl.parse(url).secrets
-    except ValueError:
-        return ()
+    forms: set[str] = set()
+    with contextlib.suppress(ValueError):
+        forms |= set(RtspUrl.parse(url).secrets)
+    for start, end in _password_spans(url):
+        pw = url[start:end]
+        forms |= {pw, unquote(pw), quote(unquote(pw), safe="")}
+    return tuple(sorted((f for f in forms if f), key=lambda s: (-len(s), s)))
+
+
+# A scheme and its slashes, however many: where a URL's user-info may begin. Not preceded by
+# a letter or digit, so "xrtsp:" inside a password is no scheme.
+_SCHEME_MARK = re.compile(r"(?i)(?<![A-Za-z0-9+.\-])(?:[a-z][a-z0-9+.\-]*://|rtsp[st]?:/{0,2})")
+
+
+def _password_spans(text: str) -> list[tuple[int, int]]:
+    """Where passwords may be in ``text``: from the first ``:`` of each user-info to its last
+    ``@``. User-info begins after a scheme mark (or at the start of the text) and runs to the
+    next mark; a stretch with a ``:`` but no ``@`` runs on into the next one (a scheme mark
+    inside a password)."""
+    marks = [(m.start(), m.end()) for m in _SCHEME_MARK.finditer(text)]
+    bounds = [(0, marks[0][0] if marks else len(text))]
+    bounds += [
+        (end, marks[k + 1][0] if k + 1 < len(marks) else len(text))
+        for k, (_, end) in enumerate(marks)
+    ]
+    spans: list[tuple[int, int]] = []
+    begin: int | None = None  # start of a user-info that runs on past a scheme mark
+    for start, stop in bounds:
+        begin = start if begin is None else begin
+        at = text.rfind("@", begin, stop)
+        if at < 0:
+            if text.find(":", begin, stop) < 0:
+                begin = None
+            continue  # a ':' but no '@' yet: the user-info may go on past a scheme mark
+        colon = text.find(":", begin, at)
+        if colon >= 0 and colon + 1 < at:
+            spans.append((colon + 1, at))
+        begin = None
+    return spans
 
 
 def _blank_userinfo(text: str) -> str:
-    """Blank anything that looks like ``user:password@`` in text that did not parse as a URL."""
-    text = re.sub(r"(://[^:/@\s]*:)\S*@", r"\1" + REDACTED + "@", text)
+    """Blank what may be a password in any text (see :func:`_password_spans`), and secret
+    query parameters."""
+    for start, end in reversed(_password_spans(text)):
+        if text[start:end] != REDACTED:
+            text = text[:start] + REDACTED + text[end:]
     return _SECRET_QUERY_RE.sub(r"\1" + REDACTED, text)
+
+
+def _what_is_wrong(url: str) -> str:
+    """What keeps ``url`` from being an ``rtsp://`` URL, in words (no part of the URL)."""
+    text = url.strip()
+    if not text:
+        return "not an rtsp:// URL (the text is empty)"
+    m = re.match(r"(?i)^(rtsp[st]?)(:/?)(?!/)", text)
+    if m:
+        return f"not an rtsp:// URL (write two slashes after '{m.group(1)}:')"
+    if re.match(r"(?i)^[a-z][a-z0-9+.\-]*://", text):
+        return "not an rtsp:// URL (the scheme must be rtsp, rtsps or rtspt)"
+    if "://" not in text:
+        return "not an rtsp:// URL (no scheme: write rtsp://user:password@host[:port]/path)"
+    return "not an rtsp:// URL"
 
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:

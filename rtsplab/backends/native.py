@@ -13,7 +13,9 @@ picked from the SDP ``rtpmap``, with the parameter sets of ``sprop-parameter-set
 ``sprop-vps/sps/pps`` as decoder extradata (in-band ones when absent); RTP over interleaved
 TCP or over UDP (a client port pair); Basic/Digest auth; 3xx redirects at DESCRIBE (up to
 :data:`MAX_REDIRECTS`); RTCP sender reports for the wall clock and receiver reports back
-every :data:`RR_INTERVAL_S`; keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
+every :data:`RR_INTERVAL_S` (the clock is always the video's: a stream's audio and metadata
+tracks are set up too, their RTP dropped unread and their RTCP answered, because a server may
+not send the video's sender reports while a track is not set up); keep-alive by ``GET_PARAMETER`` (``OPTIONS`` when the server
 does not know it) within the session timeout. Other codecs answer
 :class:`~rtsplab.errors.UnsupportedStream`, so ``backend="auto"`` moves on to PyAV.
 
@@ -77,7 +79,8 @@ from rtsplab.rtsp.messages import (
 )
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
-from rtsplab.rtsp.sdp import MediaDescription, join_control, parse_sdp
+from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
+from rtsplab.rtsp.sdp import MediaDescription, SessionDescription, join_control, parse_sdp
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.urls import RtspUrl
 
@@ -137,6 +140,8 @@ class NativeBackend(Backend):
         self.keyframe_requests = 0  # PLIs sent
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
+        self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
+        self._other_udp: list[UdpPortPair] = []  # the same, over UDP
         self._udp: UdpPortPair | None = None
         self._wake_r, self._wake_w = socket.socketpair()  # interrupt() wakes a waiting read
         self._wake_r.setblocking(False)
@@ -253,6 +258,7 @@ class NativeBackend(Backend):
             self._setup_udp(client, track_url, deadline)
         else:
             self._setup_tcp(client, track_url, deadline)
+        self._setup_other_tracks(client, sdp, video, content_base, deadline)
         resp = client.request(
             "PLAY", join_control(content_base, sdp.control), [("Range", "npt=0.000-")], deadline
         )
@@ -310,6 +316,58 @@ class NativeBackend(Backend):
             if offered and offered[0].interleaved is not None:  # the server may pick others
                 self._rtp_channel, self._rtcp_channel = offered[0].interleaved
         self._session(client, resp)
+
+    def _setup_other_tracks(
+        self,
+        client: RtspClient,
+        sdp: SessionDescription,
+        video: MediaDescription,
+        content_base: str,
+        deadline: float,
+    ) -> None:
+        """SETUP the audio and metadata tracks too, after the video, on the same transport.
+
+        A server may not deliver the video's RTCP sender reports while the media's other
+        tracks are not set up (gst-rtsp-server mostly does not), leaving no wall clock. Their
+        RTP is dropped unread (TCP: channels after the video's; UDP: a port pair each); their
+        RTCP is answered with receiver reports. A refused SETUP is ignored: the video plays.
+        """
+        channel = max(self._rtp_channel, self._rtcp_channel) + 1
+        channel += channel % 2
+        for media in sdp.media:
+            if media is video or media.media == "video" or media.control is None:
+                continue
+            pair: UdpPortPair | None = None
+            host = self._udp.server if self._udp is not None else None
+            if host is not None:
+                try:
+                    pair = UdpPortPair(host)
+                except OSError:
+                    return
+                rtp_port, rtcp_port = pair.ports
+                value = f"RTP/AVP;unicast;client_port={rtp_port}-{rtcp_port}"
+            else:
+                value = f"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}"
+            url = join_control(content_base, media.control)
+            resp = client.request("SETUP", url, [("Transport", value)], deadline)
+            offered = []
+            with contextlib.suppress(ProtocolError):
+                offered = parse_transport(resp.get("transport") or "")
+            if not resp.ok:
+                log.info("%s: SETUP of a %s track: %s", self.url.redacted, media.media, resp.status)
+                if pair is not None:
+                    pair.close()
+                continue
+            if pair is not None and host is not None:
+                source = (offered[0].param("source") if offered else None) or host
+                pair.set_server(source, offered[0].server_port if offered else None)
+                self._other_udp.append(pair)
+                continue
+            rtcp_channel = channel + 1
+            if offered and offered[0].interleaved is not None:
+                rtcp_channel = offered[0].interleaved[1]
+            self._other_rtcp_channels.append(rtcp_channel)
+            channel += 2
 
     def _setup_udp(self, client: RtspClient, track_url: str, deadline: float) -> None:
         sock = client.sock
@@ -411,11 +469,17 @@ class NativeBackend(Backend):
         if report is None:
             return
         self._next_rr = now + RR_INTERVAL_S  # a PLI's compound packet carries a report too
+        # the other tracks: a report without report blocks (nothing is read there)
+        other = build_receiver_report(self._ssrc) + build_sdes_cname(self._ssrc, "rtsplab")
         if self._udp is not None:
             self._udp.send_rtcp(report)
+            for pair in self._other_udp:
+                pair.send_rtcp(other)
         else:
             with contextlib.suppress(OSError, StreamClosed):
                 client.send_interleaved(self._rtcp_channel, report)
+                for channel in self._other_rtcp_channels:
+                    client.send_interleaved(channel, other)
 
     def _on_response(self, raw: bytes) -> None:
         """A keep-alive answer: a server that does not know GET_PARAMETER gets OPTIONS."""
@@ -482,6 +546,8 @@ class NativeBackend(Backend):
         if reorder_ns is not None:
             until = min(until, reorder_ns / 1e9)
         watched: list[Any] = [udp.rtp, udp.rtcp, self._wake_r]
+        for pair in self._other_udp:  # other tracks: read and dropped
+            watched += [pair.rtp, pair.rtcp]
         if client.sock is not None:
             watched.append(client.sock)
         try:
@@ -499,6 +565,10 @@ class NativeBackend(Backend):
         if udp.rtcp in ready:
             for data in udp.drain(udp.rtcp):
                 self._rx.on_rtcp(data, now_ns)
+        for pair in self._other_udp:
+            for sock in (pair.rtp, pair.rtcp):
+                if sock in ready:
+                    pair.drain(sock)
         if client.sock is not None and client.sock in ready:
             for item in client.read_available():  # keep-alive answers; servers may send RTCP
                 if isinstance(item, InterleavedFrame):
@@ -534,6 +604,9 @@ class NativeBackend(Backend):
         udp, self._udp = getattr(self, "_udp", None), None
         if udp is not None:
             udp.close()
+        others, self._other_udp = getattr(self, "_other_udp", []), []
+        for pair in others:
+            pair.close()
         for name in ("_wake_r", "_wake_w"):
             sock = getattr(self, name, None)
             if sock is not None:

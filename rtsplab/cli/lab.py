@@ -333,7 +333,7 @@ def run_probe(args: argparse.Namespace) -> int:
             open_timeout_s=args.open_timeout_s,
             read_timeout_s=args.read_timeout_s,
         )
-    except RtspLabError as exc:
+    except (RtspLabError, ValueError) as exc:  # ValueError: not a URL (redacted message)
         return _print_error(exc, args.json, url=redact(args.url))
     if args.json:
         print(json.dumps(report))

@@ -17,6 +17,11 @@ Rejected packets raise :class:`~rtsplab.errors.ProtocolError` from :meth:`push` 
 counts and drops them): a payload type other than the expected one, a foreign SSRC, or a
 payload the depacketizer cannot parse.
 
+Bounded: an access unit holds at most ``MAX_AU_BYTES`` bytes (counting the depacketizer's
+fragment in progress) and ``MAX_AU_NALS`` NAL units. The packet that passes a cap raises
+ProtocolError, the unit is damaged (its NAL units are let go at once) and counted in
+:attr:`AccessUnitAssembler.oversized_units`. A damaged unit holds nothing until it ends.
+
 Example:
     >>> from rtsplab.rtsp.h264 import H264Depacketizer, packetize_h264
     >>> from rtsplab.rtsp.rtp import RtpPacket
@@ -38,18 +43,23 @@ from typing import Protocol
 from rtsplab.errors import ProtocolError
 from rtsplab.rtsp.rtp import RtpPacket, seq_delta
 
-__all__ = ["AccessUnit", "AccessUnitAssembler", "Depacketizer"]
+__all__ = ["MAX_AU_BYTES", "MAX_AU_NALS", "AccessUnit", "AccessUnitAssembler", "Depacketizer"]
 
 START_CODE = b"\x00\x00\x00\x01"
 SSRC_SWITCH_PACKETS = 16
 MAX_AU_BYTES = 16 * 1024 * 1024
+MAX_AU_NALS = 1024  # NAL units in one access unit (slices, SEI, parameter sets)
 _MAX_GAP = 3000
 
 
 class Depacketizer(Protocol):
-    """What the assembler needs from a codec: ``push`` a payload, ``reset``, ``is_keyframe``."""
+    """What the assembler needs from a codec: ``push`` a payload, ``reset``, ``is_keyframe``,
+    and ``pending_bytes`` (what a fragmented NAL unit in progress holds)."""
 
     codec: str
+
+    @property
+    def pending_bytes(self) -> int: ...
 
     def push(self, payload: bytes) -> list[bytes]: ...
 
@@ -106,6 +116,7 @@ class AccessUnitAssembler:
     Attributes:
         units_dropped: damaged units dropped, plus units skipped while waiting for a keyframe.
         gaps: sequence gaps seen.
+        oversized_units: units damaged for passing ``MAX_AU_BYTES`` or ``MAX_AU_NALS``.
 
     Example:
         >>> from rtsplab.rtsp.h264 import H264Depacketizer
@@ -133,6 +144,7 @@ class AccessUnitAssembler:
         self._first_seq: int | None = None
         self.units_dropped = 0
         self.gaps = 0
+        self.oversized_units = 0
 
     def expect_first_seq(self, seq: int) -> None:
         """The sequence number the first packet should carry (``RTP-Info`` of PLAY).
@@ -162,6 +174,30 @@ class AccessUnitAssembler:
             True
         """
         return self._need_keyframe or self._damaged
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes the open unit holds, its depacketizer's fragment in progress included: never
+        more than ``MAX_AU_BYTES``.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> a = AccessUnitAssembler(H264Depacketizer())
+            >>> a.push(RtpPacket(96, 1, 0, 5, False, b"\\x67\\x42")); a.held_bytes
+            2
+        """
+        return self._size + self.depacketizer.pending_bytes
+
+    @property
+    def held_nals(self) -> int:
+        """NAL units the open unit holds: never more than ``MAX_AU_NALS``.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> AccessUnitAssembler(H264Depacketizer()).held_nals
+            0
+        """
+        return len(self._nals)
 
     def _finish(self, marker: bool, seq: int) -> None:
         """Close the open unit: queue it, or drop it if damaged or waiting for a keyframe."""
@@ -234,6 +270,9 @@ class AccessUnitAssembler:
                 f"RTP payload type {packet.payload_type}, expected {self.payload_type}"
             )
         if self._ts is not None and packet.timestamp != self._ts:
+            if self.depacketizer.pending_bytes:  # a fragment never ended: the unit is cut
+                self._damaged = True
+                self.depacketizer.reset()
             self._finish(False, (packet.seq - 1) & 0xFFFF)  # the open unit had no marker packet
             # a gap here may have taken the end of the old unit or the start of this one
             self._damaged = gap
@@ -246,13 +285,29 @@ class AccessUnitAssembler:
             if packet.marker:
                 self._finish(True, packet.seq)
             raise
-        self._size += sum(len(n) for n in nals)
-        if self._size > MAX_AU_BYTES:
-            self._damaged = True
-            nals = []
-        self._nals.extend(nals)
+        overflow = self._take(nals)
         if packet.marker:
             self._finish(True, packet.seq)
+        if overflow is not None:
+            raise overflow
+
+    def _take(self, nals: list[bytes]) -> ProtocolError | None:
+        """Add ``nals`` to the open unit (a damaged one keeps nothing); the error when a cap
+        is passed."""
+        if self._damaged:
+            self._nals, self._size = [], 0
+        else:
+            self._size += sum(len(n) for n in nals)
+            self._nals.extend(nals)
+        size, count = self._size + self.depacketizer.pending_bytes, len(self._nals)
+        if size <= MAX_AU_BYTES and count <= MAX_AU_NALS:
+            return None
+        self._damaged = True
+        self._nals, self._size = [], 0
+        self.depacketizer.reset()
+        self.oversized_units += 1
+        what = f"{size} bytes" if size > MAX_AU_BYTES else f"{count} NAL units"
+        return ProtocolError(f"access unit over its cap ({what}): dropped")
 
     def pull(self) -> AccessUnit | None:
         """The oldest completed unit, or None.

@@ -30,6 +30,8 @@ from rtsplab.rtsp.rtp import RtpHeader
 
 __all__ = [
     "DEFAULT_MTU",
+    "MAX_NALS_PER_PACKET",
+    "MAX_NAL_BYTES",
     "PAYLOAD_TYPE",
     "H264Depacketizer",
     "h264_fmtp",
@@ -41,6 +43,8 @@ __all__ = [
 PAYLOAD_TYPE = 96
 CLOCK_RATE = 90_000
 DEFAULT_MTU = 1400
+MAX_NAL_BYTES = 16 * 1024 * 1024  # a fragmented NAL unit bigger than this is dropped
+MAX_NALS_PER_PACKET = 64  # NAL units one aggregation packet may carry
 _STAP_A = 24
 _FU_A = 28
 _IDR = 5
@@ -145,6 +149,16 @@ class H264Depacketizer:
     continuation with no fragment in progress (its start was lost), which also drops any
     partial NAL unit. Call :meth:`reset` after a sequence gap.
 
+    Bounded: an FU-A NAL unit that grows past ``max_nal_bytes`` without its end fragment,
+    and a STAP-A with more than ``MAX_NALS_PER_PACKET`` NAL units, raise ProtocolError (the
+    fragment is dropped); :attr:`pending_bytes` is what a fragment in progress holds.
+
+    Args:
+        max_nal_bytes: the largest NAL unit that FU-A fragments may build.
+
+    Attributes:
+        overflows: fragments and aggregation packets dropped for passing a cap.
+
     Example:
         >>> d = H264Depacketizer()
         >>> d.push(b"\\x18\\x00\\x02\\x67\\x42\\x00\\x02\\x68\\xce")
@@ -157,8 +171,21 @@ class H264Depacketizer:
 
     codec = "h264"
 
-    def __init__(self) -> None:
+    def __init__(self, max_nal_bytes: int = MAX_NAL_BYTES) -> None:
         self._fu: bytearray | None = None
+        self.max_nal_bytes = max_nal_bytes
+        self.overflows = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held by an FU-A NAL unit in progress (0: none).
+
+        Example:
+            >>> d = H264Depacketizer(); d.push(b"\\x7c\\x85abc"); d.pending_bytes
+            []
+            4
+        """
+        return len(self._fu) if self._fu is not None else 0
 
     def reset(self) -> None:
         """Forget a partial FU-A fragment (after a lost packet).
@@ -205,6 +232,9 @@ class H264Depacketizer:
         out: list[bytes] = []
         off, size = 1, len(payload)
         while off < size:
+            if len(out) == MAX_NALS_PER_PACKET:
+                self.overflows += 1
+                raise ProtocolError(f"STAP-A with more than {MAX_NALS_PER_PACKET} NAL units")
             if off + 2 > size:
                 raise ProtocolError("STAP-A: truncated NAL unit size")
             n = payload[off] << 8 | payload[off + 1]
@@ -236,6 +266,10 @@ class H264Depacketizer:
         elif self._fu[0] & 0x1F != kind:
             self._fu = None
             raise ProtocolError("FU-A fragment of another NAL unit type")
+        if len(self._fu) + len(payload) - 2 > self.max_nal_bytes:
+            self._fu = None
+            self.overflows += 1
+            raise ProtocolError(f"FU-A NAL unit over {self.max_nal_bytes} bytes without its end")
         self._fu += payload[2:]
         if not end:
             return []

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rtsplab.errors import ProtocolError
-from rtsplab.rtsp.h264 import DEFAULT_MTU, PAYLOAD_TYPE
+from rtsplab.rtsp.h264 import DEFAULT_MTU, MAX_NAL_BYTES, MAX_NALS_PER_PACKET, PAYLOAD_TYPE
 from rtsplab.rtsp.rtp import RtpHeader
 
 __all__ = [
@@ -169,8 +169,17 @@ class H265Depacketizer:
     so a fragmented NAL unit that lost a piece is dropped instead of emitted truncated.
     Every NAL unit returned has a valid 2-byte header.
 
+    Bounded: a fragmented NAL unit that grows past ``max_nal_bytes`` without its end, and
+    an aggregation packet with more than ``MAX_NALS_PER_PACKET`` NAL units, raise
+    ProtocolError (the fragment is dropped); :attr:`pending_bytes` is what a fragment in
+    progress holds.
+
     Args:
         donl: the stream carries decoding order numbers (``sprop-max-don-diff`` > 0).
+        max_nal_bytes: the largest NAL unit that fragmentation units may build.
+
+    Attributes:
+        overflows: fragments and aggregation packets dropped for passing a cap.
 
     Raises:
         ProtocolError: from :meth:`push`, on any malformed payload; the depacketizer stays
@@ -190,10 +199,23 @@ class H265Depacketizer:
 
     codec = "h265"
 
-    def __init__(self, donl: bool = False) -> None:
+    def __init__(self, donl: bool = False, max_nal_bytes: int = MAX_NAL_BYTES) -> None:
         self.donl = donl
+        self.max_nal_bytes = max_nal_bytes
+        self.overflows = 0
         self._fu: bytearray | None = None
         self._fu_type = -1
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held by a fragmented NAL unit in progress (0: none).
+
+        Example:
+            >>> d = H265Depacketizer(); d.push(bytes([0x62, 0x01, 0x93]) + b"ab"); d.pending_bytes
+            []
+            4
+        """
+        return len(self._fu) if self._fu is not None else 0
 
     def reset(self) -> None:
         """Forget any partial fragmented NAL unit (after a lost packet).
@@ -241,6 +263,11 @@ class H265Depacketizer:
         off, n = 2, len(payload)
         view = memoryview(payload)
         while off < n:
+            if len(out) == MAX_NALS_PER_PACKET:
+                self.overflows += 1
+                raise ProtocolError(
+                    f"H.265 aggregation packet with more than {MAX_NALS_PER_PACKET} NAL units"
+                )
             if self.donl:
                 off += 2 if not out else 1  # DONL before the first unit, DOND before the others
             if off + 2 > n:
@@ -273,6 +300,10 @@ class H265Depacketizer:
         if start:
             header = bytes(((payload[0] & 0x81) | (kind << 1), payload[1]))
             _check_nal(header, "fragmentation unit")
+            if len(header) + len(payload) - body_at > self.max_nal_bytes:
+                self.reset()
+                self.overflows += 1
+                raise ProtocolError(f"H.265 FU NAL unit over {self.max_nal_bytes} bytes")
             self._fu = bytearray(header)
             self._fu += payload[body_at:]
             self._fu_type = kind
@@ -282,6 +313,12 @@ class H265Depacketizer:
         if kind != self._fu_type:
             self.reset()
             raise ProtocolError("H.265 FU continuation of another NAL unit type")
+        if len(self._fu) + len(payload) - 3 > self.max_nal_bytes:
+            self.reset()
+            self.overflows += 1
+            raise ProtocolError(
+                f"H.265 FU NAL unit over {self.max_nal_bytes} bytes without its end"
+            )
         self._fu += payload[3:]
         if not end:
             return []

@@ -55,6 +55,7 @@ REASONS: dict[int, str] = {
     408: "Request Timeout",
     413: "Request Entity Too Large",
     414: "Request-URI Too Large",
+    453: "Not Enough Bandwidth",
     454: "Session Not Found",
     455: "Method Not Valid in This State",
     459: "Aggregate Operation Not Allowed",
@@ -291,18 +292,17 @@ def parse_rtp_info(value: str) -> list[RtpInfo]:
     return out
 
 
+_HEAD_END = re.compile(rb"\r?\n\r?\n")  # the first empty line, CRLF or LF-only
+
+
 def _split_head(data: bytes) -> tuple[list[str], bytes]:
-    end = data.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end, sep = data.find(b"\n\n"), 2
-    if end < 0:
-        end, sep = len(data), 0
+    m = _HEAD_END.search(data)
+    end, body_at = (m.start(), m.end()) if m else (len(data), len(data))
     try:
         head = data[:end].decode("utf-8")
     except UnicodeDecodeError as e:
         raise RtspParseError(400, "message head is not UTF-8 text", fatal=True) from e
-    return head.replace("\r\n", "\n").split("\n"), data[end + sep :]
+    return head.replace("\r\n", "\n").split("\n"), data[body_at:]
 
 
 def _parse_headers(lines: list[str]) -> Headers:
@@ -434,8 +434,12 @@ class MessageReader:
 
     ``next()`` returns the bytes of one complete message (head and body), an
     :class:`InterleavedFrame`, or None when more data is needed. It raises a fatal
-    :class:`RtspParseError` for garbage, a head over ``max_header_bytes`` or an absurd
-    ``Content-Length``; the stream cannot be trusted after that.
+    :class:`RtspParseError` for garbage, a head over ``max_header_bytes`` or a
+    ``Content-Length`` over ``max_body_bytes`` (counted in :attr:`oversized`); the stream
+    cannot be trusted after that. A head ends at its first empty line (CRLF or LF-only).
+
+    Each byte is looked at once however the stream is cut: a head dribbled one byte at a
+    time costs what it costs in one piece, and a body's bytes are not scanned at all.
 
     Example:
         >>> r = MessageReader()
@@ -450,6 +454,10 @@ class MessageReader:
         self._buf = bytearray()
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
+        self.oversized = 0
+        self._scanned = 0  # bytes of the head in progress already searched for its end
+        self._first_line = False  # the head in progress has a complete first line
+        self._total: int | None = None  # length of the message whose head is complete
 
     def feed(self, data: bytes) -> None:
         """Append received bytes.
@@ -480,34 +488,66 @@ class MessageReader:
             True
         """
         buf = self._buf
-        while buf[:1] in (b"\r", b"\n"):
-            del buf[:1]
-        if not buf:
+        if self._total is None:
+            if not self._scanned:  # at an item's first byte
+                skip = 0
+                while skip < len(buf) and buf[skip] in (0x0D, 0x0A):
+                    skip += 1
+                del buf[:skip]
+                if not buf:
+                    return None
+                if buf[0] == 0x24:  # '$'
+                    return self._frame()
+                if not (0x41 <= buf[0] <= 0x5A or 0x61 <= buf[0] <= 0x7A or buf[0] == 0x5F):
+                    raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
+            total = self._scan_head()
+            if total is None:
+                return None
+            self._total = total
+        if len(buf) < self._total:
             return None
-        if buf[0] == 0x24:  # '$'
-            if len(buf) < 4:
-                return None
-            (size,) = struct.unpack(">H", buf[2:4])
-            if len(buf) < 4 + size:
-                return None
-            frame = InterleavedFrame(buf[1], bytes(buf[4 : 4 + size]))
-            del buf[: 4 + size]
-            return frame
-        if not (0x41 <= buf[0] <= 0x5A or 0x61 <= buf[0] <= 0x7A or buf[0] == 0x5F):
-            raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
-        end = buf.find(b"\r\n\r\n")
-        sep = 4
-        if end < 0:
-            end, sep = buf.find(b"\n\n"), 2
-        if end < 0:
-            if len(buf) > self.max_header_bytes:
-                raise RtspParseError(400, "message head too large", fatal=True)
-            first_nl = buf.find(b"\n")
-            if (first_nl < 0 and len(buf) > 4096) or (first_nl > 0 and b" " not in buf[:first_nl]):
+        msg = bytes(buf[: self._total])
+        del buf[: self._total]
+        self._total, self._scanned, self._first_line = None, 0, False
+        return msg
+
+    def _frame(self) -> InterleavedFrame | None:
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        size = buf[2] << 8 | buf[3]
+        if len(buf) < 4 + size:
+            return None
+        frame = InterleavedFrame(buf[1], bytes(buf[4 : 4 + size]))
+        del buf[: 4 + size]
+        return frame
+
+    def _too_large(self, status: int, message: str) -> RtspParseError:
+        self.oversized += 1
+        return RtspParseError(status, message, fatal=True)
+
+    def _scan_head(self) -> int | None:
+        """Search the bytes not yet searched for the end of the head; the message's total
+        length once it is found."""
+        buf = self._buf
+        start = max(0, self._scanned - 3)  # a terminator may straddle the last cut
+        if not self._first_line:
+            first_nl = buf.find(b"\n", start)
+            if first_nl >= 0:
+                self._first_line = True
+                if b" " not in buf[:first_nl]:
+                    raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
+            elif len(buf) > 4096:
                 raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
+        m = _HEAD_END.search(buf, start)
+        if m is None:
+            self._scanned = len(buf)
+            if len(buf) > self.max_header_bytes:
+                raise self._too_large(400, "message head too large")
             return None
+        end = m.start()
         if end > self.max_header_bytes:
-            raise RtspParseError(400, "message head too large", fatal=True)
+            raise self._too_large(400, "message head too large")
         length = 0
         for line in bytes(buf[:end]).split(b"\n")[1:]:
             name, _, value = line.partition(b":")
@@ -517,10 +557,5 @@ class MessageReader:
                     raise RtspParseError(400, "bad Content-Length", fatal=True)
                 length = int(text)
                 if length > self.max_body_bytes:
-                    raise RtspParseError(413, "Content-Length too large", fatal=True)
-        total = end + sep + length
-        if len(buf) < total:
-            return None
-        msg = bytes(buf[:total])
-        del buf[:total]
-        return msg
+                    raise self._too_large(413, "Content-Length too large")
+        return m.end() + length

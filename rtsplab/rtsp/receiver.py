@@ -113,6 +113,22 @@ class RtpReceiver:
         return self._lost_before + self.reorder.lost_packets
 
     @property
+    def overflows(self) -> int:
+        """Times a cap was passed: a fragment or aggregation packet too big for the
+        depacketizer, an access unit over its cap, a full reorder window. Each is also a bad
+        packet or a loss; none of them grows memory.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> rx = RtpReceiver(H264Depacketizer(max_nal_bytes=100))
+            >>> rx.on_rtp(bytes([0x80, 96, 0, 1]) + bytes(8) + b"\\x7c\\x85" + bytes(200))
+            >>> rx.overflows, rx.bad_packets
+            (1, 1)
+        """
+        depacketizer = getattr(self.assembler.depacketizer, "overflows", 0)
+        return depacketizer + self.assembler.oversized_units + self.reorder.overflows
+
+    @property
     def deadline_ns(self) -> int | None:
         """When :meth:`poll` should run next to give up a missing packet (None: no wait).
 

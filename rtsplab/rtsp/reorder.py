@@ -32,23 +32,29 @@ from __future__ import annotations
 
 from rtsplab.rtsp.rtp import RtpPacket, seq_delta
 
-__all__ = ["ReorderBuffer"]
+__all__ = ["MAX_WINDOW_PACKETS", "ReorderBuffer"]
 
 RESTART_DISTANCE = 3000  # a jump this far either way is a sender restart, not a reordering
+MAX_WINDOW_PACKETS = 2048  # the largest reorder window a caller may ask for
 
 
 class ReorderBuffer:
     """Releases RTP packets in sequence order; bounded in packets held and time waited.
 
     Args:
-        max_packets: most packets held behind a missing one (0: a gap is a loss at once).
+        max_packets: most packets held behind a missing one (0: a gap is a loss at once), at
+            most ``MAX_WINDOW_PACKETS``.
         max_delay_ns: longest wait for a missing packet, from the oldest held packet's arrival.
+
+    Raises:
+        ValueError: a negative bound, or a window over ``MAX_WINDOW_PACKETS``.
 
     Attributes:
         lost_packets: sequence numbers given up as lost.
         late_packets: packets dropped because they came after their place was given up, or
             twice.
         received: packets accepted.
+        overflows: holes given up early because the window was full.
 
     Example:
         >>> from rtsplab.rtsp.rtp import RtpPacket
@@ -62,6 +68,8 @@ class ReorderBuffer:
     def __init__(self, max_packets: int = 64, max_delay_ns: int = 30_000_000) -> None:
         if max_packets < 0 or max_delay_ns < 0:
             raise ValueError("max_packets and max_delay_ns must be >= 0")
+        if max_packets > MAX_WINDOW_PACKETS:
+            raise ValueError(f"max_packets {max_packets} is over {MAX_WINDOW_PACKETS}")
         self.max_packets = max_packets
         self.max_delay_ns = max_delay_ns
         self._held: dict[int, tuple[RtpPacket, int]] = {}  # seq -> (packet, arrival ns)
@@ -69,6 +77,7 @@ class ReorderBuffer:
         self.lost_packets = 0
         self.late_packets = 0
         self.received = 0
+        self.overflows = 0
 
     @property
     def held(self) -> int:
@@ -124,6 +133,8 @@ class ReorderBuffer:
         self._held[seq] = (packet, now_ns)
         out += self._release_ready()
         while len(self._held) > self.max_packets:
+            if self.max_packets:  # (a window of 0 gives every hole up at once, by design)
+                self.overflows += 1
             self._skip_hole()
             out += self._release_ready()
         return out

@@ -2,8 +2,13 @@
 
 State machine per session (RFC 2326 appendix A): SETUP -> *ready*; PLAY -> *playing*;
 PAUSE -> *ready*; TEARDOWN -> gone. Errors answer with the RFC's status codes and never
-affect other connections; garbage, an oversized head or an absurd ``Content-Length`` get
-an error response and the connection is closed.
+affect other connections; garbage, a request over ``max_request_bytes`` or an absurd
+``Content-Length`` get an error response and the connection is closed.
+
+Bounded (:class:`ServerLimits`): a session whose client is silent for its timeout ends, over
+TCP as over UDP; a request that is still incomplete after ``request_timeout_s`` (a slowloris
+client) gets 408 and the connection closes, as does a connection that never completes one; a
+SETUP past the per-connection or the server-wide session cap gets 453.
 
 Example:
     >>> from rtsplab.sim.connection import camera_path
@@ -20,6 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -43,7 +49,7 @@ if TYPE_CHECKING:
     from rtsplab.rtsp.auth import Authenticator
     from rtsplab.sim.camera import SimCamera
 
-__all__ = ["ALLOWED", "RtspConnection", "camera_path"]
+__all__ = ["ALLOWED", "RtspConnection", "ServerLimits", "camera_path"]
 
 ALLOWED = (
     "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "GET_PARAMETER", "SET_PARAMETER",
@@ -53,6 +59,32 @@ TRACK = "track1"
 SERVER = "rtsplab-sim"
 
 Headers = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one client may hold of the simulator: connections, sessions, time, bytes.
+
+    Attributes:
+        max_connections: open RTSP connections; one more is answered 503 and closed.
+        max_sessions_per_connection: sessions one connection may set up (then 453).
+        max_sessions: sessions of the whole server (each UDP one holds two sockets).
+        request_timeout_s: longest time a request may take to arrive whole, and a new
+            connection to send its first one (then 408 and close).
+        max_request_bytes: the largest request head, and the largest request body.
+
+    Example:
+        >>> ServerLimits().max_sessions_per_connection
+        8
+        >>> ServerLimits(**{"max_connections": 4}).max_connections
+        4
+    """
+
+    max_connections: int = 64
+    max_sessions_per_connection: int = 8
+    max_sessions: int = 256
+    request_timeout_s: float = 10.0
+    max_request_bytes: int = 16 * 1024
 
 
 def camera_path(uri: str) -> str:
@@ -80,8 +112,16 @@ class RtspConnection:
         auth: credentials checker, or None for an open server.
         allow_tcp: accept interleaved TCP transport (else 461).
         allow_udp: accept UDP transport (else 461).
-        session_timeout_s: keep-alive timeout of UDP sessions and idle connections.
+        session_timeout_s: keep-alive timeout of sessions (TCP and UDP) and idle connections.
         send_timeout_s: give up on a client that does not read for this long.
+        on_close: called once the connection is closed.
+        limits: the caps on what the client may hold.
+        session_slots: the server-wide session budget, shared by its connections.
+
+    Attributes:
+        timed_out_requests: requests that did not arrive whole in ``request_timeout_s``.
+        refused_sessions: SETUPs answered 453 for a session cap.
+        expired_sessions: sessions ended for a silent client.
 
     Example:
         >>> import socket
@@ -106,6 +146,8 @@ class RtspConnection:
         session_timeout_s: float = 60.0,
         send_timeout_s: float = 10.0,
         on_close: Callable[[RtspConnection], None] | None = None,
+        limits: ServerLimits | None = None,
+        session_slots: threading.Semaphore | None = None,
     ) -> None:
         self.sock = sock
         self.peer = sock.getpeername()
@@ -121,8 +163,15 @@ class RtspConnection:
         self._on_close = on_close
         self._write_lock = threading.Lock()
         self._closing = threading.Event()
-        self._reader = MessageReader()
+        self.limits = limits = limits or ServerLimits()
+        self._slots = session_slots
+        self._reader = MessageReader(limits.max_request_bytes, limits.max_request_bytes)
         self._last_request = time.monotonic()
+        self._requests = 0
+        self._partial_since: float | None = None  # when an incomplete request began
+        self.timed_out_requests = 0
+        self.refused_sessions = 0
+        self.expired_sessions = 0
         self.thread = threading.Thread(target=self.run, name="rtsplab-sim-conn", daemon=True)
 
     # ---- I/O -----------------------------------------------------------------------------
@@ -178,8 +227,7 @@ class RtspConnection:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
             for session in list(self.sessions.values()):
-                session.close(bye=isinstance(session.transport, UdpTransport))
-            self.sessions.clear()
+                self._end_session(session, bye=isinstance(session.transport, UdpTransport))
             self.sock.close()
             if self._on_close is not None:
                 self._on_close(self)
@@ -195,7 +243,12 @@ class RtspConnection:
                 self._linger()
                 return False
             if item is None:
+                if not self._reader.buffered:
+                    self._partial_since = None
+                elif self._partial_since is None:
+                    self._partial_since = time.monotonic()
                 return True
+            self._partial_since = None
             if isinstance(item, InterleavedFrame):  # RTCP receiver reports keep sessions alive
                 for s in self.sessions.values():
                     s.touch()
@@ -204,6 +257,7 @@ class RtspConnection:
                         s.on_rtcp(item.payload)
                 continue
             self._last_request = time.monotonic()
+            self._requests += 1
             try:
                 request = parse_request(item)
             except RtspParseError as e:
@@ -241,15 +295,35 @@ class RtspConnection:
                 drained += len(chunk)
 
     def _housekeeping(self) -> None:
-        for sid, session in list(self.sessions.items()):
+        for session in list(self.sessions.values()):
             if session.transport.poll(session.on_rtcp):
                 session.touch()
-            if isinstance(session.transport, UdpTransport) and session.expired():
-                session.close(bye=True)
-                del self.sessions[sid]
-        idle = time.monotonic() - self._last_request > self.session_timeout_s
+            if session.expired():  # no request, no RTCP for its timeout: TCP as UDP
+                self.expired_sessions += 1
+                self._end_session(session, bye=True)
+        now = time.monotonic()
+        since = self._partial_since
+        if since is not None and now - since > self.limits.request_timeout_s:
+            self.timed_out_requests += 1  # a slowloris client, or a slow 1-byte dribbler
+            self._send_error(408, None)
+            self._linger(max_s=0.5)
+            self.close()
+            return
+        if not self._requests and now - self._last_request > self.limits.request_timeout_s:
+            self.close()  # connected and never asked anything
+            return
+        idle = now - self._last_request > self.session_timeout_s
         if idle and not self.sessions:  # a silent client with nothing to stream
             self.close()
+
+    def _end_session(self, session: MediaSession, bye: bool = False) -> None:
+        """Stop a session and give back its slot of the server's session budget."""
+        if self.sessions.pop(session.id, None) is None:
+            return
+        with contextlib.suppress(OSError):
+            session.close(bye=bye)
+        if self._slots is not None:
+            self._slots.release()
 
     def _send_error(self, status: int, cseq: int | None, headers: Headers | None = None) -> None:
         with contextlib.suppress(OSError):
@@ -335,12 +409,18 @@ class RtspConnection:
         if s is not None and s.state == "playing":
             self._send_error(455, cseq)
             return
+        if s is None and not self._take_session_slot():
+            self.refused_sessions += 1
+            self._send_error(453, cseq)
+            return
         try:
             specs = parse_transport(req.get("Transport") or "")
             transport = self._pick_transport(specs)
         except (ProtocolError, OSError):
             transport = None
         if transport is None:
+            if s is None and self._slots is not None:
+                self._slots.release()
             self._send_error(461, cseq)
             return
         if s is not None:
@@ -352,6 +432,12 @@ class RtspConnection:
             )
             self.sessions[s.id] = s
         self._respond(cseq, [("Transport", transport.transport_header()), self._session_header(s)])
+
+    def _take_session_slot(self) -> bool:
+        """Room for one more session on this connection and on the server."""
+        if len(self.sessions) >= self.limits.max_sessions_per_connection:
+            return False
+        return self._slots is None or self._slots.acquire(blocking=False)
 
     def _pick_transport(self, specs: list[TransportSpec]) -> TcpTransport | UdpTransport | None:
         for spec in specs:
@@ -393,6 +479,5 @@ class RtspConnection:
         if s is None:
             self._send_error(455 if not self.sessions else 454, cseq)
             return
-        s.close()
-        self.sessions.pop(s.id, None)
+        self._end_session(s)
         self._respond(cseq, [])

@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -181,13 +180,13 @@ def start_gst_server(
     bitrate_kbps: int = 1000,
     ready_timeout_s: float = 15.0,
     python: str = SYSTEM_PYTHON,
-    extra_args: Sequence[str] = (),
+    extra_args: tuple[str, ...] = (),
 ) -> GstServer:
     """Start gst-rtsp-server on a free port and wait until it reports ``READY``.
 
     The password reaches the server through an environment variable, never its command line.
-    ``extra_args`` are passed on to ``gst_rtsp_server.py`` as they are (e.g. ``["--bframes=2"]``).
-    A port taken between probing and binding is retried (3 attempts).
+    ``extra_args`` go to ``gst_rtsp_server.py`` as they are (the stream's shape: ``--audio aac``,
+    ``--codec h265``, ...; see its ``--help``). A port taken between probing and binding is retried (3 attempts).
 
     Raises:
         RuntimeError: the server did not start; the message ends with its stderr.
@@ -216,7 +215,7 @@ def start_gst_server(
             env[PASSWORD_ENV] = credentials[1]
         if udp_only:
             cmd.append("--udp-only")
-        cmd += list(extra_args)
+        cmd += extra_args
         stderr_path = log_dir / f"gst_rtsp_server_{port}_{attempt}.log"
         with stderr_path.open("wb") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)

@@ -37,6 +37,7 @@ from typing import Any
 from rtsplab.rtsp.auth import Authenticator
 from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import CameraConfig, SimCamera
+from rtsplab.sim.connection import ServerLimits
 
 __all__ = ["CHILD_COMMAND", "ChildProcessServer"]
 
@@ -79,6 +80,7 @@ class ChildProcessServer(Server):
         allow_udp: bool = True,
         session_timeout_s: float = 60.0,
         send_timeout_s: float = 10.0,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.cameras = cameras_of(cameras)
         running = [c.name for c in self.cameras if c.running]
@@ -103,6 +105,7 @@ class ChildProcessServer(Server):
                 allow_udp=allow_udp,
                 session_timeout_s=session_timeout_s,
                 send_timeout_s=send_timeout_s,
+                limits=asdict(limits or ServerLimits()),
             ),
         }
         env = dict(os.environ)

@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rtsplab.rtsp.auth import Authenticator
+from rtsplab.rtsp.messages import format_response
 from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import SimCamera
-from rtsplab.sim.connection import RtspConnection
+from rtsplab.sim.connection import SERVER, RtspConnection, ServerLimits
 from rtsplab.sim.process import ChildProcessServer
 
 __all__ = ["InProcessServer", "SimServer"]
@@ -43,6 +44,7 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
     process: bool = False,
     session_timeout_s: float = 60.0,
     send_timeout_s: float = 10.0,
+    limits: ServerLimits | None = None,
 ) -> Server:
     """An RTSP server for simulated cameras, in this process or in a child process.
 
@@ -58,8 +60,11 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         process: serve from a child process (``python -m rtsplab.sim``), so the encoders do
             not compete with the caller for the GIL and ``kill()`` is a real crash. Works from
             a plain script, without an ``if __name__ == "__main__":`` guard.
-        session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``.
+        session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``; a
+            session silent for this long ends.
         send_timeout_s: drop a client that does not read for this long.
+        limits: caps on connections, sessions, request time and size (default
+            :class:`~rtsplab.sim.connection.ServerLimits`).
 
     Returns:
         an :class:`InProcessServer` or a :class:`~rtsplab.sim.process.ChildProcessServer`;
@@ -77,6 +82,8 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         session_timeout_s=session_timeout_s,
         send_timeout_s=send_timeout_s,
     )
+    if limits is not None:
+        options["limits"] = limits
     kind = ChildProcessServer if process else InProcessServer
     return kind(cameras, host, port, credentials, auth, **options)
 
@@ -93,8 +100,14 @@ class InProcessServer(Server):
         auth: ``"digest"`` or ``"basic"`` when ``credentials`` are set.
         allow_tcp: accept ``RTP/AVP/TCP`` interleaved transport; False answers 461.
         allow_udp: accept UDP transport; False answers 461.
-        session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``.
+        session_timeout_s: keep-alive timeout announced in ``Session: id;timeout=N``; a
+            session silent for this long ends.
         send_timeout_s: drop a client that does not read for this long.
+        limits: caps on connections, sessions, request time and size (a
+            :class:`~rtsplab.sim.connection.ServerLimits`, or its fields as a dict).
+
+    Attributes:
+        refused_connections: connections answered 503 because ``max_connections`` were open.
 
     Example:
         >>> srv = InProcessServer([SimCamera("cam1", fps=15)], port=0)  # doctest: +SKIP
@@ -114,8 +127,14 @@ class InProcessServer(Server):
         allow_udp: bool = True,
         session_timeout_s: float = 60.0,
         send_timeout_s: float = 10.0,
+        limits: ServerLimits | dict[str, Any] | None = None,
     ) -> None:
         self.cameras = cameras_of(cameras)
+        if isinstance(limits, dict):  # from a child process' settings
+            limits = ServerLimits(**limits)
+        self.limits = limits or ServerLimits()
+        self._session_slots = threading.BoundedSemaphore(self.limits.max_sessions)
+        self.refused_connections = 0
         self.host = host
         self.credentials = credentials
         self.auth_scheme = auth
@@ -130,6 +149,8 @@ class InProcessServer(Server):
             allow_udp=allow_udp,
             session_timeout_s=session_timeout_s,
             send_timeout_s=send_timeout_s,
+            limits=self.limits,
+            session_slots=self._session_slots,
         )
         self._auth = Authenticator(credentials[0], credentials[1], auth) if credentials else None
         self._by_name = {c.name: c for c in self.cameras}
@@ -231,6 +252,18 @@ class InProcessServer(Server):
         with self._lock:
             self._conns.discard(conn)
 
+    def _refuse(self, sock: socket.socket) -> None:
+        """Answer 503 on a connection over the cap and close it, without blocking."""
+        self.refused_connections += 1
+        try:
+            sock.setblocking(False)
+            sock.send(format_response(503, None, [("Server", SERVER), ("Retry-After", "5")]))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -241,6 +274,11 @@ class InProcessServer(Server):
                 if self._stop.is_set():
                     break
                 time.sleep(0.05)
+                continue
+            with self._lock:
+                full = len(self._conns) >= self.limits.max_connections
+            if full:
+                self._refuse(sock)
                 continue
             try:
                 conn = RtspConnection(

@@ -18,7 +18,10 @@ from rtsplab.entities import Clock
 def test_pyav_age_with_audio_before_the_video(gst_server) -> None:  # type: ignore[no-untyped-def]
     """PyAV's age agrees with the painted age within its bound, the audio's wait included."""
     backend = "pyav"
-    srv = gst_server(mounts=("cam1",), extra_args=("--audio=opus", "--audio-first"))
+    srv = gst_server(
+        mounts=("cam1",),
+        extra_args=("--audio=opus", "--audio-first", "--sr-capture-time"),
+    )
     _, ages, true_ages, clocks = measure(srv.url("cam1"), backend)
     error_ms, spread_ms = errors(ages, true_ages)
     print(f"{backend} opus first: error p50 {error_ms:+.1f} ms, spread {spread_ms:.1f} ms")

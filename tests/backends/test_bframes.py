@@ -70,7 +70,7 @@ def test_bframes_each_picture_in_display_order_with_its_own_time(gst_server, bac
     against the painted time is the same for every picture, within ``SPREAD_MS`` (a picture
     stamped with the unit just decoded is one or two frame periods off: 100 ms p90 before).
     OpenCV has no RTCP time; its PTS clock is anchored at the first frame's arrival."""
-    srv = gst_server(mounts=("cam1",), extra_args=("--bframes=2",))
+    srv = gst_server(mounts=("cam1",), extra_args=("--bframes=2", "--sr-capture-time"))
     seqs, ages, true_ages, clocks = measure(srv.url("cam1"), backend)
     assert len(seqs) >= FRAMES * 0.9, "timecodes unreadable: pictures damaged"
     assert all(b > a for a, b in itertools.pairwise(seqs)), seqs  # display order
@@ -87,7 +87,7 @@ def test_rtcp_age_is_the_painted_age(gst_server, backend: str, bframes: int) -> 
     """With the RTCP clock, rtsplab's age is the age from the painted time within
     ``BOUND_MS`` at p50, B-frames or not (the server's sender reports give capture times:
     with rtpbin's default send-time clock they were 67 ms late with ``bframes=2``)."""
-    srv = gst_server(mounts=("cam1",), extra_args=(f"--bframes={bframes}",))
+    srv = gst_server(mounts=("cam1",), extra_args=(f"--bframes={bframes}", "--sr-capture-time"))
     _, ages, true_ages, clocks = measure(srv.url("cam1"), backend)
     error_ms, spread_ms = errors(ages, true_ages)
     print(f"{backend} bframes={bframes}: error p50 {error_ms:+.1f} ms, spread {spread_ms:.1f} ms")

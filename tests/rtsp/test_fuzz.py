@@ -274,3 +274,112 @@ def test_loss_and_garbage_never_yield_a_damaged_unit(data: st.DataObject) -> Non
         while (au := a.pull()) is not None:
             well_formed(au)
             assert list(au.nals) == ORIGINAL[au.timestamp], "a unit was handed out incomplete"
+
+
+# ---- the caps: whatever arrives, what a parser holds stays bounded ---------------------------
+
+from unittest import mock  # noqa: E402
+
+from rtsplab.rtsp import assembler as assembler_module  # noqa: E402
+from rtsplab.rtsp.h264 import MAX_NALS_PER_PACKET  # noqa: E402
+from rtsplab.rtsp.h265 import H265Depacketizer, packetize_h265  # noqa: E402
+
+H265_AU = [b"\x40\x01\x0c", b"\x42\x01\x01", b"\x44\x01\xc1", b"\x26\x01" + os.urandom(2500)]
+H265_PAYLOADS = [p[12:] for p in packetize_h265(H265_AU, 0, 0, 1, mtu=600)]
+H264_PAYLOADS = [RtpPacket.parse(p).payload for p in RTP]
+SMALL_NAL = 3000
+
+
+def _fragments(draw: st.DrawFn, payloads: list[bytes]) -> list[bytes]:
+    """Mutated payloads, with runs of one fragment repeated (a start that never ends)."""
+    out: list[bytes] = []
+    for _ in range(draw(st.integers(1, 12))):
+        payload = draw(st.one_of(st.sampled_from(payloads), mutated(payloads)))
+        out += [payload] * draw(st.sampled_from([1, 1, 2, 8]))
+    return out
+
+
+CAPS_FUZZ = settings(FUZZ, max_examples=150)
+
+
+@CAPS_FUZZ
+@given(st.data(), st.booleans())
+def test_depacketizers_hold_at_most_their_caps(data: st.DataObject, h265: bool) -> None:
+    d: H264Depacketizer | H265Depacketizer
+    if h265:
+        d = H265Depacketizer(donl=data.draw(st.booleans()), max_nal_bytes=SMALL_NAL)
+        payloads = _fragments(data.draw, H265_PAYLOADS)
+    else:
+        d = H264Depacketizer(max_nal_bytes=SMALL_NAL)
+        payloads = _fragments(data.draw, H264_PAYLOADS)
+    for payload in payloads:
+        try:
+            nals = d.push(payload)
+        except ProtocolError:
+            continue
+        finally:
+            assert d.pending_bytes <= SMALL_NAL
+        assert len(nals) <= MAX_NALS_PER_PACKET
+        assert all(len(n) <= max(SMALL_NAL, len(payload)) for n in nals)
+
+
+@CAPS_FUZZ
+@given(st.data())
+def test_receiver_holds_at_most_the_access_unit_caps(data: st.DataObject) -> None:
+    """Random timestamps and markers over mutated packets, with small caps: the open unit
+    never holds more than the caps, and the errors are only ProtocolError (counted)."""
+    h265 = data.draw(st.booleans())
+    payloads = _fragments(data.draw, H265_PAYLOADS if h265 else H264_PAYLOADS)
+    max_bytes, max_nals = 5000, 6
+    with (
+        mock.patch.object(assembler_module, "MAX_AU_BYTES", max_bytes),
+        mock.patch.object(assembler_module, "MAX_AU_NALS", max_nals),
+    ):
+        rx = RtpReceiver(H265Depacketizer() if h265 else H264Depacketizer(), payload_type=96)
+        steps = data.draw(
+            st.lists(st.integers(0, 7), min_size=len(payloads), max_size=len(payloads))
+        )
+        ts = 0
+        for seq, (payload, step) in enumerate(zip(payloads, steps, strict=True)):
+            ts += 3000 if step == 0 else 0  # a new unit now and then
+            marker = step == 1
+            rx.on_rtp(RtpPacket(96, seq, ts, 7, marker, payload).pack())
+            asm = rx.assembler
+            assert asm.held_nals <= max_nals
+            assert asm.held_bytes <= max_bytes  # the fragment in progress included
+            while (au := rx.pull()) is not None:
+                assert len(au.nals) <= max_nals and sum(map(len, au.nals)) <= max_bytes
+        assert rx.bad_packets >= rx.overflows - rx.reorder.overflows
+
+
+MESSAGES = [
+    REQUEST,
+    RESPONSE,
+    RESPONSE.split(b"\r\n\r\n")[0].replace(b"\r\n", b"\n") + b"\n\n" + b"v=0\r\n",  # LF-only
+    interleave(0, RTP[0]),
+    interleave(1, b"a\r\n\r\nb"),
+    b"\r\n",
+]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(MESSAGES), min_size=1, max_size=8), st.data())
+def test_message_reader_gives_the_same_items_however_the_stream_is_cut(
+    parts: list[bytes], data: st.DataObject
+) -> None:
+    """Scanning each byte once must not change what is found: whole or cut anywhere (down to
+    single bytes), the same messages and frames come out, and the buffer stays bounded."""
+    stream = b"".join(parts)
+    whole = MessageReader()
+    whole.feed(stream)
+    expected = list(iter(whole.next, None))
+    reader = MessageReader(max_header_bytes=2048, max_body_bytes=4096)
+    got: list[object] = []
+    while stream:
+        cut = data.draw(st.integers(1, min(len(stream), 64)))
+        reader.feed(stream[:cut])
+        stream = stream[cut:]
+        while (item := reader.next()) is not None:
+            got.append(item)
+        assert reader.buffered <= 2048 + 4 + 4096 + 64
+    assert got == expected and reader.buffered == 0

@@ -66,8 +66,6 @@ def require_gst_rtsp_server() -> str:
 def gst_server(tmp_path: Path) -> Iterator[Callable[..., GstServer]]:
     """Factory: ``start(mounts, fps, size, credentials, udp_only, auth, ..., extra_args)``.
 
-    ``extra_args`` go to ``gst_rtsp_server.py`` as they are (``("--bframes=2",)``).
-
     Every server started is stopped by PID at teardown. ``credentials=(user, password)``
     protects all mounts (``auth="basic"`` or ``"digest"``); the password reaches the server
     through an environment variable, never its command line.

@@ -1,9 +1,11 @@
-"""The simulator under abuse: 32 concurrent clients, a third of them misbehaving.
+"""The simulator under abuse: 37 concurrent clients, over a third of them misbehaving.
 
-21 good clients (rtsplab readers) read two cameras while 11 others send malformed requests,
-vanish mid-session (TCP reset, UDP port gone), stop reading, or send half a request and
-wait. The server must stay up, and the good clients' frame ages (capture -> decoded, from
-the burned-in timecodes) must match a no-abuse baseline taken with the same clients.
+21 good clients (rtsplab readers) read two cameras while 16 others send malformed requests,
+vanish mid-session (TCP reset, UDP port gone), stop reading, send half a request and wait,
+send a head one byte every 0.3 s and never finish it (slowloris), flood the server with UDP
+SETUPs, or dribble a request one byte at a time. The server must stay up, hold a bounded
+number of threads and sockets, and the good clients' frame ages (capture -> decoded, from the
+burned-in timecodes) must match a no-abuse baseline taken with the same clients.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from servers.sim_fixtures import RawRtsp, read_pyav
 
 import rtsplab
 from rtsplab.recorder import Recorder
+from rtsplab.rtsp.messages import format_request
 from rtsplab.sim import SimCamera, SimServer
+from rtsplab.sim.connection import ServerLimits
 
 pytestmark = pytest.mark.interop
 
-GOOD, BAD = 21, 11
+GOOD = 21
 SECONDS = 6.0
+LIMITS = ServerLimits(max_sessions=64, request_timeout_s=2.0)
 MALFORMED = [
     b"\x00\xff\x13\x37garbage\r\n\r\n",
     b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
@@ -92,10 +97,65 @@ def _half_request(port: int, url: str, rng: random.Random) -> None:
         time.sleep(rng.uniform(0.5, 2.0))
 
 
+def _slowloris(port: int, url: str, rng: random.Random) -> None:
+    """A head that never ends, one byte every 0.3 s: the server answers 408 and closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.3) as s:
+        s.sendall(f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nX-Slow: ".encode())
+        deadline = time.monotonic() + 3 * LIMITS.request_timeout_s
+        while time.monotonic() < deadline:
+            try:
+                s.sendall(b"z")
+                reply = s.recv(4096)
+            except TimeoutError:
+                continue
+            assert reply.startswith(b"RTSP/1.0 408 "), reply
+            return
+        raise AssertionError("the slowloris client was never cut off")
+
+
+def _setup_flood(port: int, url: str, rng: random.Random) -> None:
+    """100 UDP SETUPs on one connection: the first few get a session, the rest 453."""
+    c = RawRtsp(port, timeout_s=3)
+    try:
+        base = rng.randrange(20000, 60000, 2)
+        statuses = [
+            c.request(
+                "SETUP", url + "/track1", {"Transport": f"RTP/AVP;client_port={base}-{base + 1}"}
+            ).status
+            for _ in range(100)
+        ]
+        assert statuses.count(200) <= LIMITS.max_sessions_per_connection, statuses
+        assert set(statuses) <= {200, 453}, statuses
+    finally:
+        _reset(c.sock)
+
+
+def _dribble(port: int, url: str, rng: random.Random) -> None:
+    """A whole request with a 2 KB header, one byte per write: it is answered."""
+    request = format_request("DESCRIBE", url, 1, [("X-Pad", "d" * 2000)])
+    c = RawRtsp(port, timeout_s=3)
+    try:
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            c.send(request[i : i + 1])
+        assert c.response().status == 200
+    finally:
+        c.close()
+    time.sleep(rng.uniform(0.1, 0.3))
+
+
 ABUSERS: list[Callable[[int, str, random.Random], None]] = [
     _garbage, _garbage, _garbage, _vanish_tcp, _vanish_tcp, _vanish_tcp,
     _vanish_udp, _vanish_udp, _stop_reading, _stop_reading, _half_request,
+    _slowloris, _slowloris, _setup_flood, _setup_flood, _dribble,
 ]  # fmt: skip
+
+
+def _proc_usage(pid: int) -> tuple[int, int]:
+    """(threads, open file descriptors) of process ``pid``, read from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def _read_good(urls: list[str], abuse: Callable[[], None] | None) -> pd.DataFrame:
@@ -125,10 +185,11 @@ def _read_good(urls: list[str], abuse: Callable[[], None] | None) -> pd.DataFram
     return rec.to_dataframe()
 
 
-def test_thirty_two_clients_a_third_abusive_leave_good_ages_unchanged() -> None:
+def test_abusive_clients_leave_good_ages_unchanged_and_the_server_bounded() -> None:
     cams = [SimCamera(n, size=(320, 180), fps=15) for n in ("cam1", "cam2")]
-    with SimServer(cams, process=True, send_timeout_s=2.0) as srv:
+    with SimServer(cams, process=True, send_timeout_s=2.0, limits=LIMITS) as srv:
         baseline = _read_good(srv.urls, None)
+        usage = [_proc_usage(srv.pid)]
         counts: dict[str, int] = {}
         failures: list[str] = []
 
@@ -151,6 +212,8 @@ def test_thirty_two_clients_a_third_abusive_leave_good_ages_unchanged() -> None:
             ]
             for t in threads:
                 t.start()
+            while not stop.wait(0.25):
+                usage.append(_proc_usage(srv.pid))
             for t in threads:
                 t.join(10)
 
@@ -162,6 +225,10 @@ def test_thirty_two_clients_a_third_abusive_leave_good_ages_unchanged() -> None:
 
     assert sum(counts.values()) > 50, counts  # the abuse really ran, all kinds of it
     assert {f.__name__ for f in ABUSERS} <= set(counts), (counts, failures[:5])
+    # bounded: a thread per connection and per playing session, two sockets per UDP session
+    (threads0, fds0), most = usage[0], (max(u[0] for u in usage), max(u[1] for u in usage))
+    assert most[0] - threads0 <= LIMITS.max_connections + LIMITS.max_sessions, (usage[0], most)
+    assert most[1] - fds0 <= LIMITS.max_connections + 2 * LIMITS.max_sessions, (usage[0], most)
     for df in (baseline, abused):
         assert set(df.clock) == {"timecode"}
     per_client = abused.groupby("stream").size()
@@ -169,5 +236,6 @@ def test_thirty_two_clients_a_third_abusive_leave_good_ages_unchanged() -> None:
     b50, b95 = baseline.transit_ms.quantile([0.5, 0.95])
     a50, a95 = abused.transit_ms.quantile([0.5, 0.95])
     print(f"transit p50 {b50:.1f} -> {a50:.1f} ms, p95 {b95:.1f} -> {a95:.1f} ms; {counts}")
+    print(f"server threads, fds: {usage[0]} before, {most} at most")
     assert a50 < b50 + 30, (b50, a50)
     assert a95 < b95 + 80, (b95, a95)
