@@ -32,7 +32,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import BACKENDS, Backend, DecodedFrame, Profile, StreamInfo, open_backend
@@ -61,20 +60,22 @@ __all__ = [
 log = logging.getLogger("rtsplab")
 
 
-@dataclass(frozen=True, slots=True)
 class Stamped:
-    """A decoded picture stamped with its capture time, once, in the thread that decoded it.
+    """A decoded picture stamped with its capture time, in the thread that decoded it.
 
     What the decode step produces and the policies buffer; groups match on ``t_source_ns``
     and :func:`to_frame` turns one into a :class:`Frame`. The picture stays as the decoder
     gave it (YUV for the PyAV and native backends) until :func:`to_frame` converts it.
 
+    The decode step stamps it by the best clock the stream gives (:class:`SourceClock`).
+    Where that is the RTCP time, reading rtsplab's own timecode from the picture (100-200 µs
+    right after a decode) is left to the first use of the record's time (``timecode=True``):
+    ``latest`` drops most pictures unread, and a dropped picture is never read. The time is
+    decided once either way: everything that asks sees the same value.
+
     Attributes:
         seq: the reader's frame number (every decoded frame gets one; gaps are drops).
         decoded: the decoded picture and its arrival time.
-        t_source_ns: capture time at the source, per ``clock`` (wall clock, ns).
-        clock: where ``t_source_ns`` came from.
-        source_seq: the source's own frame number from the timecode, if any.
         stream: the reader's stream name.
         backend: the backend that decoded it.
 
@@ -82,17 +83,62 @@ class Stamped:
         >>> import numpy as np
         >>> rec = Stamped(3, DecodedFrame(t_recv_ns=5, image=np.zeros((1, 1, 3), np.uint8)),
         ...               2, Clock.RTCP, None, "cam1", "native")
-        >>> rec.t_source_ns, rec.decoded.t_recv_ns
-        (2, 5)
+        >>> rec.t_source_ns, rec.clock, rec.decoded.t_recv_ns
+        (2, <Clock.RTCP: 'rtcp'>, 5)
+        >>> from rtsplab.timecode import write_timecode
+        >>> img = np.zeros((360, 640, 3), np.uint8); write_timecode(img, 1_000, 7)
+        >>> rec = Stamped(4, DecodedFrame(t_recv_ns=5, image=img), 2, Clock.RTCP, None,
+        ...               "cam1", "native", timecode=True)
+        >>> rec.t_source_ns, rec.clock, rec.source_seq
+        (1000, <Clock.TIMECODE: 'timecode'>, 7)
     """
 
-    seq: int
-    decoded: DecodedFrame
-    t_source_ns: int
-    clock: Clock
-    source_seq: int | None
-    stream: str
-    backend: str
+    __slots__ = ("_pending", "_stamp", "backend", "decoded", "seq", "stream")
+
+    def __init__(
+        self,
+        seq: int,
+        decoded: DecodedFrame,
+        t_source_ns: int,
+        clock: Clock,
+        source_seq: int | None,
+        stream: str,
+        backend: str,
+        *,
+        timecode: bool = False,
+    ) -> None:
+        self.seq = seq
+        self.decoded = decoded
+        self.stream = stream
+        self.backend = backend
+        self._stamp: tuple[int, Clock, int | None] = (t_source_ns, clock, source_seq)
+        self._pending = timecode  # the picture's timecode, if any, is still to be read
+
+    def _time(self) -> tuple[int, Clock, int | None]:
+        if self._pending:  # two threads may both read it: the same value, set twice
+            tc = read_timecode(self.decoded.luma)
+            if tc is not None:
+                self._stamp = (tc.t_ns, Clock.TIMECODE, tc.seq)
+            self._pending = False
+        return self._stamp
+
+    @property
+    def t_source_ns(self) -> int:
+        """Capture time at the source, per :attr:`clock` (wall clock, ns)."""
+        return self._time()[0]
+
+    @property
+    def clock(self) -> Clock:
+        """Where :attr:`t_source_ns` came from."""
+        return self._time()[1]
+
+    @property
+    def source_seq(self) -> int | None:
+        """The source's own frame number from the timecode, if any."""
+        return self._time()[2]
+
+    def __repr__(self) -> str:
+        return f"Stamped(seq={self.seq}, stream={self.stream!r}, backend={self.backend!r})"
 
 
 def to_frame(
@@ -112,17 +158,18 @@ def to_frame(
         ('cam1', 3, 7.0, 4.0, 1, 'native')
     """
     decoded = record.decoded
+    t_source_ns, clock, source_seq = record._time()
     return Frame(
         image=decoded.image,
         stream=record.stream,
         seq=record.seq,
-        t_source_ns=record.t_source_ns,
-        clock=record.clock,
+        t_source_ns=t_source_ns,
+        clock=clock,
         t_recv_ns=decoded.t_recv_ns,
         t_read_ns=time.time_ns() if t_read_ns is None else t_read_ns,
         depth=depth,
         dropped=dropped,
-        source_seq=record.source_seq,
+        source_seq=source_seq,
         backend=record.backend,
     )
 
@@ -392,14 +439,19 @@ class Reader:
                 log.debug("%s: close: %s", self.url.redacted, typed_error(exc, self.url, "close"))
 
     def _stamp(self, decoded: DecodedFrame) -> Stamped:
-        """Stamp a picture just decoded (decode thread; naive: the caller's): the one place a
-        source time is decided, by the best clock the picture carries (:class:`SourceClock`).
-        The timecode is read from the decoder's luma plane, so nothing is converted here; in a
-        stream that shows none (a real camera), only one picture in
-        :data:`TIMECODE_PROBE_EVERY` is looked at."""
+        """Stamp a picture just decoded (decode thread; naive: the caller's): one
+        :meth:`SourceClock.stamp` per picture, by the best clock it carries.
+
+        The timecode is read from the decoder's luma plane (nothing is converted): here when
+        the picture has no RTCP time (it then calibrates the PTS), else at the record's first
+        use (:class:`Stamped`). In a stream that shows none (a real camera), only one picture
+        in :data:`TIMECODE_PROBE_EVERY` is looked at here."""
         tc = None
+        deferred = False
         misses = self._timecode_misses
-        if self._timecode and (
+        if self._timecode and decoded.t_rtcp_ns is not None:
+            deferred = True
+        elif self._timecode and (
             misses < TIMECODE_PROBE_EVERY or self._seq % TIMECODE_PROBE_EVERY == 0
         ):
             tc = read_timecode(decoded.luma)
@@ -411,7 +463,14 @@ class Reader:
             timecode=(tc.t_ns, tc.seq) if tc is not None else None,
         )
         return Stamped(
-            self._seq, decoded, t_source_ns, clock, source_seq, self.name, self.backend_used
+            self._seq,
+            decoded,
+            t_source_ns,
+            clock,
+            source_seq,
+            self.name,
+            self.backend_used,
+            timecode=deferred,
         )
 
     def _step(self) -> Stamped:
