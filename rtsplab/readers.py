@@ -7,9 +7,10 @@
 Every frame is stamped once, in the thread that decoded it: the decode step turns each decoded
 picture into a :class:`Stamped` record (reader sequence number, picture, source time, clock,
 source sequence number), by the best clock it carries: the timecode burned into the image
-when there is one, else the RTCP wall clock of the picture's own RTP timestamp, else that
-timestamp anchored at the first frame's arrival, else the arrival time (see :class:`Clock`
-and :class:`~rtsplab.source_clock.SourceClock`). The policies buffer records, groups match on
+when there is one (read at the record's first use when the picture has an RTCP time, so
+pictures that are dropped are never read), else the RTCP wall clock of the picture's own RTP
+timestamp, else that timestamp anchored at the first frame's arrival, else the arrival time
+(see :class:`Clock` and :class:`~rtsplab.source_clock.SourceClock`). The policies buffer records, groups match on
 them, and :func:`to_frame` alone turns one into the :class:`Frame` handed out (the BGR
 conversion happens there, so frames that are dropped are never converted).
 
