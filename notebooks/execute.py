@@ -6,13 +6,20 @@ Each notebook runs top to bottom in a fresh kernel on this interpreter, in a tem
 folder, with its full durations (``RTSPLAB_QUICK`` unset). What is stored is what a reader on
 GitHub should see: a progress bar (a widget, which GitHub cannot draw) is replaced by its final
 text, and no run timings are kept. A notebook is not written when a cell failed, when its
-outputs show a path of this machine or an unredacted password, or when it grows past 1.5 MB.
+outputs show a path of this machine or an unredacted password, when one of its figures hides
+a line it names (tests/figure_checks.py), or when it grows past 1.5 MB.
+
+A markdown cell that shows ``attachment:result.png`` gets, as that attachment, a small copy of
+the last picture of the code cell tagged ``result-picture``: the first screen of the notebook
+shows the result of the stored run.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import io
 import json
 import os
 import re
@@ -97,6 +104,57 @@ def _leaks(nb: nbformat.NotebookNode, where: Path) -> list[str]:
     return found
 
 
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+COVER = "result.png"
+COVER_WIDTH_PX = 520
+
+
+def figure_check_cells(tests: Path = TESTS) -> tuple[Any, Any]:
+    """A first cell that checks every figure as it is shown, and a last one that prints what
+    failed as JSON (both removed from what is stored)."""
+    first = nbformat.v4.new_code_cell(
+        f"import sys\nsys.path.insert(0, {str(tests)!r})\n"
+        "import figure_checks\nfigure_checks.install()"
+    )
+    last = nbformat.v4.new_code_cell("import json\nprint(json.dumps(figure_checks.FOUND))")
+    return first, last
+
+
+def _small_png(png_b64: str, width_px: int = COVER_WIDTH_PX) -> str:
+    """A copy of a PNG scaled down to ``width_px`` wide, base64 again."""
+    import matplotlib.image as mpimg
+    from matplotlib.figure import Figure
+
+    image = mpimg.imread(io.BytesIO(base64.b64decode(png_b64)), format="png")
+    h, w = image.shape[:2]
+    scale = min(1.0, width_px / w)
+    fig = Figure(figsize=(w * scale / 100, h * scale / 100), dpi=100)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(image, interpolation="antialiased")
+    ax.set_axis_off()
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def cover(nb: nbformat.NotebookNode) -> None:
+    """Attach the tagged cell's last picture to the markdown cell that shows it."""
+    pictures = [
+        o["data"]["image/png"]
+        for c in nb.cells
+        if c.cell_type == "code" and "result-picture" in c.metadata.get("tags", [])
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and f"attachment:{COVER}" in cell.source:
+            if not pictures:
+                raise SystemExit(
+                    f"a cell shows attachment:{COVER} but no cell tagged result-picture has one"
+                )
+            cell["attachments"] = {COVER: {"image/png": _small_png(pictures[-1])}}
+
+
 def execute(path: Path, timeout_s: float) -> int:
     """Run one notebook and store it with its outputs; returns its size in bytes."""
     nb = nbformat.read(path, as_version=4)
@@ -104,6 +162,8 @@ def execute(path: Path, timeout_s: float) -> int:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    first, last = figure_check_cells()
+    nb.cells = [first, *nb.cells, last]
     with tempfile.TemporaryDirectory() as tmp:
         env_before = dict(os.environ)
         os.environ["JUPYTER_PATH"] = _kernel_path(Path(tmp))
@@ -119,6 +179,17 @@ def execute(path: Path, timeout_s: float) -> int:
         finally:
             os.environ.clear()
             os.environ.update(env_before)
+    nb.cells = nb.cells[1:-1]
+    hidden = json.loads(last.outputs[0]["text"]) if last.outputs else ["no figure check ran"]
+    if hidden:
+        raise SystemExit(f"{path}: figures that hide what they name: {hidden}; not written")
+    for cell in nb.cells:  # numbered from 1 again, without the check cell
+        if cell.cell_type == "code" and cell.execution_count is not None:
+            cell.execution_count -= 1
+            for out in cell.outputs:
+                if out.get("execution_count") is not None:
+                    out["execution_count"] -= 1
+    cover(nb)
     _unwidget(nb)
     if kernelspec is not None:
         nb.metadata["kernelspec"] = kernelspec

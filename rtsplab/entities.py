@@ -100,7 +100,15 @@ class Clock(str, Enum):
     """Where a frame's source time ``t_source_ns`` came from, best first.
 
     - ``TIMECODE``: decoded from the code burned into the image (wall clock at capture).
-    - ``RTCP``: RTP timestamp mapped to wall clock by RTCP sender reports.
+    - ``ONVIF``: the capture time the camera put in the ONVIF RTP header extension (its NTP
+      clock), checked against the arrivals and found plausible.
+    - ``RTCP``: RTP timestamp mapped to the camera's wall clock by RTCP sender reports,
+      checked against the arrivals and found plausible.
+    - ``CORRECTED``: the camera's clock (ONVIF or RTCP) was impossible (frames arrived
+      before capture) or implausible (more than a second behind), so its times are shifted
+      by the offset measured from the arrivals (:mod:`rtsplab.camera_clock`); ages count
+      from the fastest frame's arrival and are a lower bound, short by the camera's least
+      encode-and-network time.
     - ``PTS``: stream-relative presentation time, anchored at the first frame's arrival;
       age is then only the time since arrival plus the drift since that first frame.
     - ``NONE``: nothing; ``t_source_ns`` is the arrival time and age is buffer wait only.
@@ -111,7 +119,9 @@ class Clock(str, Enum):
     """
 
     TIMECODE = "timecode"
+    ONVIF = "onvif"
     RTCP = "rtcp"
+    CORRECTED = "corrected"
     PTS = "pts"
     NONE = "none"
 
@@ -121,6 +131,9 @@ class StreamState(str, Enum):
 
     ``CONNECTING -> STREAMING <-> STALLED -> RECONNECTING -> STREAMING ... -> CLOSED``
 
+    ``OVERLOADED`` is ``STREAMING`` while the decoder cannot keep up: frames arrive, but the
+    backlog is skipped to the next keyframe (:attr:`rtsplab.Reader.frames_skipped`).
+
     Example:
         >>> StreamState("stalled").name
         'STALLED'
@@ -128,6 +141,7 @@ class StreamState(str, Enum):
 
     CONNECTING = "connecting"
     STREAMING = "streaming"
+    OVERLOADED = "overloaded"
     STALLED = "stalled"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"

@@ -126,3 +126,16 @@ class ProtocolError(RtspLabError, ValueError):
         ...     print(isinstance(e, ValueError), e)
         True RTP version 0, not 2
     """
+
+
+class CaptureError(RtspLabError, ValueError):
+    """A capture file cannot be replayed: not pcap/pcapng, or no whole RTSP session in it.
+
+    The message says what is missing (the DESCRIBE answer, a SETUP, the PLAY, the RTP).
+
+    Example:
+        >>> raise CaptureError("cam.pcap: no RTSP exchange in 12 packets")
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.CaptureError: cam.pcap: no RTSP exchange in 12 packets
+    """

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtsplab import sync as matching
@@ -244,6 +245,8 @@ class Group:
         if self.recorder is not None:
             bad = {r.name: r.bad_packets for r in self.readers}
             lost = {r.name: r.lost_packets for r in self.readers}
+            offsets = {r.name: r.clock_offset_ms for r in self.readers}
+            skipped = {r.name: r.frames_skipped for r in self.readers}
             for frame in ordered.values():
                 if not frame.stale:  # a repeat is not a frame handed out: plots show a gap
                     self.recorder.add(
@@ -253,6 +256,8 @@ class Group:
                         skew_ms=fs.skew_ms,
                         bad_packets=bad.get(frame.stream, 0),
                         lost_packets=lost.get(frame.stream, 0),
+                        clock_offset_ms=offsets.get(frame.stream),
+                        skipped=skipped.get(frame.stream, 0),
                     )
         return fs
 
@@ -514,6 +519,7 @@ def open_group(
     names: Sequence[str] | None = None,
     tolerance_ms: float | None = None,
     on_missing: OnMissing | str = OnMissing.PARTIAL,
+    capture_dir: str | Path | None = None,
     **reader_kwargs: Unpack[ReaderOptions],
 ) -> Group:
     """Open several streams in parallel and read them as sets.
@@ -529,6 +535,8 @@ def open_group(
             it out, name it in :attr:`FrameSet.missing`), ``stale`` (repeat its last frame,
             flagged) or ``raise``. Also decides whether a stream that fails to open fails the
             whole group (``raise``) or is reported in :attr:`Group.open_errors`.
+        capture_dir: write each stream's session to ``<capture_dir>/<name>.pcapng`` (see
+            :mod:`rtsplab.capture`; native backend).
         **reader_kwargs: :class:`~rtsplab.readers.ReaderOptions` for every :class:`Reader`
             (backend, transport, timeouts, ``reconnect``...), and to streams added later with :meth:`Group.add`. A group
             caps the reconnect backoff at ``max_backoff_s=2`` unless told otherwise, so a
@@ -561,8 +569,11 @@ def open_group(
     unique_names = stream_names(urls, names)
 
     def _open(i: int) -> Reader | Exception:
+        kwargs = dict(reader_kwargs)
+        if capture_dir is not None:
+            kwargs["capture"] = Path(capture_dir) / f"{unique_names[i]}.pcapng"
         try:
-            return Reader(urls[i], strategy=strategy, name=unique_names[i], **reader_kwargs)
+            return Reader(urls[i], strategy=strategy, name=unique_names[i], **kwargs)  # type: ignore[arg-type]
         except Exception as exc:  # every failure is the group's to report, after cleaning up
             return exc
 

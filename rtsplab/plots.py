@@ -64,6 +64,7 @@ STRATEGY_COLORS: dict[str, str] = {
 
 _FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _LINE_STYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _extra_colors: dict[str, str] = {}
 _extra_lock = threading.Lock()
 
@@ -114,6 +115,18 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.0)) -> Axes:
     return fig.add_subplot()
 
 
+def _marks(label: str, labels: list[str]) -> dict[str, Any]:
+    """Sparse markers, one shape per label and staggered along the line, so that two labels
+    whose lines coincide (naive and buffered ages, depths of 0) both stay visible."""
+    i = labels.index(label) if label in labels else 0
+    return {
+        "marker": _MARKERS[i % len(_MARKERS)],
+        "markevery": (0.02 + 0.03 * i, 0.12),
+        "markersize": 5,
+        "markerfacecolor": "none",
+    }
+
+
 def _labels(df: pd.DataFrame, by: str) -> list[str]:
     """Labels in a fixed order: the known strategies first, then others as they appear."""
     seen = [str(v) for v in df[by].drop_duplicates()]
@@ -126,7 +139,9 @@ def _with_time(df: pd.DataFrame, by: str) -> pd.DataFrame:
     out = df.copy()
     if "t_s" not in out.columns:
         out["t_s"] = (out["t_read_ns"] - out["t_read_ns"].min()) / 1e9
-    keys = ["run", by] if by != "run" and "run" in out.columns else [by]
+    # one clock per run: labels within a run (a live view switching strategy) stay where
+    # they happened instead of being drawn over each other from 0
+    keys = ["run"] if "run" in out.columns else [by]
     out["x_s"] = out["t_s"] - out.groupby(keys)["t_s"].transform("min")
     return out.sort_values("t_read_ns", kind="stable")
 
@@ -178,23 +193,32 @@ def _outages(data: pd.DataFrame, by: str) -> list[tuple[str, float, float, str]]
     if "state" in data.columns:
         states = data[data["state"].notna() & (data["state"].astype(str) != "")]
     out: list[tuple[str, float, float, str]] = []
-    keys = ["run", by] if by != "run" and "run" in frames.columns else [by]
+    keys = ["run"] if "run" in frames.columns else [by]
     for _, run in frames.groupby(keys, sort=False):
         run = run.sort_values("x_s")
         start, end = float(run["x_s"].min()), float(run["x_s"].max())
         for stream in [str(s) for s in run["stream"].drop_duplicates()]:
-            xs = run.loc[run["stream"].astype(str) == stream, "x_s"].to_numpy(float)
+            rows = run[run["stream"].astype(str) == stream]
+            xs = rows["x_s"].to_numpy(float)
+            labels = rows[by].astype(str).to_numpy() if by in rows.columns else None
             if len(xs) < 2:
                 continue
-            spans = [(float(xs[i - 1]), float(xs[i])) for i in _gap_starts(xs)]
+            gaps = list(_gap_starts(xs))
+            spans = [(float(xs[i - 1]), float(xs[i])) for i in gaps]
+            # a pause where the label changes is the reopen of a strategy switch
+            switches = {
+                (float(xs[i - 1]), float(xs[i])): f"switch to {labels[i]}"
+                for i in gaps
+                if labels is not None and labels[i - 1] != labels[i]
+            }
             margin = max(0.5, 5.0 * float(_median_step(xs)))
             if xs[0] - start > margin:
                 spans.insert(0, (start, float(xs[0])))
             if end - xs[-1] > margin:
                 spans.append((float(xs[-1]), end))
             for x0, x1 in spans:
-                what = "no frames"
-                if states is not None:
+                what = switches.get((x0, x1), "no frames")
+                if states is not None and (x0, x1) not in switches:
                     s = states[
                         (states["stream"].astype(str) == stream)
                         & states["x_s"].between(x0 - 0.5, x1)
@@ -212,11 +236,18 @@ def _median_step(xs: npt.NDArray[Any]) -> float:
 
 
 def _shade_outages(ax: Axes, data: pd.DataFrame, by: str) -> None:
-    """Grey spans where a stream was down, labelled ``stream: state``."""
-    for stream, x0, x1, what in _outages(data, by):
+    """Grey spans where a stream was down, labelled ``stream: state``; labels that would
+    start close to an earlier one go one line lower, so none is drawn over another."""
+    outages = _outages(data, by)
+    span_s = float(data["x_s"].max() - data["x_s"].min()) if len(data) else 0.0
+    placed: list[tuple[float, int]] = []
+    for stream, x0, x1, what in outages:
         ax.axvspan(x0, x1, color="0.5", alpha=0.12, linewidth=0, gid=f"outage:{stream}")
+        near = {line for x, line in placed if abs(x - x0) < 0.2 * span_s}
+        line = next(i for i in range(len(placed) + 1) if i not in near)
+        placed.append((x0, line))
         ax.text(
-            x0, 0.98, f" {redact(stream)}: {what}", transform=ax.get_xaxis_transform(),
+            x0, 0.98 - 0.05 * line, f" {redact(stream)}: {what}", transform=ax.get_xaxis_transform(),
             ha="left", va="top", fontsize="x-small", color="0.3", clip_on=True,
             gid=f"outage:{stream}",
         )  # fmt: skip
@@ -297,10 +328,12 @@ def plot_age(
     data = _with_time(_merge_states(df, states, by), by)
     negative = int((data["age_ms"] < 0).sum())
     data["age_ms"] = data["age_ms"].clip(lower=0.0)
+    labels = _labels(data, by)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["age_ms"]), linestyle=style, color=strategy_color(label),
             label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
+            **_marks(label, labels),
         )  # fmt: skip
     _shade_outages(ax, data, by)
     note = ""
@@ -342,10 +375,12 @@ def plot_depth(df: pd.DataFrame, ax: Axes | None = None, by: str = "strategy") -
     _check(df, ("stream", "depth", "t_read_ns", by))
     ax = _axes(ax)
     data = _with_time(df, by)
+    labels = _labels(data, by)
     for label, stream, style, rows in _series(data, by):
         ax.plot(
             *_gapped(rows["x_s"], rows["depth"]), linestyle=style, color=strategy_color(label),
             drawstyle="steps-post", label=f"{label} · {redact(stream)}", gid=label, linewidth=1.4,
+            **_marks(label, labels),
         )  # fmt: skip
     _shade_outages(ax, data, by)
     ax.set_xlabel(_TIME_LABEL)
@@ -385,18 +420,23 @@ def plot_skew(df: pd.DataFrame, ax: Axes | None = None, by: str = "strategy") ->
         >>> plot_skew(df).get_ylabel()  # doctest: +SKIP
         'skew across streams (ms)'
     """
+    import numpy as np
+
     sets = _sets(df, by)
     ax = _axes(ax)
-    for label in _labels(sets, by):
+    labels = _labels(sets, by)
+    for label in labels:
         rows = sets[sets[by].astype(str) == label]
         ax.plot(
             *_gapped(rows["x_s"], rows["skew_ms"]), color=strategy_color(label), label=label, gid=label,
-            linewidth=1.4,
+            linewidth=1.4, **_marks(label, labels),
         )  # fmt: skip
     ax.set_xlabel(_TIME_LABEL)
     ax.set_ylabel("skew across streams (ms)")
     ax.set_title("Capture-time skew within each set")
-    ax.set_ylim(bottom=0)
+    # explicit limits from the data: a flat line (a constant skew) sits below the top
+    top = float(np.nanmax(sets["skew_ms"].to_numpy(float)))
+    ax.set_ylim(0, top * 1.1 + 1.0)
     ax.grid(True, alpha=0.3)
     _legend(ax)
     return ax
@@ -424,13 +464,14 @@ def plot_skew_cdf(
 
     sets = _sets(df, by)
     ax = _axes(ax)
-    for label in _labels(sets, by):
+    labels = _labels(sets, by)
+    for label in labels:
         values = np.sort(sets.loc[sets[by].astype(str) == label, "skew_ms"].to_numpy(float))
         frac = np.arange(1, len(values) + 1) / len(values)
         p50 = float(np.median(values))
         ax.step(
             values, frac, where="post", color=strategy_color(label), gid=label, linewidth=1.6,
-            label=f"{label} (median {p50:.0f} ms, n={len(values)})",
+            label=f"{label} (median {p50:.0f} ms, n={len(values)})", **_marks(label, labels),
         )  # fmt: skip
     if log:
         _log_scale(ax, "x", float(sets["skew_ms"].max()))
@@ -507,7 +548,12 @@ def plot_latency_breakdown(df: pd.DataFrame, ax: Axes | None = None, by: str = "
     return ax
 
 
-def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = None) -> Figure:
+def plot_comparison(
+    df: pd.DataFrame,
+    by: str = "strategy",
+    title: str | None = None,
+    states: pd.DataFrame | None = None,
+) -> Figure:
     """One-call dashboard: frame age (log), buffer depth, skew CDF and latency breakdown.
 
     The skew panel says so when the DataFrame holds no group sets instead of failing.
@@ -516,6 +562,8 @@ def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = 
         df: a recorder DataFrame.
         by: the column that names a series: ``"strategy"`` or ``"run"``.
         title: the suptitle; a summary of streams, strategies and duration by default.
+        states: the recorder's state changes (:meth:`Recorder.states`), to name what a stream
+            was doing while it handed out no frame, in the age panel.
 
     Returns:
         A 2x2 :class:`matplotlib.figure.Figure`.
@@ -531,7 +579,7 @@ def plot_comparison(df: pd.DataFrame, by: str = "strategy", title: str | None = 
     _check(df, ("stream", "age_ms", "depth", "transit_ms", "wait_ms", "t_read_ns", by))
     fig = Figure(figsize=(13.0, 8.5), layout="constrained")
     (ax_age, ax_depth), (ax_skew, ax_bar) = fig.subplots(2, 2)
-    plot_age(df, log=True, ax=ax_age, by=by)
+    plot_age(df, log=True, ax=ax_age, by=by, states=states)
     plot_depth(df, ax=ax_depth, by=by)
     try:
         plot_skew_cdf(df, ax=ax_skew, log=True, by=by)

@@ -33,11 +33,21 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from rtsplab.backends import BACKENDS, Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.camera_clock import CameraClockEstimate
+from rtsplab.capture import SessionCapture
 from rtsplab.entities import Clock, Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ProtocolError, ReadTimeout, RtspLabError, StreamClosed
+from rtsplab.errors import (
+    OpenTimeout,
+    ProtocolError,
+    ReadTimeout,
+    RtspLabError,
+    StreamClosed,
+    UnsupportedStream,
+)
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
 from rtsplab.source_clock import SourceClock
@@ -218,6 +228,19 @@ class ReaderOptions(StreamOptions, total=False):
 
     backend: str
     read_timeout_s: float
+    capture: str | Path | SessionCapture | None
+
+
+def held_frames(backend: str, codec: str) -> int:
+    """1 when a backend holds every frame until the next one arrives: FFmpeg's RTSP demuxer
+    parses H.264 and H.265 and knows a frame has ended only when the next one's first packet
+    arrives; 0 for the native backend, which completes it on the marker bit.
+
+    Example:
+        >>> held_frames("pyav", "h264"), held_frames("native", "h264"), held_frames("pyav", "mjpeg")
+        (1, 0, 0)
+    """
+    return 1 if backend != "native" and codec in ("h264", "hevc", "h265") else 0
 
 
 def typed_error(exc: BaseException, url: RtspUrl, what: str) -> RtspLabError:
@@ -273,9 +296,13 @@ class Reader:
         decoder_threads: 1 (no frame-threading delay), 0 (FFmpeg chooses) or None (by profile).
         name: stream name (default: last path segment).
         recorder: a :class:`Recorder` that gets one row per frame handed out.
-        maxsize, overflow: bound of the ``buffered`` queue and what to do when full.
+        maxsize: bound of the ``buffered`` queue.
+        overflow: what the ``buffered`` queue does when full.
         keep: frames of history the ``latest`` policy retains (groups use it to match).
         max_backoff_s: cap of the reconnect backoff.
+        capture: a path (or a :class:`~rtsplab.capture.SessionCapture`) to write the session
+            to as pcapng, redacted (see :mod:`rtsplab.capture`); needs the native backend
+            (``auto`` then means ``native``). The file is complete after :meth:`close`.
 
     Example:
         >>> r = Reader("rtsp://127.0.0.1:8554/cam1", strategy="latest")  # doctest: +SKIP
@@ -300,8 +327,26 @@ class Reader:
         keep: int = 1,
         max_backoff_s: float = 8.0,
         timecode: bool = True,
+        capture: str | Path | SessionCapture | None = None,
     ) -> None:
         self.url = url if isinstance(url, RtspUrl) else RtspUrl.parse(url)
+        self.capture: SessionCapture | None = None
+        if capture is not None:
+            if backend not in ("auto", "native"):
+                raise ValueError(
+                    f"capture needs backend='native' (it owns the sockets), not {backend!r}"
+                )
+            if self.url.scheme.lower() == "rtsps":
+                raise UnsupportedStream(
+                    f"{self.url.redacted}: RTSPS sessions are not recorded (the native client "
+                    "has no TLS, and the encrypted bytes could not be replayed)"
+                )
+            backend = "native"
+            self.capture = (
+                capture
+                if isinstance(capture, SessionCapture)
+                else SessionCapture(capture, url=self.url.without_credentials())
+            )
         self.strategy = Strategy(strategy)
         Transport(transport)  # bad arguments are ValueErrors, before anything opens
         if backend not in BACKENDS:
@@ -319,6 +364,7 @@ class Reader:
             read_timeout_s=read_timeout_s,
             profile=profile,
             decoder_threads=decoder_threads,
+            tap=self.capture,
         )
         self._policy: Policy[Stamped] | None = None
         if self.strategy is Strategy.BUFFERED:
@@ -343,12 +389,15 @@ class Reader:
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
+        self._skipped_before = 0
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = self._open_backend(self._open_args)
+            self._backend: Backend | None = self._adopt(self._open_backend(self._open_args))
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
+            if self.capture is not None:
+                self.capture.close()
             raise
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._info: StreamInfo = self._backend.info
@@ -383,6 +432,13 @@ class Reader:
             log.warning("%s", error)
             raise error from None
 
+    def _adopt(self, backend: Backend) -> Backend:
+        """A newly opened backend. Only ``latest`` skips a backlog the decoder cannot keep up
+        with (:mod:`rtsplab.rtsp.overload`): ``naive`` and ``buffered`` promise every frame."""
+        if self.strategy is not Strategy.LATEST:
+            backend.catchup = None
+        return backend
+
     def _closed_error(self) -> StreamClosed:
         return StreamClosed(f"{self.url.redacted}: the reader is closed")
 
@@ -404,7 +460,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = self._open_backend(args, cancel=self._stop)
+                self._backend = self._adopt(self._open_backend(args, cancel=self._stop))
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1
@@ -434,6 +490,7 @@ class Reader:
         if backend is not None:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
+            self._skipped_before += backend.frames_skipped
             try:
                 backend.close()
             except Exception as exc:  # a close must not fail: the stream is released anyway
@@ -462,6 +519,9 @@ class Reader:
             decoded.t_recv_ns,
             t_rtcp_ns=decoded.t_rtcp_ns,
             timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+            t_camera_ns=decoded.t_camera_ns,
+            held_frames=held_frames(self.backend_used, self.info.codec),
+            seq=self._seq,
         )
         return Stamped(
             self._seq,
@@ -520,8 +580,12 @@ class Reader:
                 continue
             self._seq += 1
             self._last_decode_ns = time.monotonic_ns()
-            if self._state is not StreamState.STREAMING:
-                self._set_state(StreamState.STREAMING, "frames arrive")
+            overloaded = backend.overloaded
+            state = StreamState.OVERLOADED if overloaded else StreamState.STREAMING
+            if self._state is not state:
+                catchup = backend.catchup
+                reason = catchup.reason() if overloaded and catchup else "frames arrive"
+                self._set_state(state, reason)
             return self._stamp(decoded)
 
     def _run(self) -> None:
@@ -627,6 +691,8 @@ class Reader:
                 strategy=self.strategy.value,
                 bad_packets=self.bad_packets,
                 lost_packets=self.lost_packets,
+                clock_offset_ms=self.clock_offset_ms,
+                skipped=self.frames_skipped,
             )
         return frame
 
@@ -706,7 +772,8 @@ class Reader:
             <StreamState.STREAMING: 'streaming'>
         """
         silent_s = (time.monotonic_ns() - self._last_decode_ns) / 1e9
-        if self._state is StreamState.STREAMING and silent_s > self.read_timeout_s / 2:
+        live = self._state in (StreamState.STREAMING, StreamState.OVERLOADED)
+        if live and silent_s > self.read_timeout_s / 2:
             return StreamState.STALLED
         return self._state
 
@@ -754,6 +821,42 @@ class Reader:
         return self._lost_packets_before + (backend.lost_packets if backend is not None else 0)
 
     @property
+    def clock_offset_ms(self) -> float | None:
+        """The camera's clock minus this machine's, in ms, as measured from the arrivals
+        (positive: ahead); None before a frame with a camera clock (RTCP or ONVIF). See
+        :attr:`camera_clock` for the drift and whether ages are corrected.
+
+        Example:
+            >>> r.clock_offset_ms  # doctest: +SKIP
+            2997.6
+        """
+        return self._clock.camera.offset_ms
+
+    @property
+    def camera_clock(self) -> CameraClockEstimate | None:
+        """The check of the camera's clock: offset, drift, verdict and whether ages are
+        corrected (:class:`~rtsplab.camera_clock.CameraClockEstimate`).
+
+        Example:
+            >>> r.camera_clock.describe(r.name)  # doctest: +SKIP
+            "cam1's clock (rtcp) is 3.0 s ahead of this machine; set NTP on the camera; ages are corrected"
+        """
+        return self._clock.camera_clock
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded since open, across reconnects, because decoding fell
+        behind the stream: the backlog is dropped up to the next keyframe (native and PyAV
+        backends; see :mod:`rtsplab.rtsp.overload`).
+
+        Example:
+            >>> r.frames_skipped  # doctest: +SKIP
+            0
+        """
+        backend = self._backend
+        return self._skipped_before + (backend.frames_skipped if backend is not None else 0)
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called.
 
@@ -793,6 +896,8 @@ class Reader:
                 self._drop_backend()
             finally:
                 self._io_lock.release()
+        if self.capture is not None:
+            self.capture.close()
         self._set_state(StreamState.CLOSED, "close()")
 
     def __enter__(self) -> Reader:

@@ -14,7 +14,7 @@ strategy       ``naive`` / ``buffered`` / ``latest``
 seq            reader's frame number (gaps = frames dropped)
 source_seq     source's frame number from the timecode (``<NA>`` without one)
 t_source_ns    capture time at the source (wall clock, per ``clock``)
-clock          ``timecode`` / ``rtcp`` / ``pts`` / ``none``
+clock          ``timecode`` / ``onvif`` / ``rtcp`` / ``corrected`` / ``pts`` / ``none``
 t_recv_ns      decoded frame available (wall clock)
 t_read_ns      handed to the consumer (wall clock)
 age_ms         ``t_read - t_source``: the true frame age
@@ -26,7 +26,10 @@ set_id         group set number (``-1`` for single-stream reads)
 skew_ms        the set's skew, max - min ``t_source`` (NaN for single reads)
 bad_packets    malformed RTP/RTCP packets the reader dropped so far (native backend)
 lost_packets   RTP packets lost on the way so far (native backend; over UDP)
+skipped        frames skipped undecoded so far because decoding fell behind (to a keyframe)
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
+clock_offset   ``clock_offset_ms``: the camera's clock minus this machine's as measured so
+               far, in ms (NaN without a camera clock); see :mod:`rtsplab.camera_clock`
 repeat         the same frame as this stream's previous row (``read_frame(fresh=False)``
                on ``latest`` returns the newest frame, possibly again): not a new frame
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
@@ -81,7 +84,9 @@ COLUMNS = (
     "skew_ms",
     "bad_packets",
     "lost_packets",
+    "skipped",
     "backend",
+    "clock_offset_ms",
     "repeat",
 )
 
@@ -117,8 +122,11 @@ class Recorder:
         run: str | None = None,
         bad_packets: int = 0,
         lost_packets: int = 0,
+        clock_offset_ms: float | None = None,
+        skipped: int = 0,
     ) -> None:
-        """Record one frame handed to the consumer.
+        """Record one frame handed to the consumer (``clock_offset_ms``: the reader's
+        :attr:`~rtsplab.readers.Reader.clock_offset_ms`).
 
         A frame with the same ``seq`` as the stream's previous row (in this ``run``) is marked
         ``repeat``: it was handed out again, not decoded again.
@@ -133,9 +141,13 @@ class Recorder:
             [{'run': 'demo', 'stream': 'cam1', 'strategy': 'latest', 'seq': 7, 'age_ms': 40.0}]
             >>> rec = Recorder()
             >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 0, 0, Clock.RTCP, 0, 10**6),
-            ...         bad_packets=3, lost_packets=2)
-            >>> rec.to_dataframe()[["bad_packets", "lost_packets"]].values.tolist()
-            [[3, 2]]
+            ...         bad_packets=3, lost_packets=2, skipped=29)
+            >>> rec.to_dataframe()[["bad_packets", "lost_packets", "skipped"]].values.tolist()
+            [[3, 2, 29]]
+            >>> rec.add(Frame(np.zeros((2, 2, 3), np.uint8), "cam1", 1, 0, Clock.CORRECTED, 0, 10**6),
+            ...         clock_offset_ms=2997.5)
+            >>> rec.to_dataframe()["clock_offset_ms"].tolist()
+            [nan, 2997.5]
             >>> f = Frame(np.zeros((1, 1, 3), np.uint8), "cam1", 4, 0, Clock.RTCP, 0, 10**6)
             >>> rec = Recorder(); rec.add(f); rec.add(f); rec.to_dataframe()["repeat"].tolist()
             [False, True]
@@ -160,7 +172,9 @@ class Recorder:
             skew_ms,
             bad_packets,
             lost_packets,
+            skipped,
             frame.backend,
+            math.nan if clock_offset_ms is None else clock_offset_ms,
         ]
         key = (label, frame.stream)
         with self._lock:
@@ -213,11 +227,12 @@ class Recorder:
         run: str | None = None,
         bad_packets: dict[str, int] | None = None,
         lost_packets: dict[str, int] | None = None,
+        skipped: dict[str, int] | None = None,
     ) -> None:
         """Record every frame of a group's set, with the set's id and skew.
 
         ``bad_packets`` gives each stream's count of dropped malformed packets, ``lost_packets``
-        its count of packets lost.
+        its count of packets lost, ``skipped`` its count of frames skipped undecoded.
 
         Example:
             >>> Recorder().add_set(FrameSet({}, 0, 0.0))
@@ -231,6 +246,7 @@ class Recorder:
                 run=run,
                 bad_packets=(bad_packets or {}).get(frame.stream, 0),
                 lost_packets=(lost_packets or {}).get(frame.stream, 0),
+                skipped=(skipped or {}).get(frame.stream, 0),
             )
 
     def __len__(self) -> int:

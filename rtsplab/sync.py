@@ -6,6 +6,11 @@ The rule: anchor on the stream with the widest tolerance (the slowest camera), w
 unused frames newest first, and pair each other stream's closest unused frame; the set holds
 when every pick lies within *its* stream's tolerance of the anchor frame.
 
+The times are the frames' ``t_source_ns`` on this machine's timeline: a camera clock that is
+off by seconds (never set, no NTP) has already been corrected by the reader
+(:mod:`rtsplab.camera_clock`, ``Clock.CORRECTED``), so cameras whose clocks disagree still
+pair the frames they captured together.
+
 Example:
     >>> history = {"a": [(0, 0), (1, 33_000_000)], "b": [(5, 2_000_000), (6, 31_000_000)]}
     >>> m = match(history, after={"a": -1, "b": -1}, tolerance_ns={"a": 17e6, "b": 17e6})

@@ -58,8 +58,9 @@ def _record(rec: Recorder, strategy: str, n_sets: int, start_ns: int, with_sets:
 
 
 def make_df(with_sets: bool = True, n_sets: int = 30) -> pd.DataFrame:
-    rec = Recorder(run="test")
+    rec = Recorder()
     for j, strategy in enumerate(STRATEGIES):
+        rec.run = strategy  # one run per strategy, as compare() records them
         _record(rec, strategy, n_sets, T0_NS + j * 10**9 * 5, with_sets)
     return rec.to_dataframe()
 
@@ -336,3 +337,81 @@ def test_a_dead_camera_is_a_labelled_gap_not_a_line(with_state: bool) -> None:
     assert 0.9 < x0 < 1.05 and 2.9 < x1 < 3.05
     texts = [t.get_text().strip() for t in ax.texts if t.get_gid() == "outage:cam2"]
     assert texts == ["cam2: stalled → reconnecting" if with_state else "cam2: no frames"]
+
+
+# -- every figure shows its data (tests/figure_checks.py) ----------------------------------
+
+
+def _coinciding_df() -> pd.DataFrame:
+    """naive and buffered with the same ages and depths 0, and a constant skew of 938 ms: the
+    cases where a line used to hide under another or leave its axes."""
+    rec = Recorder(run="same")
+    for strategy in ("naive", "buffered", "latest"):
+        for i in range(60):
+            frames = {
+                s: _frame(s, i, T0_NS + i * 33 * MS + k * 938 * MS, 40.0 + 10.0 * i, 0.0, 0)
+                for k, s in enumerate(STREAMS)
+            }
+            rec.add_set(FrameSet(frames, i, 938.0), strategy=strategy)
+    return rec.to_dataframe()
+
+
+FIGURES = {
+    "age": lambda d: plots.plot_age(d).figure,
+    "age-log": lambda d: plots.plot_age(d, log=True).figure,
+    "depth": lambda d: plots.plot_depth(d).figure,
+    "skew": lambda d: plots.plot_skew(d).figure,
+    "skew-cdf": lambda d: plots.plot_skew_cdf(d, log=True).figure,
+    "breakdown": lambda d: plots.plot_latency_breakdown(d).figure,
+    "comparison": lambda d: plots.plot_comparison(d),
+}
+
+
+@pytest.mark.parametrize("data", ["synthetic", "coinciding"])
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_figure_shows_every_named_line(name: str, data: str, df: pd.DataFrame) -> None:
+    from figure_checks import problems
+
+    frame = df if data == "synthetic" else _coinciding_df()
+    assert problems(FIGURES[name](frame)) == []
+
+
+def test_the_figure_check_sees_hidden_and_off_axes_lines() -> None:
+    from figure_checks import problems
+
+    ax = Figure().add_subplot()
+    ax.plot([0, 1, 2], [1, 2, 3], color="r", label="a")
+    ax.plot([0, 1, 2], [1, 2, 3], color="b", label="b")  # exactly under "a"
+    ax.plot([0, 1, 2], [9, 9, 9], label="c")
+    ax.set_ylim(0, 5)
+    found = problems(ax.figure)
+    assert found == [
+        "'c': no point inside the axes (x -0.1..2.1, y 0..5)",
+        "'a' and 'b' are drawn on top of each other",
+    ]
+    ax.lines[1].set_linestyle("--")  # a different style, or a note, makes them readable
+    assert problems(ax.figure) == ["'c': no point inside the axes (x -0.1..2.1, y 0..5)"]
+
+
+def test_one_run_keeps_one_clock_across_a_strategy_switch() -> None:
+    """A live view that switches latest -> buffered -> latest: buffered is drawn where it
+    happened, not from 0 over the first latest stretch, and the reopen is named a switch."""
+    rec = Recorder(run="liveview")
+    t = T0_NS
+    for strategy in ("latest", "buffered", "latest"):
+        for i in range(40):
+            t += 100 * MS
+            frames = {s: _frame(s, i, t, 20.0, 0.0, 0) for s in STREAMS}
+            rec.add_set(FrameSet(frames, i, 0.0), strategy=strategy)
+        t += 1000 * MS  # the reopen
+    ax = plots.plot_age(rec.to_dataframe())
+    starts = {str(line.get_gid()): [] for line in ax.get_lines()}
+    for line in ax.get_lines():
+        starts[str(line.get_gid())].append(float(np.nanmin(line.get_xdata())))
+    assert min(starts["latest"]) == 0.0
+    assert min(starts["buffered"]) == pytest.approx(5.0, abs=0.2)
+    labels = [t.get_text().strip() for t in ax.texts]
+    assert not [t for t in labels if "no frames" in t], labels
+    assert "cam1: switch to buffered" in labels and "cam2: switch to latest" in labels, labels
+    lines_of = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    assert len(set(lines_of.values())) > 1, "labels at one switch are drawn on one line"

@@ -14,7 +14,7 @@ S = 1_000_000_000
 def test_best_clock_first() -> None:
     c = SourceClock()
     assert c.stamp(0.0, 5 * S, t_rtcp_ns=3 * S, timecode=(2 * S, 9)) == (2 * S, Clock.TIMECODE, 9)
-    assert c.stamp(0.0, 5 * S, t_rtcp_ns=3 * S) == (3 * S, Clock.RTCP, None)
+    assert c.stamp(0.0, 3 * S + 9_000_000, t_rtcp_ns=3 * S) == (3 * S, Clock.RTCP, None)
     assert c.stamp(None, 5 * S) == (5 * S, Clock.NONE, None)
 
 
@@ -37,9 +37,9 @@ def test_reset_reanchors_after_a_reconnect() -> None:
 
 def test_rtcp_recalibrates_after_drift() -> None:
     c = SourceClock()
-    c.stamp(1.0, 0, t_rtcp_ns=10 * S)
-    c.stamp(2.0, 0, t_rtcp_ns=11 * S + 5_000_000)  # the camera clock drifted 5 ms
-    assert c.stamp(3.0, 0)[0] == 12 * S + 5_000_000
+    c.stamp(1.0, 10 * S + 30_000_000, t_rtcp_ns=10 * S)
+    c.stamp(2.0, 11 * S + 30_000_000, t_rtcp_ns=11 * S + 5_000_000)  # the camera drifted 5 ms
+    assert c.stamp(3.0, 12 * S + 30_000_000)[0] == 12 * S + 5_000_000
 
 
 @settings(max_examples=200, deadline=None)

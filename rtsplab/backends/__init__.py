@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rtsplab.backends.base import (
     LOW_LATENCY_OPTIONS,
@@ -46,6 +47,9 @@ from rtsplab.errors import (
     UnsupportedStream,
 )
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = [
     "AUTO_ORDER",
@@ -96,8 +100,11 @@ def open_backend(
     decoder_threads: int | None = None,
     extra: dict[str, str] | None = None,
     cancel: threading.Event | None = None,
+    tap: SessionTap | None = None,
 ) -> Backend:
     """Open ``url`` with ``backend`` and return it, or raise a typed error.
+
+    ``tap`` (native backend only) sees every RTSP message and RTP/RTCP packet of the session.
 
     The whole call, every backend and transport tried included, returns within
     ``open_timeout_s`` (the backend's open runs in a daemon thread that is abandoned at the
@@ -111,8 +118,14 @@ def open_backend(
     :class:`~rtsplab.errors.TransportRefused` at once: no other backend would fare better.
 
     Raises:
-        AuthError, NotFound, ConnectError, OpenTimeout, ProtocolError, UnsupportedStream
-        (:class:`~rtsplab.errors.TransportRefused`: 461), StreamClosed (``cancel`` was set).
+        AuthError: the server refused the credentials.
+        NotFound: the server has no such path.
+        ConnectError: the connection failed or was refused.
+        OpenTimeout: the open took longer than ``open_timeout_s``.
+        ProtocolError: the server does not speak RTSP as expected.
+        UnsupportedStream: no backend can decode the stream
+            (:class:`~rtsplab.errors.TransportRefused`: 461).
+        StreamClosed: ``cancel`` was set.
         ValueError: an unknown backend name.
 
     Example:
@@ -133,7 +146,7 @@ def open_backend(
         try:
             return _open_with(
                 _backend_class(name), url, transport, left_s, read_timeout_s, profile,
-                decoder_threads, extra, cancel,
+                decoder_threads, extra, cancel, tap,
             )  # fmt: skip
         except TransportRefused:  # another backend would ask for the same transports
             raise
@@ -155,6 +168,7 @@ def _open_with(
     decoder_threads: int | None,
     extra: dict[str, str] | None,
     cancel: threading.Event | None,
+    tap: SessionTap | None = None,
 ) -> Backend:
     """One backend class, over the transport(s) that ``transport`` allows."""
     mode = Transport(transport)
@@ -173,6 +187,7 @@ def _open_with(
             profile=profile,
             decoder_threads=decoder_threads,
             extra=dict(extra or {}),
+            tap=tap,
         )
         try:
             return bounded_open(

@@ -14,12 +14,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from rtsplab.entities import Transport
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = ["Backend", "DecodedFrame", "OpenOptions", "Profile", "StreamInfo"]
 
@@ -79,6 +84,8 @@ class OpenOptions:
             per extra thread (the low-latency profile's choice); 0 lets FFmpeg choose (the
             default profile's choice); ``None`` picks by profile.
         extra: further FFmpeg demuxer options, applied last.
+        tap: sees the session's messages and packets (a :class:`~rtsplab.capture.SessionCapture`);
+            only the native backend, which owns its sockets, reports to it.
 
     Example:
         >>> OpenOptions(transport=Transport.TCP).threads
@@ -91,6 +98,7 @@ class OpenOptions:
     profile: str = Profile.LOW_LATENCY
     decoder_threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    tap: SessionTap | None = field(default=None, compare=False, repr=False)
 
     @property
     def threads(self) -> int:
@@ -151,7 +159,7 @@ class DecodedFrame:
         235
     """
 
-    __slots__ = ("_convert", "_image", "_luma", "pts_s", "t_recv_ns", "t_rtcp_ns")
+    __slots__ = ("_convert", "_image", "_luma", "pts_s", "t_camera_ns", "t_recv_ns", "t_rtcp_ns")
 
     def __init__(
         self,
@@ -162,8 +170,10 @@ class DecodedFrame:
         pts_s: float | None = None,
         t_rtcp_ns: int | None = None,
         luma: Callable[[], Image | None] | None = None,
+        t_camera_ns: int | None = None,
     ) -> None:
         self.t_recv_ns = t_recv_ns
+        self.t_camera_ns = t_camera_ns  # the camera's capture time (ONVIF header extension)
         self._image = image
         self._convert = convert
         self._luma = luma
@@ -226,6 +236,8 @@ class Backend(ABC):
         self.options = options
         self.info = StreamInfo("unknown", 0, 0, 0.0)
         self.open_s = 0.0
+        # skips the backlog to the next keyframe when decoding falls behind (backends that can)
+        self.catchup: CatchUp | None = None
 
     @abstractmethod
     def read(self) -> DecodedFrame:
@@ -262,6 +274,27 @@ class Backend(ABC):
             0
         """
         return 0
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames skipped undecoded because decoding fell behind (see
+        :mod:`rtsplab.rtsp.overload`; 0 for backends that cannot skip).
+
+        Example:
+            >>> Backend.frames_skipped.fget(type("B", (), {"catchup": CatchUp()})())
+            0
+        """
+        return self.catchup.skipped if self.catchup is not None else 0
+
+    @property
+    def overloaded(self) -> bool:
+        """Whether frames were skipped lately because decoding could not keep up.
+
+        Example:
+            >>> Backend.overloaded.fget(type("B", (), {"catchup": None})())
+            False
+        """
+        return self.catchup is not None and self.catchup.overloaded(time.monotonic_ns())
 
     def __repr__(self) -> str:
         return (

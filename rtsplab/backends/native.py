@@ -77,6 +77,7 @@ from rtsplab.rtsp.messages import (
     parse_rtp_info,
     parse_session,
 )
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.rtsp.receiver import RtpReceiver
 from rtsplab.rtsp.reorder import ReorderBuffer
 from rtsplab.rtsp.rtcp import build_receiver_report, build_sdes_cname
@@ -105,6 +106,20 @@ PLI_INTERVAL_S = 0.1
 # Access units in the decoder whose picture has not come out yet (B-frames hold two or three);
 # past this, the oldest are forgotten (the decoder dropped them).
 MAX_PENDING_PICTURES = 32
+# A decoder that falls behind skips to the next keyframe (rtsplab.rtsp.overload). Asking the
+# camera for that keyframe at once (a PLI) would shorten the wait, but under CPU overload the
+# keyframes are the frames still decoded, and the biggest: more of them feed the overload.
+# Measured, 128 x 640x360 readers of one simulated camera on a busy 2-core machine: with the
+# PLI, frame age p50 4.3 s / max 23 s (the camera made an IDR every 50 ms for everyone);
+# without, 0.9 s / 1.7 s. So off by default; the code path stays for cameras that are not
+# shared and a CPU that is merely busy.
+OVERLOAD_PLI = False
+# Before decoding, read at most this much of what waits on an RTSP connection (one recv of
+# 64 KiB each): the newest packet then tells how far behind the decoder is.
+DRAIN_BYTES = 1 << 20
+# ... at most this often: each read of the socket is a few system calls that release and take
+# back the interpreter lock, which past the knee costs more than the packets themselves.
+DRAIN_INTERVAL_S = 0.1
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 REDIRECTS = {301, 302, 303, 305, 307, 308}
@@ -138,6 +153,10 @@ class NativeBackend(Backend):
         self._next_rr = 0.0
         self._next_pli = 0.0
         self.keyframe_requests = 0  # PLIs sent
+        self._want_keyframe = False  # decoding fell behind: one PLI
+        self._next_drain = 0.0
+        self._catchup_ssrc: int | None = None
+        self.catchup = CatchUp()
         self._ssrc = int.from_bytes(os.urandom(4), "big")
         self._rtp_channel, self._rtcp_channel = 0, 1
         self._other_rtcp_channels: list[int] = []  # audio/metadata tracks set up (TCP)
@@ -147,11 +166,12 @@ class NativeBackend(Backend):
         self._wake_r.setblocking(False)
         self._media_url = url  # where the stream is, after redirects
         self._rx = RtpReceiver(H264Depacketizer())
-        self._pending_ts: dict[int, int] = {}  # packet PTS (ticks) -> RTP timestamp, in decoder
+        # packet PTS (ticks) -> (RTP timestamp, camera capture time) of the units in the decoder
+        self._pending_ts: dict[int, tuple[int, int | None]] = {}
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
-            self._client = RtspClient(url, options.open_timeout_s)
+            self._client = RtspClient(url, options.open_timeout_s, tap=options.tap)
             self._handshake(time.monotonic() + options.open_timeout_s)
         except TimeoutError:
             self.close()
@@ -230,7 +250,7 @@ class NativeBackend(Backend):
             self._client = None
             self._media_url = target
             left_s = max(0.05, deadline - time.monotonic())
-            self._client = RtspClient(target, left_s)
+            self._client = RtspClient(target, left_s, tap=self.options.tap)
         raise ProtocolError(
             f"{self.url.redacted}: more than {MAX_REDIRECTS} redirects at DESCRIBE; "
             f"the last pointed to {self._media_url.redacted}"
@@ -374,7 +394,7 @@ class NativeBackend(Backend):
         assert sock is not None
         peer = str(sock.getpeername()[0])
         try:
-            self._udp = UdpPortPair(peer)
+            self._udp = UdpPortPair(peer, tap=self.options.tap)
         except OSError as exc:
             raise UnsupportedStream(f"{self.url.redacted}: no UDP port pair free ({exc})") from None
         rtp_port, rtcp_port = self._udp.ports
@@ -414,12 +434,12 @@ class NativeBackend(Backend):
         With B-frames (or any decoder delay) the picture a unit releases is an earlier one
         in display order: the unit's unwrapped RTP timestamp goes in as the packet's PTS, the
         decoder carries it to the picture it belongs to, and that PTS, mapped back to its RTP
-        timestamp, gives the picture's RTCP wall-clock time.
+        timestamp, gives the picture's RTCP wall-clock time (and its own camera capture time).
         """
         rate = self._rx.clock_rate
         ticks = round(self._rx.pts_s(au.timestamp) * rate)  # exact: an integer tick count
         pending = self._pending_ts
-        pending[ticks] = au.timestamp
+        pending[ticks] = (au.timestamp, au.t_capture_ns)
         while len(pending) > MAX_PENDING_PICTURES:  # units the decoder dropped: forget them
             del pending[next(iter(pending))]
         packet = av.Packet(au.annexb())
@@ -435,7 +455,7 @@ class NativeBackend(Backend):
         for older in frames[:-1]:
             pending.pop(older.pts, None)
         own = frame.pts if frame.pts is not None else ticks
-        rtp_ts = pending.pop(own, au.timestamp)
+        rtp_ts, t_camera_ns = pending.pop(own, (au.timestamp, au.t_capture_ns))
         if not self.info.width:
             self.info = StreamInfo(self.info.codec, frame.width, frame.height, self.info.fps)
         return DecodedFrame(
@@ -444,6 +464,7 @@ class NativeBackend(Backend):
             luma=functools.partial(luma_plane, frame),
             pts_s=own / rate,
             t_rtcp_ns=self._rx.clock.wall_ns(rtp_ts),
+            t_camera_ns=t_camera_ns,
         )
 
     def _feed(self, item: InterleavedFrame) -> None:
@@ -460,8 +481,10 @@ class NativeBackend(Backend):
             with contextlib.suppress(OSError, StreamClosed):
                 client.send(self._keepalive_method, self._media_url.without_credentials(), [])
         report = None
-        if self._rx.assembler.waiting_for_keyframe and now >= self._next_pli:
+        wants = self._rx.assembler.waiting_for_keyframe or self._want_keyframe
+        if wants and now >= self._next_pli:
             self._next_pli = now + PLI_INTERVAL_S
+            self._want_keyframe = False
             self.keyframe_requests += 1
             report = self._rx.picture_loss_report(self._ssrc, time.monotonic_ns())
         elif now >= self._next_rr:
@@ -503,7 +526,12 @@ class NativeBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
+            if time.monotonic() >= self._next_drain:  # to see how far behind the decoder is
+                self._next_drain = time.monotonic() + DRAIN_INTERVAL_S
+                self._drain(client)
             while (au := self._rx.pull()) is not None:
+                if not self._admit(au, client):
+                    continue  # behind: skipped undecoded, on to the next keyframe
                 decoded = self._decode(au)
                 if decoded is not None:
                     return decoded
@@ -522,6 +550,63 @@ class NativeBackend(Backend):
                 ) from None
             except ProtocolError as exc:
                 raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+
+    def _admit(self, au: AccessUnit, client: RtspClient) -> bool:
+        """Whether to decode ``au``; False skips it: decoding is behind (see
+        :mod:`rtsplab.rtsp.overload`). A fall behind asks the camera for a keyframe."""
+        guard = self.catchup
+        if guard is None:  # the reader wants every frame
+            return True
+        if au.ssrc != self._catchup_ssrc:  # a new source (the camera restarted): new times
+            self._catchup_ssrc = au.ssrc
+            guard.restart()
+        episodes = guard.episodes
+        pending = True  # asked only when a lagging keyframe might re-anchor the baseline
+        if au.keyframe and guard.behind:
+            pending = self._rx.assembler.ready > 0 or self._readable(client)
+        last = self._rx.last_timestamp
+        admitted = guard.admit(
+            keyframe=au.keyframe,
+            media_ns=int(self._rx.pts_s(au.timestamp) * 1e9),
+            now_ns=time.monotonic_ns(),
+            newest_ns=None if last is None else int(self._rx.pts_s(last) * 1e9),
+            pending=pending,
+        )
+        if guard.episodes != episodes and OVERLOAD_PLI:
+            self._next_pli = 0.0  # the next housekeeping sends a PLI
+            self._want_keyframe = True
+        return admitted
+
+    def _drain(self, client: RtspClient) -> None:
+        """Feed the receiver what already waits on the sockets, without waiting (bounded by
+        :data:`DRAIN_BYTES` over TCP), so the newest packet's time is known before decoding."""
+        try:
+            if self._udp is not None:
+                now_ns = time.monotonic_ns()
+                for data in self._udp.drain(self._udp.rtp):
+                    self._rx.on_rtp(data, now_ns)
+                return
+            for _ in range(DRAIN_BYTES // 65536):
+                items = client.read_available()
+                for item in items:
+                    if isinstance(item, InterleavedFrame):
+                        self._feed(item)
+                    else:
+                        self._on_response(item)
+                if not items:
+                    return
+        except ProtocolError as exc:
+            raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
+        except OSError:
+            raise StreamClosed(f"{self.url.redacted}: the connection is closed") from None
+
+    def _readable(self, client: RtspClient) -> bool:
+        """Whether bytes are waiting on the connection or the RTP socket (no wait)."""
+        watched: list[Any] = [s for s in (client.sock, self._udp and self._udp.rtp) if s]
+        try:
+            return bool(select.select(watched, [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
         """Read one item from the connection (interleaved packet or response)."""

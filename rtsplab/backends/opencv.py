@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -33,11 +34,22 @@ import numpy as np
 
 from rtsplab.backends.base import Backend, DecodedFrame, OpenOptions, StreamInfo, now_ns
 from rtsplab.errors import ReadTimeout, StreamClosed
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.urls import RtspUrl
 
-__all__ = ["OpenCVBackend", "capture_options"]
+__all__ = ["REOPEN_BEHIND_MS", "OpenCVBackend", "capture_options"]
 
 ENV_VAR = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+# OpenCV decodes every frame it grabs, so a capture that falls this far behind its stream is
+# reopened: the server starts the new session at a keyframe and the backlog is gone. Longer
+# than the other backends' bound: a reopen costs an RTSP handshake and the wait for a keyframe.
+REOPEN_BEHIND_MS = 1000.0
+
+# The first frames of a capture may carry positions from before the stream's start time is
+# known: the lag is judged from the frame after these.
+SETTLE_FRAMES = 3
+
+log = logging.getLogger("rtsplab.opencv")
 
 # FFmpeg's own log lines ("[rtsp @ 0x...] method DESCRIBE failed: 401 ...") go straight to
 # stderr, may quote URLs, and say less than rtsplab's typed errors, which report the same
@@ -123,16 +135,20 @@ class OpenCVBackend(Backend):
         ]
         if options.threads > 0:
             params += [cv2.CAP_PROP_N_THREADS, options.threads]
+        self._params = params
         t0 = time.monotonic_ns()
-        with _GATE.hold(capture_options(options)):
-            cap = cv2.VideoCapture(url.for_ffmpeg(), cv2.CAP_FFMPEG, params)
+        cap = self._capture()
         self.open_s = (time.monotonic_ns() - t0) / 1e9
         self._lock = threading.Lock()
+        self._closed = False
         self._cap: cv2.VideoCapture | None = cap
         if not cap.isOpened():
             cap.release()
             self._cap = None
             raise StreamClosed("OpenCV could not open the stream")
+        # OpenCV decodes every frame it grabs: a backlog can only be dropped by reopening
+        self.catchup = CatchUp(bound_ns=int(REOPEN_BEHIND_MS * 1e6))
+        self._settle = SETTLE_FRAMES
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
         codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\0 ").lower()
         self.info = StreamInfo(
@@ -141,6 +157,33 @@ class OpenCVBackend(Backend):
             height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             fps=float(cap.get(cv2.CAP_PROP_FPS)),
         )
+
+    def _capture(self) -> cv2.VideoCapture:
+        with _GATE.hold(capture_options(self.options)):
+            return cv2.VideoCapture(self.url.for_ffmpeg(), cv2.CAP_FFMPEG, self._params)
+
+    def _catch_up(self, pos_ms: float) -> None:
+        """Decoding is :data:`REOPEN_BEHIND_MS` behind: reopen, so the server drops the
+        backlog and starts again at a keyframe; the frames dropped are estimated from the lag."""
+        guard = self.catchup
+        assert guard is not None
+        lag_s = guard.lag_ns / 1e9
+        with self._lock:  # close() meanwhile finds no capture and returns at once
+            cap, self._cap = self._cap, None
+        if cap is None:
+            return
+        cap.release()
+        fresh = self._capture()
+        with self._lock:
+            closed = self._closed
+            if not closed and fresh.isOpened():
+                self._cap = fresh
+        if closed or not fresh.isOpened():
+            fresh.release()
+            raise StreamClosed(f"{self.url.redacted}: could not reopen to drop the backlog")
+        guard.note_skipped(max(1, round(lag_s * (self.info.fps or 30.0))), time.monotonic_ns())
+        self._settle = SETTLE_FRAMES
+        log.info("%s: %.1f s behind at %.0f ms; reopened", self.url.redacted, lag_s, pos_ms)
 
     def read(self) -> DecodedFrame:
         """Grab, decode and convert the next frame (``cap.read()``).
@@ -169,6 +212,13 @@ class OpenCVBackend(Backend):
                 )
             raise StreamClosed(f"{self.url.redacted}: the stream ended")
         pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+        guard = self.catchup
+        if self._settle:  # the first positions of a capture are not to be trusted
+            self._settle -= 1
+        elif guard is not None:
+            guard.admit(keyframe=True, media_ns=int(pos_ms * 1e6), now_ns=time.monotonic_ns())
+            if guard.behind:  # this frame is handed out; the reader gets fresh ones after it
+                self._catch_up(pos_ms)
         return DecodedFrame(
             t_recv_ns=t_recv_ns, image=np.asarray(image, np.uint8), pts_s=pos_ms / 1e3
         )
@@ -184,5 +234,6 @@ class OpenCVBackend(Backend):
         """
         with self._lock:
             cap, self._cap = self._cap, None
+            self._closed = True
         if cap is not None:
             cap.release()

@@ -43,6 +43,7 @@ from rtsplab.errors import (
     StreamClosed,
     UnsupportedStream,
 )
+from rtsplab.rtsp.overload import CatchUp
 from rtsplab.urls import RtspUrl, scrub
 
 __all__ = ["PyAVBackend", "map_av_error"]
@@ -140,11 +141,33 @@ class PyAVBackend(Backend):
             height=int(cc.height or 0),
             fps=float(rate) if rate else 0.0,
         )
+        self.catchup = CatchUp()
         self._frames: Iterator[Any] = self._decode()
 
     def _decode(self) -> Iterator[Any]:
-        for packet in self._container.demux(self._stream):
+        for packet in self._admitted(self._container.demux(self._stream)):
             yield from packet.decode()
+
+    def _admitted(self, packets: Iterator[Any]) -> Iterator[Any]:
+        """The demuxed packets worth decoding: while decoding is behind, the non-key ones are
+        drained undecoded up to the next keyframe (see :mod:`rtsplab.rtsp.overload`)."""
+        guard = self.catchup
+        time_base = self._time_base
+        if guard is None:  # the reader wants every frame
+            yield from packets
+            return
+        for packet in packets:
+            pts = packet.pts
+            if (
+                pts is None
+                or time_base is None
+                or guard.admit(
+                    keyframe=bool(packet.is_keyframe),
+                    media_ns=int(pts * time_base * 1e9),
+                    now_ns=time.monotonic_ns(),
+                )
+            ):
+                yield packet
 
     def _rtcp_time_ns(self, pts: int | None) -> int | None:
         """Wall-clock capture time from RTCP of the picture's own PTS (the decoder's output

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from rtsplab.errors import (
     AuthError,
@@ -48,6 +49,9 @@ from rtsplab.rtsp.messages import (
 )
 from rtsplab.rtsp.sdp import parse_sdp
 from rtsplab.urls import RtspUrl
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = ["RtspClient", "classify_failure", "codec_error", "connect", "describe", "status_error"]
 
@@ -94,8 +98,9 @@ class RtspClient:
         200
     """
 
-    def __init__(self, url: RtspUrl, timeout_s: float) -> None:
+    def __init__(self, url: RtspUrl, timeout_s: float, tap: SessionTap | None = None) -> None:
         self.url = url
+        self.tap = tap  # sees every message and interleaved packet (session capture)
         self.session: str | None = None
         self._cseq = 0
         self._challenge: str | None = None
@@ -103,6 +108,8 @@ class RtspClient:
         self._pending: list[InterleavedFrame] = []
         self._sock: socket.socket | None = connect(url, timeout_s)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tap is not None:  # tap: connected
+            tap.on_connect(self._sock.getsockname()[:2], self._sock.getpeername()[:2])
 
     def send(self, method: str, uri: str, headers: list[tuple[str, str]]) -> int:
         """Send a request (with session and credentials when known); returns its CSeq.
@@ -123,8 +130,11 @@ class RtspClient:
                 self.url.username, self.url.password or "", method, uri, self._challenge
             )
             hdrs.append(("Authorization", auth))
+        request = format_request(method, uri, self._cseq, hdrs)
+        if self.tap is not None:  # tap: a request sent
+            self.tap.on_rtsp("out", request)
         try:
-            self._sock.sendall(format_request(method, uri, self._cseq, hdrs))
+            self._sock.sendall(request)
         except TimeoutError:
             raise
         except OSError as exc:
@@ -139,6 +149,8 @@ class RtspClient:
         """
         if self._sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        if self.tap is not None:  # tap: an interleaved packet sent
+            self.tap.on_interleaved("out", channel, payload)
         try:
             self._sock.sendall(interleave(channel, payload))
         except TimeoutError:
@@ -185,9 +197,19 @@ class RtspClient:
             self._messages.feed(data)
         items: list[bytes | InterleavedFrame] = [*self._pending]
         self._pending.clear()
-        while (item := self._messages.next()) is not None:
+        while (item := self._next_message()) is not None:
             items.append(item)
         return items
+
+    def _next_message(self) -> bytes | InterleavedFrame | None:
+        """The next complete item of the byte stream, shown to the tap."""
+        item = self._messages.next()
+        if item is not None and self.tap is not None:  # tap: a message or packet received
+            if isinstance(item, InterleavedFrame):
+                self.tap.on_interleaved("in", item.channel, item.payload)
+            else:
+                self.tap.on_rtsp("in", item)
+        return item
 
     def _lost(self, exc: OSError) -> StreamClosed:
         return StreamClosed(
@@ -210,7 +232,7 @@ class RtspClient:
             return self._pending.pop(0)
         if self._sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        while (item := self._messages.next()) is None:
+        while (item := self._next_message()) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
@@ -294,6 +316,8 @@ class RtspClient:
                     self._cseq,
                     [("Session", self.session)],
                 )
+                if self.tap is not None:  # tap: the TEARDOWN sent
+                    self.tap.on_rtsp("out", request)
                 sock.sendall(request)
         with contextlib.suppress(OSError):
             sock.close()

@@ -18,6 +18,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rtsplab.capture import SessionTap
 
 __all__ = ["UdpPortPair"]
 
@@ -60,7 +64,8 @@ class UdpPortPair:
         >>> pair.close(); pair.close()
     """
 
-    def __init__(self, server_host: str) -> None:
+    def __init__(self, server_host: str, tap: SessionTap | None = None) -> None:
+        self.tap = tap  # sees every datagram received from the server and sent to it
         self.family, self.bind_host = _bind_host(server_host)
         self.rtp, self.rtcp = self._bind_pair()
         for s in (self.rtp, self.rtcp):
@@ -123,6 +128,8 @@ class UdpPortPair:
             if self.server is not None and addr[0] != self.server:
                 self.foreign_datagrams += 1
                 continue
+            if self.tap is not None:  # tap: a datagram received
+                self.tap.on_udp("in", sock.getsockname()[:2], addr[:2], data)
             out.append(data)
         return out
 
@@ -135,6 +142,10 @@ class UdpPortPair:
         """
         if self.server is None or self.server_ports is None:
             return
+        if self.tap is not None:  # tap: a report sent
+            self.tap.on_udp(
+                "out", (self.bind_host, self.ports[1]), (self.server, self.server_ports[1]), packet
+            )
         with contextlib.suppress(OSError):
             self.rtcp.sendto(packet, (self.server, self.server_ports[1]))
 

@@ -78,6 +78,12 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("urls", nargs="*", help="RTSP URLs (or --sim N)")
     parser.add_argument("--sim", type=int, default=0, help="start N simulated cameras instead")
+    parser.add_argument(
+        "--no-timecode",
+        action="store_true",
+        help="ignore timecodes burned into the picture (a replay shows the recorded ones): "
+        "ages from the RTCP sender reports",
+    )
     parser.add_argument("--plot", type=Path, help="write the comparison dashboard to this PNG")
     _common(parser, seconds=10.0, strategies="naive,buffered,latest,matched")
 
@@ -154,6 +160,7 @@ def _run(args: argparse.Namespace, urls: list[str], sim: int, plot: Path | None)
             backend=args.backend,
             transport=args.transport,
             profile=args.profile,
+            timecode=not getattr(args, "no_timecode", False),
         )
     except (RtspLabError, ValueError) as exc:
         return _print_error(exc, args.json)

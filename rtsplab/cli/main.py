@@ -1,4 +1,4 @@
-"""The ``rtsplab`` command: ``demo``, ``sim``, ``probe``, ``compare``, ``doctor``.
+"""The ``rtsplab`` command: ``demo``, ``sim``, ``probe``, ``compare``, ``doctor``, ``record``.
 
 Each subcommand lives in a module of :mod:`rtsplab.cli` and registers itself through two
 functions, ``add_arguments(parser)`` and ``run(args) -> int``, so this file only dispatches.
@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("rtsplab.cli.lab", "open one stream and report codec, open time and frame age"),
     "compare": ("rtsplab.cli.lab", "run reading strategies on the same streams"),
     "doctor": ("rtsplab.cli.lab", "diagnose latency problems of your own cameras"),
+    "record": ("rtsplab.cli.record", "record each camera's session as pcapng, to replay or share"),
 }
 
 

@@ -60,12 +60,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="probability per frame of also sending a malformed RTP/RTCP packet",
     )
+    parser.add_argument(
+        "--clock-offset-s",
+        type=float,
+        default=0.0,
+        help="the cameras' clock minus true time in RTCP and ONVIF capture times (a camera "
+        "without NTP)",
+    )
+    parser.add_argument(
+        "--onvif", action="store_true", help="send the ONVIF RTP header extension (capture time)"
+    )
     parser.add_argument("--user", default=None, help="require this user (with a password)")
     parser.add_argument(
         "--password", default=None, help=f"password for --user (better: env {PASSWORD_ENV})"
     )
     parser.add_argument("--auth", choices=("digest", "basic"), default="digest")
     parser.add_argument("--no-tcp", action="store_true", help="refuse RTP over TCP (461)")
+    parser.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="CAPTURE",
+        help="serve these pcap/pcapng captures (one camera each) with their original timing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         SimCamera(
             f"cam{i + 1}", fps=args.fps, size=args.size, gop=args.gop, bitrate=args.bitrate,
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, loss=args.loss,
-            malformed=args.malformed,
+            malformed=args.malformed, clock_offset_s=args.clock_offset_s,
+            onvif=1.0 if args.onvif else 0.0,
             codec=args.codec,
         )
         for i in range(args.cameras)
@@ -97,16 +114,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         srv = SimServer(
-            cams, args.host, args.port, credentials, args.auth, allow_tcp=not args.no_tcp
-        )
+            cams, args.host, args.port, credentials, args.auth, allow_tcp=not args.no_tcp,
+            replay=args.replay,
+        )  # fmt: skip
     except (OSError, ValueError) as e:
         print(f"error: cannot start the simulator: {e}", file=sys.stderr)
         return 1
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
-        for cam in cams:
-            print(redact(srv.url(cam.name, credentials=True)), flush=True)
-        print(f"serving {len(cams)} camera(s); Ctrl-C to stop", file=sys.stderr, flush=True)
+        names = [c.name for c in srv.cameras] or list(getattr(srv, "replays", {}))
+        for name in names:
+            print(redact(srv.url(name, credentials=True)), flush=True)
+        print(f"serving {len(names)} camera(s); Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

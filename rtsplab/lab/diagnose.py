@@ -46,6 +46,7 @@ from rtsplab.lab.findings import (
     LEVELS,
     LL,
     NATIVE,
+    SOURCE_CLOCKS,
     THREADS,
     Finding,
     build_findings,
@@ -212,8 +213,10 @@ def has_source_clock(info: dict[str, Any]) -> bool:
     Example:
         >>> has_source_clock({"clock": "rtcp"}), has_source_clock({"clock": "pts"})
         (True, False)
+        >>> has_source_clock({"clock": "corrected"})   # a camera clock set right by rtsplab
+        True
     """
-    return info.get("clock") in ("timecode", "rtcp")
+    return info.get("clock") in SOURCE_CLOCKS
 
 
 def _num(v: Any) -> Any:
@@ -258,13 +261,18 @@ def _fresh(url: str, name: str, setup: str, seconds: float, **kwargs: Any) -> di
                 frames.append(r.read_frame(fresh=True))
             except ReadTimeout:
                 break
-        info = r.info
+        info, cam = r.info, r.camera_clock
+        skipped, decoded = r.frames_skipped, r.frames_decoded
         return {
             "stream": name, "setup": setup, "open_s": r.open_s, "first_frame_s": first_s,
             "first_frame_age_ms": frames[0].age_ms, **_stats(frames),
+            "clock_offset_ms": cam.offset_ms if cam else math.nan,
+            "clock_corrected": bool(cam and cam.corrected),
+            "clock_note": cam.describe(name) if cam else "",
             "transport": r.transport_used.value, "backend": r.backend_used, "codec": info.codec,
             "width": info.width or frames[0].image.shape[1],
             "height": info.height or frames[0].image.shape[0], "nominal_fps": info.fps,
+            "frames_decoded": decoded, "frames_skipped": skipped,
         }  # fmt: skip
 
 

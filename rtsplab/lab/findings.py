@@ -1,7 +1,7 @@
 """Findings: the rules that turn ``diagnose``'s measurements into plain-language advice.
 
-Each rule looks at one measured effect (transport fallback, missing source clock, open-time
-backlog, decoder threading, the FFmpeg parser frame, a slow consumer, inter-stream skew) and
+Each rule looks at one measured effect (transport fallback, missing source clock, decoders
+that cannot keep up, open-time backlog, decoder threading, the FFmpeg parser frame, a slow consumer, inter-stream skew) and
 says what it costs, with the numbers, and what to do about it.
 
 Example:
@@ -18,7 +18,18 @@ from typing import Any
 
 from rtsplab.backends import LOW_LATENCY_OPTIONS
 
-__all__ = ["LEVELS", "Finding", "build_findings", "fps_of", "setup_row", "signed"]
+SOURCE_CLOCKS = ("timecode", "onvif", "rtcp", "corrected")
+"""Clocks that give a frame's capture time (``corrected``: a camera clock rtsplab shifted)."""
+
+__all__ = [
+    "LEVELS",
+    "Finding",
+    "build_findings",
+    "fps_of",
+    "overload_finding",
+    "setup_row",
+    "signed",
+]
 
 LEVELS = ("error", "problem", "note", "ok")
 """Finding levels, worst first: the stream failed / costs latency / worth knowing / fine."""
@@ -93,12 +104,13 @@ def build_findings(
         []
     """
     out: list[Finding | None] = []
-    absolute = {s: setup_row(rows, s, LL)["clock"] in ("timecode", "rtcp") for s in streams}
+    absolute = {s: setup_row(rows, s, LL)["clock"] in SOURCE_CLOCKS for s in streams}
     for s in streams:
         ll, fps = setup_row(rows, s, LL), fps_of(setup_row(rows, s, LL))
         period_ms = 1000.0 / fps
         out.append(_transport(s, ll))
         out.append(_clock(s, ll))
+        out.append(overload_finding(s, ll))
         if setup_row(rows, s, DEFAULT):
             out.append(_backlog(s, rows, absolute[s], period_ms))
         if absolute[s]:
@@ -111,6 +123,36 @@ def build_findings(
     if len(streams) > 1:
         out.append(_skew(rows, streams, all(absolute.values()), consumer_ms))
     return [f for f in out if f is not None]
+
+
+def overload_finding(s: str, row: dict[str, Any]) -> Finding | None:
+    """Decoding fell behind the stream while it was measured: frames were skipped, undecoded,
+    to the next keyframe (:mod:`rtsplab.rtsp.overload`); None when nothing was skipped.
+
+    Example:
+        >>> print(overload_finding("cam1", {"frames_decoded": 69, "frames_skipped": 31}))
+        PROBLEM  cam1: decoders cannot keep up: 31 % of frames skipped at keyframes (31 of 100 frames in the
+                 low-latency read). The frames handed out stay within about a GOP of the camera, but the
+                 picture stops between keyframes.
+            fix: give the readers more CPU (fewer streams or other work per process), or ask the camera for
+                 less: its substream (a smaller size) or a lower frame rate
+        >>> overload_finding("cam1", {"frames_decoded": 60, "frames_skipped": 0}) is None
+        True
+    """
+    skipped = int(row.get("frames_skipped") or 0)
+    decoded = int(row.get("frames_decoded") or 0)
+    if skipped <= 0:
+        return None
+    total = skipped + decoded
+    return Finding(
+        "problem",
+        s,
+        f"decoders cannot keep up: {100 * skipped / total:.0f} % of frames skipped at keyframes "
+        f"({skipped} of {total} frames in the low-latency read). The frames handed out stay "
+        "within about a GOP of the camera, but the picture stops between keyframes.",
+        "give the readers more CPU (fewer streams or other work per process), or ask the camera "
+        "for less: its substream (a smaller size) or a lower frame rate",
+    )
 
 
 def _transport(s: str, ll: dict[str, Any]) -> Finding | None:
@@ -127,11 +169,27 @@ def _transport(s: str, ll: dict[str, Any]) -> Finding | None:
 
 
 def _clock(s: str, ll: dict[str, Any]) -> Finding:
+    if ll.get("clock_corrected"):  # the camera's clock is off: say by how much
+        text = (
+            f"{ll['clock_note']}. Corrected ages count from the fastest frame's arrival: "
+            "the camera's own encoding and network time is not in them."
+        )
+        return Finding("note", s, text, "set the camera's clock by NTP (its date/time settings)")
     if ll["clock"] == "timecode":
         text = "frames carry a burned-in capture time: the ages are true capture-to-read delays."
         return Finding("ok", s, text)
-    if ll["clock"] == "rtcp":
-        text = "frame age comes from the camera's RTCP clock, only as right as that clock."
+    if ll["clock"] in ("rtcp", "onvif"):
+        offset_ms = ll.get("clock_offset_ms", math.nan)
+        checked = (
+            f" It agrees with this machine's (offset {offset_ms:.0f} ms, which cannot be told "
+            "from latency)."
+            if not math.isnan(offset_ms)
+            else ""
+        )
+        text = (
+            f"frame age comes from the camera's {ll['clock'].upper()} clock, only as right as "
+            f"that clock.{checked}"
+        )
         return Finding("note", s, text, "sync the camera's clock with NTP")
     return Finding(
         "note",

@@ -34,7 +34,11 @@ def probe(
     ``profile``, ``codec``, ``width``,
     ``height``, ``fps``, ``transport``, ``open_s``, ``first_frame_age_ms``, ``clock``,
     ``frames``, ``age_ms`` (``p50``, ``p99``), ``bad_packets`` (malformed packets dropped;
-    only the native backend sees packets), ``lost_packets`` (likewise) and ``reconnects``.
+    only the native backend sees packets), ``lost_packets`` (likewise), ``frames_skipped``
+    (frames skipped undecoded because decoding fell behind), ``reconnects`` and
+    ``camera_clock``: the check of the camera's clock (``source``, ``offset_ms``,
+    ``drift_ppm``, ``verdict``, ``corrected`` and a sentence, ``note``), or None when the
+    stream gives no camera clock (see :mod:`rtsplab.camera_clock`).
 
     Raises:
         RtspLabError: the stream could not be opened or read.
@@ -62,6 +66,17 @@ def probe(
         fps_measured = (len(frames) - 1) / max(
             1e-9, (frames[-1].t_read_ns - frames[0].t_read_ns) / 1e9
         )
+        cam = r.camera_clock
+        camera_clock = None
+        if cam is not None:
+            camera_clock = {
+                "source": cam.source,
+                "offset_ms": round(cam.offset_ms, 1),
+                "drift_ppm": round(cam.drift_ppm, 1) if cam.drift_ppm is not None else None,
+                "verdict": cam.verdict,
+                "corrected": cam.corrected,
+                "note": cam.describe(r.name),
+            }
         return {
             "url": r.url.redacted,
             "backend": r.backend_used,
@@ -78,7 +93,9 @@ def probe(
             "frames": len(frames),
             "bad_packets": r.bad_packets,
             "lost_packets": r.lost_packets,
+            "frames_skipped": r.frames_skipped,
             "reconnects": r.reconnects,
+            "camera_clock": camera_clock,
             "age_ms": {
                 "p50": round(float(np.percentile(ages, 50)), 1),
                 "p99": round(float(np.percentile(ages, 99)), 1),

@@ -31,6 +31,16 @@ Example:
     >>> au = a.pull()
     >>> au.timestamp, au.keyframe, [len(n) for n in au.nals], a.pull()
     (9000, True, [2, 3001], None)
+
+A unit also carries the camera's capture time when its packets bring the ONVIF header
+extension (:class:`~rtsplab.rtsp.rtp.OnvifExtension`):
+
+    >>> from rtsplab.rtsp.rtp import OnvifExtension
+    >>> onvif = OnvifExtension.at(1_700_000_000 * 10**9).extension()
+    >>> b = AccessUnitAssembler(H264Depacketizer())
+    >>> b.push(RtpPacket(96, 3, 12000, 1, True, b"\\x65\\x88", extension=onvif))
+    >>> b.pull().t_capture_ns
+    1700000000000000000
 """
 
 from __future__ import annotations
@@ -80,6 +90,8 @@ class AccessUnit:
         marker: completed by its marker-bit packet (False: by the next unit's first packet).
         seq: sequence number of its last packet.
         ssrc: the RTP source.
+        t_capture_ns: the capture time by the camera's clock (ns since 1970) from the ONVIF
+            RTP header extension of its first packet that carries one; None without.
 
     Example:
         >>> AccessUnit(0, (b"\\x65\\x88",), True).annexb()
@@ -92,6 +104,7 @@ class AccessUnit:
     marker: bool = True
     seq: int = 0
     ssrc: int = 0
+    t_capture_ns: int | None = None
 
     def annexb(self) -> bytes:
         """The unit as an Annex B byte stream (4-byte start codes), as a decoder takes it.
@@ -137,6 +150,7 @@ class AccessUnitAssembler:
         self._nals: list[bytes] = []
         self._size = 0
         self._ts: int | None = None
+        self._capture_ns: int | None = None  # ONVIF capture time of the open unit
         self._damaged = False
         self._last_seq: int | None = None
         self._need_keyframe = False
@@ -203,6 +217,7 @@ class AccessUnitAssembler:
         """Close the open unit: queue it, or drop it if damaged or waiting for a keyframe."""
         nals, self._nals, self._size = self._nals, [], 0
         ts, self._ts = self._ts, None
+        capture_ns, self._capture_ns = self._capture_ns, None
         damaged, self._damaged = self._damaged, False
         if ts is None:
             return
@@ -218,7 +233,9 @@ class AccessUnitAssembler:
             self.units_dropped += 1
             return
         self._need_keyframe = False
-        self._ready.append(AccessUnit(ts, tuple(nals), keyframe, marker, seq, self.ssrc or 0))
+        self._ready.append(
+            AccessUnit(ts, tuple(nals), keyframe, marker, seq, self.ssrc or 0, capture_ns)
+        )
 
     def _check_source(self, packet: RtpPacket) -> None:
         if self.ssrc is None:
@@ -278,6 +295,9 @@ class AccessUnitAssembler:
             self._damaged = gap
         if self._ts is None:
             self._ts = packet.timestamp
+        if self._capture_ns is None and packet.extension is not None:
+            onvif = packet.onvif
+            self._capture_ns = onvif.t_ns if onvif is not None else None
         try:
             nals = self.depacketizer.push(packet.payload)
         except ProtocolError:
@@ -308,6 +328,17 @@ class AccessUnitAssembler:
         self.oversized_units += 1
         what = f"{size} bytes" if size > MAX_AU_BYTES else f"{count} NAL units"
         return ProtocolError(f"access unit over its cap ({what}): dropped")
+
+    @property
+    def ready(self) -> int:
+        """Completed units waiting to be pulled.
+
+        Example:
+            >>> from rtsplab.rtsp.h264 import H264Depacketizer
+            >>> AccessUnitAssembler(H264Depacketizer()).ready
+            0
+        """
+        return len(self._ready)
 
     def pull(self) -> AccessUnit | None:
         """The oldest completed unit, or None.

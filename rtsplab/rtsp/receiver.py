@@ -63,6 +63,7 @@ class RtpReceiver:
         bad_packets: RTP and RTCP packets dropped as malformed or foreign.
         last_error: the most recent reason a packet was dropped (for logs).
         ended: the sender said BYE.
+        last_timestamp: the RTP timestamp of the source's most recent packet (None before).
 
     Example:
         >>> from rtsplab.rtsp.h264 import H264Depacketizer
@@ -93,6 +94,7 @@ class RtpReceiver:
         self.bad_packets = 0
         self.last_error = ""
         self.ended = False
+        self.last_timestamp: int | None = None  # RTP timestamp of the source's latest packet
 
     def _bad(self, exc: ProtocolError) -> None:
         self.bad_packets += 1
@@ -171,6 +173,7 @@ class RtpReceiver:
         # it goes through the reorder buffer (no false loss) and the assembler counts it bad
         # without damaging the frame around it, which it carries nothing of.
         self._note_arrival(packet, now_ns)
+        self.last_timestamp = packet.timestamp
         self._assemble(self.reorder.push(packet, now_ns))
 
     def poll(self, now_ns: int) -> None:

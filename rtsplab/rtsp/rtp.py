@@ -4,6 +4,11 @@
 padding count against the packet size) and raises :class:`~rtsplab.errors.ProtocolError`
 for anything that does not fit, so a caller can drop and count a bad packet.
 
+The ONVIF header extension (ONVIF Streaming Specification, "RTP header extension", profile
+``0xABAC``) carries the camera's NTP capture time of the access unit, so a client need not
+wait for a sender report: :class:`OnvifExtension`. A packet whose ``0xABAC`` extension is too
+short to hold it is malformed.
+
 Example:
     >>> p = RtpPacket(96, 7, 90000, 0x1234, marker=True, payload=b"\\x65abc")
     >>> q = RtpPacket.parse(p.pack())
@@ -17,8 +22,11 @@ import struct
 from dataclasses import dataclass, field
 
 from rtsplab.errors import ProtocolError
+from rtsplab.rtsp.rtcp import ntp_to_unix_ns, unix_ns_to_ntp
 
-__all__ = ["RtpExtension", "RtpHeader", "RtpPacket", "seq_delta"]
+__all__ = ["ONVIF_PROFILE", "OnvifExtension", "RtpExtension", "RtpHeader", "RtpPacket", "seq_delta"]
+
+ONVIF_PROFILE = 0xABAC
 
 _FIXED = struct.Struct(">BBHII")
 
@@ -34,6 +42,101 @@ class RtpExtension:
 
     profile: int
     data: bytes = b""
+
+
+@dataclass(frozen=True)
+class OnvifExtension:
+    """The ONVIF RTP header extension: the access unit's capture time by the camera's clock.
+
+    Layout (profile ``0xABAC``, at least 3 words; the ONVIF data comes first, any further
+    words belong to other extensions)::
+
+        NTP timestamp (64 bits, seconds since 1900 as 32.32 fixed point)
+        C E D T mbz(4) | CSeq (8) | padding (16)
+
+    ``C``: a clean point (a keyframe starts here); ``E``: the end of a contiguous section;
+    ``D``: a discontinuity before this unit; ``T``: the end of the stream (terminal); ``CSeq``:
+    the low byte of the RTSP request that started the stream.
+
+    Attributes:
+        ntp: the 64-bit NTP capture timestamp.
+        clean_point, end, discontinuity, terminal: the flags above.
+        cseq: the low byte of the RTSP CSeq.
+
+    Example:
+        >>> x = OnvifExtension.at(1_700_000_000_123_456_789, clean_point=True, cseq=4)
+        >>> y = OnvifExtension.parse(x.extension())
+        >>> y.t_ns, y.clean_point, y.discontinuity, y.cseq
+        (1700000000123456789, True, False, 4)
+    """
+
+    ntp: int
+    clean_point: bool = False
+    end: bool = False
+    discontinuity: bool = False
+    terminal: bool = False
+    cseq: int = 0
+
+    @classmethod
+    def at(
+        cls, t_ns: int, *, clean_point: bool = False, discontinuity: bool = False, cseq: int = 0
+    ) -> OnvifExtension:
+        """The extension for capture time ``t_ns`` (ns since 1970), with those flags.
+
+        Example:
+            >>> hex(OnvifExtension.at(0).ntp)
+            '0x83aa7e8000000000'
+        """
+        return cls(unix_ns_to_ntp(t_ns), clean_point, False, discontinuity, False, cseq)
+
+    @property
+    def t_ns(self) -> int:
+        """The capture time in ns since 1970 (by the camera's clock).
+
+        Example:
+            >>> OnvifExtension(0x83AA7E8180000000).t_ns
+            1500000000
+        """
+        return ntp_to_unix_ns(self.ntp)
+
+    @classmethod
+    def parse(cls, ext: RtpExtension) -> OnvifExtension | None:
+        """The ONVIF data of ``ext``, or None for another profile.
+
+        Raises:
+            ProtocolError: a ``0xABAC`` extension shorter than its 12 bytes.
+
+        Example:
+            >>> OnvifExtension.parse(RtpExtension(0xBEDE, bytes(4))) is None
+            True
+            >>> OnvifExtension.parse(RtpExtension(ONVIF_PROFILE, bytes(8)))
+            Traceback (most recent call last):
+            ...
+            rtsplab.errors.ProtocolError: ONVIF RTP header extension of 8 bytes, needs 12
+        """
+        if ext.profile != ONVIF_PROFILE:
+            return None
+        if len(ext.data) < 12:
+            raise ProtocolError(f"ONVIF RTP header extension of {len(ext.data)} bytes, needs 12")
+        ntp, flags, cseq = struct.unpack_from(">QBB", ext.data)
+        return cls(ntp, bool(flags & 0x80), bool(flags & 0x40), bool(flags & 0x20),
+                   bool(flags & 0x10), cseq)  # fmt: skip
+
+    def extension(self) -> RtpExtension:
+        """As an RTP header extension (for senders).
+
+        Example:
+            >>> len(OnvifExtension(0).extension().data)
+            12
+        """
+        flags = (
+            (0x80 if self.clean_point else 0)
+            | (0x40 if self.end else 0)
+            | (0x20 if self.discontinuity else 0)
+            | (0x10 if self.terminal else 0)
+        )
+        data = struct.pack(">QBBH", self.ntp & 0xFFFFFFFFFFFFFFFF, flags, self.cseq & 0xFF, 0)
+        return RtpExtension(ONVIF_PROFILE, data)
 
 
 @dataclass(frozen=True)
@@ -53,6 +156,17 @@ class RtpPacket:
     payload: bytes = field(default=b"", repr=False)
     csrcs: tuple[int, ...] = ()
     extension: RtpExtension | None = None
+
+    @property
+    def onvif(self) -> OnvifExtension | None:
+        """The ONVIF capture time this packet carries, if any (validated by :meth:`parse`).
+
+        Example:
+            >>> p = RtpPacket(96, 0, 0, 1, extension=OnvifExtension.at(10**9).extension())
+            >>> RtpPacket.parse(p.pack()).onvif.t_ns
+            1000000000
+        """
+        return OnvifExtension.parse(self.extension) if self.extension is not None else None
 
     def pack(self) -> bytes:
         """Serialise the packet (no padding).
@@ -91,7 +205,7 @@ class RtpPacket:
 
         Raises:
             ProtocolError: shorter than its header, not version 2, an extension or padding
-                that overruns the packet.
+                that overruns the packet, an ONVIF extension too short for its time.
 
         Example:
             >>> RtpPacket.parse(bytes.fromhex("80e0000100000002000000ff") + b"x").payload
@@ -122,6 +236,7 @@ class RtpPacket:
                     f"RTP header extension overruns the packet ({4 * words} > {size - off - 4} bytes)"
                 )
             extension = RtpExtension(profile, bytes(data[off + 4 : off + 4 + 4 * words]))
+            OnvifExtension.parse(extension)  # raises if it is ONVIF's and too short
             off += 4 + 4 * words
         end = size
         if first & 0x20:

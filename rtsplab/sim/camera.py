@@ -11,6 +11,12 @@ Fault knobs (``latency_ms``, ``jitter_ms``, ``fps``, ``loss``, :meth:`SimCamera.
 :meth:`SimCamera.disconnect`) change while running; senders read them per frame. When a
 child-process server serves the camera, the same calls are forwarded to the child.
 
+Clock knobs: ``clock_offset_s`` sets the camera's own clock that far from true time (positive:
+ahead) in its RTCP sender reports and ONVIF capture times, as a camera without NTP does
+(:func:`never_set_offset_s` gives a clock never set: 1970-01-02 at boot); ``onvif=1`` sends
+the ONVIF RTP header extension with each access unit's capture time. The timecode painted
+into the picture stays true time, so a test can tell the true age.
+
 Example:
     >>> cam = SimCamera("cam1", fps=15)
     >>> cam.set(latency_ms=100)
@@ -34,13 +40,24 @@ from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.media import ENCODERS, AccessUnit, H264Encoder, Subscriber
 from rtsplab.sim.scene import Scene
 
-__all__ = ["CameraConfig", "SimCamera"]
+__all__ = ["CameraConfig", "SimCamera", "never_set_offset_s"]
 
 _log = logging.getLogger("rtsplab.sim")
 # A camera honours keyframe requests (RTCP PLI/FIR) at most this often, as encoders do: a
 # burst of requests from many clients, or a repeating one, costs one IDR.
 KEYFRAME_REQUEST_INTERVAL_S = 0.05
-_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss", "malformed")
+_KNOBS = ("latency_ms", "jitter_ms", "fps", "loss", "malformed", "clock_offset_s", "onvif")
+
+
+def never_set_offset_s(boot_day: int = 1) -> float:
+    """The ``clock_offset_s`` of a camera whose clock was never set: it started counting
+    from 1970-01-01 plus ``boot_day`` days when it booted, now.
+
+    Example:
+        >>> round(never_set_offset_s() + time.time())   # the camera believes it is 1970-01-02
+        86400
+    """
+    return boot_day * 86_400.0 - time.time()
 
 
 @dataclass
@@ -64,6 +81,8 @@ class CameraConfig:
     idr_on_join: bool = True
     malformed: float = 0.0
     codec: str = "h264"
+    clock_offset_s: float = 0.0
+    onvif: float = 0.0
 
 
 class SimCamera:
@@ -82,6 +101,9 @@ class SimCamera:
         malformed: probability, per frame sent, of also sending one malformed RTP or RTCP
             packet (see :mod:`rtsplab.sim.malformed`), to test that clients drop and count them.
         codec: ``h264`` (libx264) or ``h265`` (libx265, RTP per RFC 7798).
+        clock_offset_s: the camera's clock minus true time in its RTCP sender reports and
+            ONVIF capture times (positive: ahead).
+        onvif: 1 to send the ONVIF RTP header extension (capture time) on each access unit.
 
     Example:
         >>> SimCamera("cam2", fps=15).fps
@@ -103,6 +125,8 @@ class SimCamera:
         idr_on_join: bool = True,
         malformed: float = 0.0,
         codec: str = "h264",
+        clock_offset_s: float = 0.0,
+        onvif: float = 0.0,
     ) -> None:
         if not name or name.strip("/") != name or any(c in name for c in " ?#*"):
             raise ValueError(f"bad camera name {name!r}: use letters, digits, -, _ or /")
@@ -117,10 +141,12 @@ class SimCamera:
         self.idr_on_join = idr_on_join
         self.fps = 30.0
         self.latency_ms = self.jitter_ms = self.loss = self.malformed = 0.0
+        self.clock_offset_s = self.onvif = 0.0
         self._remote: Callable[[str, Any], CameraConfig] | None = None
         self.set(
-            fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, malformed=malformed
-        )
+            fps=fps, latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, malformed=malformed,
+            clock_offset_s=clock_offset_s, onvif=onvif,
+        )  # fmt: skip
         self.rtp_offset = int.from_bytes(os.urandom(4), "big")
         self._lock = threading.Condition()
         self._subs: list[Subscriber] = []
@@ -151,6 +177,7 @@ class SimCamera:
         return cls(
             cfg.name, cfg.fps, (cfg.width, cfg.height), cfg.gop, cfg.bitrate,
             cfg.latency_ms, cfg.jitter_ms, cfg.loss, cfg.idr_on_join, cfg.malformed, cfg.codec,
+            cfg.clock_offset_s, cfg.onvif,
         )  # fmt: skip
 
     def config(self) -> CameraConfig:
@@ -158,18 +185,20 @@ class SimCamera:
 
         Example:
             >>> SimCamera("a", fps=12).config()
-            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True, malformed=0.0, codec='h264')
+            CameraConfig(name='a', width=640, height=360, fps=12.0, gop=30, bitrate=1000000, latency_ms=0.0, jitter_ms=0.0, loss=0.0, idr_on_join=True, malformed=0.0, codec='h264', clock_offset_s=0.0, onvif=0.0)
         """
         if self._remote is not None:
             self._adopt(self._remote("config", None))
         return CameraConfig(
             self.name, self.width, self.height, self.fps, self.gop, self.bitrate,
             self.latency_ms, self.jitter_ms, self.loss, self.idr_on_join, self.malformed, self.codec,
+            self.clock_offset_s, self.onvif,
         )  # fmt: skip
 
     # ---- knobs -------------------------------------------------------------------------
     def set(self, **knobs: float) -> None:
-        """Change ``latency_ms``, ``jitter_ms``, ``fps``, ``loss`` and/or ``malformed`` while running.
+        """Change ``latency_ms``, ``jitter_ms``, ``fps``, ``loss``, ``malformed``,
+        ``clock_offset_s`` and/or ``onvif`` while running.
 
         Raises:
             ValueError: an unknown knob or an out-of-range value.
@@ -189,6 +218,10 @@ class SimCamera:
                 raise ValueError(f"{key} must be in [0, 1]")
             if key in ("latency_ms", "jitter_ms") and not 0 <= v <= 30_000:
                 raise ValueError(f"{key} must be in [0, 30000]")
+            if key == "clock_offset_s" and not -2e9 <= v <= 2e9:
+                raise ValueError("clock_offset_s must be in [-2e9, 2e9] (1907 to 2033)")
+            if key == "onvif" and v not in (0.0, 1.0):
+                raise ValueError("onvif must be 0 or 1")
             values[key] = v
         if self._remote is not None:
             self._adopt(self._remote("set", values))
@@ -443,6 +476,15 @@ class SimCamera:
         """
         t_ns = time.time_ns()
         return t_ns, rtp_timestamp(t_ns, self.rtp_offset)
+
+    def clock_ns(self, t_ns: int) -> int:
+        """True time ``t_ns`` as this camera's clock shows it (``clock_offset_s`` off).
+
+        Example:
+            >>> cam = SimCamera("c", clock_offset_s=-3); cam.clock_ns(10 * 10**9)
+            7000000000
+        """
+        return t_ns + round(self.clock_offset_s * 1e9)
 
     @property
     def encode_ms(self) -> float:

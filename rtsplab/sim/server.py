@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rtsplab.rtsp.auth import Authenticator
@@ -45,6 +46,7 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
     session_timeout_s: float = 60.0,
     send_timeout_s: float = 10.0,
     limits: ServerLimits | None = None,
+    replay: str | Path | Sequence[str | Path] | None = None,
 ) -> Server:
     """An RTSP server for simulated cameras, in this process or in a child process.
 
@@ -65,6 +67,9 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         send_timeout_s: drop a client that does not read for this long.
         limits: caps on connections, sessions, request time and size (default
             :class:`~rtsplab.sim.connection.ServerLimits`).
+        replay: capture file(s) (pcap/pcapng) to serve instead of simulated cameras, one
+            camera each at ``/<file stem>``, with the original timing
+            (:class:`~rtsplab.sim.replay.ReplayServer`; in process; ``cameras`` is ignored).
 
     Returns:
         an :class:`InProcessServer` or a :class:`~rtsplab.sim.process.ChildProcessServer`;
@@ -76,6 +81,17 @@ def SimServer(  # a factory named like the class it replaces: `SimServer(2)` rea
         ...     print(srv.url("cam1"), srv.connections)
         rtsp://127.0.0.1:41234/cam1 0
     """
+    if replay is not None:
+        from rtsplab.sim.replay import ReplayServer
+
+        if process:
+            raise ValueError(
+                "a replay serves from this process; for its own process run "
+                "`rtsplab sim --replay FILE ...`"
+            )
+
+        files = [replay] if isinstance(replay, str | Path) else list(replay)
+        return ReplayServer(files, host, port, credentials, auth, limits)
     options: dict[str, Any] = dict(
         allow_tcp=allow_tcp,
         allow_udp=allow_udp,

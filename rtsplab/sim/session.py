@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import threading
@@ -33,6 +34,7 @@ from rtsplab.rtsp.rtcp import (
     parse_rtcp,
     unix_ns_to_ntp,
 )
+from rtsplab.rtsp.rtp import OnvifExtension, RtpPacket
 from rtsplab.rtsp.timeline import rtp_timestamp
 from rtsplab.sim.camera import SimCamera
 from rtsplab.sim.malformed import KINDS, malformed_packet
@@ -42,6 +44,12 @@ from rtsplab.sim.transport import Transport
 __all__ = ["MediaSession"]
 
 SR_INTERVAL_NS = 1_000_000_000
+
+
+def _with_onvif(packet: bytes, t_camera_ns: int, keyframe: bool) -> bytes:
+    """``packet`` with the ONVIF header extension carrying capture time ``t_camera_ns``."""
+    ext = OnvifExtension.at(t_camera_ns, clean_point=keyframe).extension()
+    return dataclasses.replace(RtpPacket.parse(packet), extension=ext).pack()
 
 
 class MediaSession:
@@ -201,7 +209,7 @@ class MediaSession:
         t_ns = time.time_ns()
         sr = build_sender_report(
             self.ssrc,
-            unix_ns_to_ntp(t_ns),
+            unix_ns_to_ntp(self.camera.clock_ns(t_ns)),  # the camera's clock, maybe off
             rtp_timestamp(t_ns, self.camera.rtp_offset),
             self.packets_sent,
             self.octets_sent,
@@ -244,6 +252,8 @@ class MediaSession:
                     self.transport.send_rtcp(self._sender_report())
                     last_sr = now
                 packets = cam.packetize(au.nals, self.next_seq, au.rtp_ts, self.ssrc)
+                if cam.onvif:
+                    packets[0] = _with_onvif(packets[0], cam.clock_ns(au.t_capture_ns), au.keyframe)
                 self.next_seq = (self.next_seq + len(packets)) & 0xFFFF
                 loss = cam.loss if self.transport.lossy else 0.0
                 self.transport.send_rtp(packets, loss)

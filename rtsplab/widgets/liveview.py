@@ -42,7 +42,14 @@ from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 from rtsplab.widgets import lifecycle
 from rtsplab.widgets.charts import History
-from rtsplab.widgets.panels import RateMeter, Shown, caption_html, encode_jpeg
+from rtsplab.widgets.panels import (
+    RateMeter,
+    Shown,
+    blank_jpeg,
+    caption_html,
+    encode_jpeg,
+    overload_line,
+)
 from rtsplab.widgets.panels import html_escape as _html
 
 if TYPE_CHECKING:
@@ -82,10 +89,10 @@ class LiveView(Shown):
             model a slow consumer (the playground's knob).
         display_fps: at most this many picture updates a second (default: ``fps``).
         chart_columns: chart panels per row (3: side by side; 1: stacked).
-        maxsize: bound of the ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default;
-            ``0`` for unbounded, which only a short demonstration should use).
         **open_kwargs: :class:`~rtsplab.readers.StreamOptions` for every stream (transport,
-            timeouts, decoder threads...).
+            timeouts, decoder threads...). Among them ``maxsize``, the bound of the
+            ``buffered`` queue (:data:`BUFFERED_MAXSIZE` by default; ``0`` for unbounded,
+            which only a short demonstration should use).
 
     Attributes:
         widget: the ipywidgets layout (display it, or just leave the view last in a cell).
@@ -191,10 +198,13 @@ class LiveView(Shown):
     # -- widgets -------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         w = self.width
+        blank = blank_jpeg(min(w, 64))  # until the first frame: grey, not a broken image
         self._titles = [widgets.HTML(f"<b>{_html(n)}</b>") for n in self.names]
         self.images = [
             widgets.Image(
-                format="jpeg", layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px")
+                value=blank,
+                format="jpeg",
+                layout=widgets.Layout(width=f"{w}px", height=f"{w * 9 // 16}px"),
             )
             for _ in self.names
         ]
@@ -341,7 +351,8 @@ class LiveView(Shown):
                 self._loop(group, mode, stop, names, kwargs.get("maxsize", 0))
             self._set_status(f"stopped · {mode} · {self.sets_shown} sets read")
         except Exception as e:
-            log.warning("live view stopped: %s", scrub(str(e), self._secrets))
+            # the status line shows it; a warning would print a second, red copy in Jupyter
+            log.info("live view stopped: %s", scrub(str(e), self._secrets))
             self._set_status(f"error: {type(e).__name__}: {e}")
         finally:
             for i, name in enumerate(self.names):
@@ -366,6 +377,7 @@ class LiveView(Shown):
                 frame_set = None
             now = time.monotonic()
             states = group.states
+            reasons = {r.name: r.state_reason for r in group.readers}
             if frame_set is not None:
                 self.sets_shown += 1
                 self._rate.tick(now)
@@ -375,15 +387,17 @@ class LiveView(Shown):
                 stop.wait(self.consumer_ms / 1000.0)
             if now >= next_display or frame_set is None:
                 next_display = max(next_display + display_period_s, now)
-                self._show(frame_set, names, states, shown_seq, maxsize)
+                self._show(frame_set, names, states, shown_seq, maxsize, reasons)
             self._add_point(now, mode, frame_set, names)
             if now >= next_chart:
                 next_chart = max(next_chart + 1.0 / self.chart_hz, now)
                 self.rate_sets_s = self._rate.rate(now)
                 self.chart.value = self.history.render(self._chart_columns)
+                overload = overload_line(states, reasons)
                 self._set_status(
                     f"streaming · {mode} · {self.rate_sets_s:.1f} sets/s (target {self.fps:g})"
                     + (f" · consumer {self.consumer_ms:g} ms" if self.consumer_ms else "")
+                    + (f" · {overload}" if overload else "")
                 )
             next_tick = max(next_tick + period_s, time.monotonic() - period_s)
             stop.wait(max(0.0, next_tick - time.monotonic()))
@@ -395,11 +409,13 @@ class LiveView(Shown):
         states: dict[str, Any],
         shown_seq: dict[str, int],
         maxsize: int,
+        reasons: dict[str, str] | None = None,
     ) -> None:
         frames = frame_set.frames if frame_set is not None else {}
         for i, name in enumerate(names[: len(self.images)]):
             frame = frames.get(name)
             state = _state_text(states.get(name))
+            note = (reasons or {}).get(name, "") if state == "overloaded" else ""
             if frame is None:
                 self.captions[i].value = caption_html(None, None, self.dropped[name], state)
                 continue
@@ -407,7 +423,7 @@ class LiveView(Shown):
                 self.images[i].value = encode_jpeg(frame.image, self.width)
                 shown_seq[name] = frame.seq
             self.captions[i].value = caption_html(
-                frame.age_ms, frame.depth, self.dropped[name], state, maxsize
+                frame.age_ms, frame.depth, self.dropped[name], state, maxsize, note
             )
 
     def _add_point(

@@ -52,6 +52,19 @@ def html_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def blank_jpeg(width: int) -> bytes:
+    """A light grey 16:9 picture, shown until a stream's first frame (an empty image widget
+    would draw as a broken image).
+
+    Example:
+        >>> blank_jpeg(32)[:2]
+        b'\\xff\\xd8'
+    """
+    import numpy as np
+
+    return encode_jpeg(np.full((max(1, width * 9 // 16), width, 3), 235, np.uint8), width)
+
+
 def encode_jpeg(image: npt.NDArray[np.uint8], width: int, quality: int = 75) -> bytes:
     """Downscale a BGR image to ``width`` px (keeping its aspect) and encode it as JPEG.
 
@@ -129,10 +142,12 @@ def caption_html(
     dropped: int,
     state: str,
     maxsize: int = 0,
+    note: str = "",
 ) -> str:
     """A stream's caption: age, depth (``n/max`` for a bounded queue), drops since start, state.
 
-    ``age_ms=None`` means the stream had no frame in the last set (shown as a gap).
+    ``age_ms=None`` means the stream had no frame in the last set (shown as a gap); ``note``
+    is a line under it (the reason of an ``overloaded`` state).
 
     Example:
         >>> import re
@@ -141,8 +156,11 @@ def caption_html(
         'age 123 ms · depth 2 · dropped 7 · streaming'
         >>> re.sub("<[^>]+>", "", caption_html(None, None, 7, "stalled"))
         'age — · no frame · dropped 7 · stalled'
-        >>> "queue full" in caption_html(900.0, 90, 3, "streaming", maxsize=90)
-        True
+        >>> re.sub("<[^>]+>", "", caption_html(900.0, 89, 3, "streaming", maxsize=90))
+        'age 900 ms · depth 89 (queue full: this frame + 89 waiting = 90, dropping oldest) · dropped 3 · streaming'
+        >>> note = "decoders cannot keep up: 31 % of frames skipped at keyframes"
+        >>> re.sub("<[^>]+>", "|", caption_html(700.0, 0, 0, "overloaded", note=note)).split("|")[-3]
+        'decoders cannot keep up: 31 % of frames skipped at keyframes'
     """
     if age_ms is None:
         head = "age — · no frame"
@@ -153,9 +171,32 @@ def caption_html(
         head = f"age <b style='color:{color}'>{age_ms:.0f} ms</b> · depth {depth_text}"
         if full:
             head += (
-                f" <span style='color:#d62728'>(queue full at {maxsize}, dropping oldest)</span>"
+                f" <span style='color:#d62728'>(queue full: this frame + {depth} waiting ="
+                f" {maxsize}, dropping oldest)</span>"
             )
     return (
         "<div class='rtsplab-caption-text' style='font-size:12px;line-height:1.4em'>"
-        f"{head} · dropped {dropped} · {html_escape(state)}</div>"
+        f"{head} · dropped {dropped} · {html_escape(state)}"
+        + (f"<br><span style='color:#d62728'>{html_escape(note)}</span>" if note else "")
+        + "</div>"
+    )
+
+
+def overload_line(states: dict[str, Any], reasons: dict[str, str]) -> str:
+    """The status line's part on decoding overload: which streams skip to keyframes, and
+    why; empty when none does.
+
+    Example:
+        >>> overload_line({"a": "streaming"}, {})
+        ''
+        >>> overload_line({"a": "overloaded", "b": "streaming"},
+        ...               {"a": "decoders cannot keep up: 31 % of frames skipped at keyframes"})
+        'decoders cannot keep up: 1 of 2 streams skip to keyframes (31 % of frames skipped at keyframes)'
+    """
+    hit = [n for n, st in states.items() if str(getattr(st, "value", st)) == "overloaded"]
+    if not hit:
+        return ""
+    why = reasons.get(hit[0], "").partition(": ")[2]
+    return f"decoders cannot keep up: {len(hit)} of {len(states)} streams skip to keyframes" + (
+        f" ({why})" if why else ""
     )

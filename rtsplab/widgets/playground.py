@@ -87,7 +87,11 @@ class Playground(Shown):
         self.strategy_buttons = widgets.ToggleButtons(
             options=MODES, value=strategy, description="strategy"
         )
-        knob = {"continuous_update": False, "style": {"description_width": "100px"}}
+        knob = {
+            "continuous_update": False,
+            "style": {"description_width": "100px"},
+            "layout": widgets.Layout(width="420px"),  # a track long enough to aim at 10 ms
+        }
         self.consumer = widgets.IntSlider(
             value=consumer_ms, min=0, max=500, step=10, description="consumer ms", **knob
         )
@@ -168,7 +172,7 @@ class Playground(Shown):
                     fps=fps,
                     display_fps=10.0,
                     width=self.width,
-                    chart_columns=1,
+                    chart_columns=2,  # beside the pictures: 600 px wide, 360 px tall
                     consumer_ms=float(self.consumer.value),
                     reconnect=True,
                 )

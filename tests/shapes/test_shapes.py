@@ -64,6 +64,9 @@ class Shape:
     xfail: dict[str, str] = field(default_factory=dict)
     tls: bool = False
     transport: str = "auto"
+    # the camera's clock minus this machine's, in ms, that the reader must report and correct
+    # (None: the clock is right and must be taken as it is)
+    offset_ms: float | None = None
 
     def server_args(self, certificate: Path | None) -> tuple[str, ...]:
         args = self.args + (FAST_RTCP if self.fast_rtcp else ())
@@ -73,7 +76,8 @@ class Shape:
 
 
 SLICES = "FFmpeg's RTSP demuxer damages multi-slice pictures: most timecodes fail their CRC"
-CLOCKS = "needs camera clock offsets estimated and corrected"
+NEVER_SET = float("-inf")  # an offset of decades: checked as "more than a year behind"
+YEAR_MS = 365 * 86_400_000.0
 
 SHAPES = (
     Shape("H.264 640x360 30 fps (baseline)", backends=("native", "pyav", "opencv", "auto")),
@@ -125,21 +129,10 @@ SHAPES = (
         backends=("native", "pyav"),
         xfail={"native": "needs RTSPS on the native client"},
     ),
-    Shape(
-        "camera clock 3 s ahead",
-        ("--ntp-offset-s", "3"),
-        xfail=dict.fromkeys(("native", "pyav"), CLOCKS),
-    ),
-    Shape(
-        "camera clock 3 s behind",
-        ("--ntp-offset-s", "-3"),
-        xfail=dict.fromkeys(("native", "pyav"), CLOCKS),
-    ),
-    Shape(
-        "camera clock never set (1970 + a day)",
-        ("--ntp-never-set",),
-        xfail=dict.fromkeys(("native", "pyav"), CLOCKS),
-    ),
+    Shape("camera clock 3 s ahead", ("--ntp-offset-s", "3"), offset_ms=3000.0),
+    Shape("camera clock 3 s behind", ("--ntp-offset-s", "-3"), offset_ms=-3000.0),
+    # 1970-01-02 at the server's start: this machine's time since then, behind
+    Shape("camera clock never set (1970 + a day)", ("--ntp-never-set",), offset_ms=NEVER_SET),
 )
 
 
@@ -199,6 +192,22 @@ def measure(url: str, shape: Shape, backend: str, dated: bool, out: Measured) ->
         out.offset_ms = getattr(reader, "clock_offset_ms", None)
 
 
+def check_offset(m: Measured, expected_ms: float) -> list[str]:
+    """A camera clock that is off: reported within 50 ms (or as decades behind), corrected."""
+    failures = []
+    if m.clocks != {Clock.CORRECTED.value}:
+        failures.append(f"clock {sorted(m.clocks)}, expected corrected")
+    got = m.offset_ms
+    if got is None:
+        failures.append("no clock offset reported")
+    elif expected_ms == NEVER_SET:
+        if got > -YEAR_MS:
+            failures.append(f"offset {got:.0f} ms reported for a clock never set")
+    elif abs(got - expected_ms) > 50:
+        failures.append(f"offset {got:.0f} ms reported, expected {expected_ms:.0f}")
+    return failures
+
+
 def check(m: Measured, shape: Shape, dated: bool) -> list[str]:
     """What is wrong with a row's measurement; empty when it passes."""
     differences = [a - i for a, i in zip(m.ages, m.independent, strict=True)]
@@ -209,8 +218,10 @@ def check(m: Measured, shape: Shape, dated: bool) -> list[str]:
         failures.append(f"{len(m.ages)} timecoded frames in {READ_S} s, expected >= {min_frames}")
     if dated:
         bound_ms = BOUND_MS[m.backend_used]
-        if m.clocks != {Clock.RTCP.value}:
+        if shape.offset_ms is None and m.clocks != {Clock.RTCP.value}:
             failures.append(f"clock {sorted(m.clocks)}, expected rtcp")
+        if shape.offset_ms is not None:
+            failures += check_offset(m, shape.offset_ms)
         if diff_p50 is None or abs(diff_p50) > bound_ms:
             off = "no frames" if diff_p50 is None else f"{diff_p50:.1f} ms"
             failures.append(f"age off the independent age by {off} (bound {bound_ms:g})")

@@ -154,6 +154,22 @@ def _sim_children(lab: Lab) -> list[tuple[int, str]]:
     ]
 
 
+# Scrolled to the notebook's top, as a reader opens it: where the pictures, the chart and the
+# consumer slider's track are (px, in the viewport).
+PLAYGROUND_LAYOUT_JS = """() => {
+  const first = document.querySelector('.jp-Notebook .jp-Cell');
+  if (first) first.scrollIntoView({block: 'start'});
+  const rect = (el) => el ? el.getBoundingClientRect() : {left: 0, right: 0, bottom: 1e9, width: 0};
+  const images = [...document.querySelectorAll('.rtsplab-playground img.rtsplab-frame')];
+  const chart = rect(document.querySelector('.rtsplab-playground .rtsplab-chart svg'));
+  const track = rect(document.querySelector('.rtsplab-consumer .slider-container'));
+  return {
+    imagesRight: Math.max(...images.map((i) => i.getBoundingClientRect().right)),
+    chartLeft: chart.left, chartBottom: chart.bottom, sliderTrack: track.width,
+  };
+}"""
+
+
 @pytest.mark.browser
 def test_playground_slider_changes_the_age_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
     def cam1_age() -> int | None:
@@ -162,7 +178,7 @@ def test_playground_slider_changes_the_age_in_jupyterlab(lab: Lab, tmp_path: Pat
         m = CAPTION_RE.search(sample["captions"][0]) if sample["captions"] else None
         return int(m.group(1)) if m else None
 
-    with chromium_page() as page:
+    with chromium_page(viewport=(1400, 900)) as page:
         try:
             open_and_run_all(page, lab, "00_playground.ipynb")
             watch_updates(page)
@@ -171,6 +187,13 @@ def test_playground_slider_changes_the_age_in_jupyterlab(lab: Lab, tmp_path: Pat
                 timeout=40_000,
             )
             assert _sim_children(lab), "the cameras' child process is not running"
+            layout = page.evaluate(PLAYGROUND_LAYOUT_JS)
+            print(f"playground layout at 1400x900: {layout}")
+            # the charts beside the pictures, their legend (the chart's bottom) on the first
+            # screen, and a consumer slider long enough to aim at
+            assert layout["chartLeft"] >= layout["imagesRight"] - 1, layout
+            assert layout["chartBottom"] <= 900, layout
+            assert layout["sliderTrack"] >= 200, layout  # 10 ms steps about 4 px apart
             time.sleep(0.5)
             calm = []
             for _ in range(6):  # buffered, 20 ms per set, 15 fps cameras: it keeps up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -260,7 +261,7 @@ def test_playground_controls_without_starting() -> None:
 def test_buffered_queue_is_bounded_and_its_overflow_shown(sim: SimServer) -> None:
     view = LiveView(sim.urls, strategy="buffered", fps=10, consumer_ms=150, maxsize=8)
     try:
-        wait_for(lambda: "queue full at 8" in view.captions[0].value, 15.0, "a full queue")
+        wait_for(lambda: "waiting = 8," in view.captions[0].value, 15.0, "a full queue")
         dropped = view.dropped["cam1"]
         wait_for(lambda: view.dropped["cam1"] > dropped, 5.0, "overflow drops")
         df = view.recorder.to_dataframe()
@@ -410,3 +411,28 @@ def test_a_stream_missing_from_a_set_shows_as_a_gap_with_its_state() -> None:
     assert first.age_ms["cam1"] is None and (first.age_ms["cam2"] or 0) >= 80
     assert second.age_ms == {"cam1": None, "cam2": None} and second.skew_ms is None
     view.close()
+
+
+def test_a_view_of_a_closed_server_says_so_once(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Re-running the view cell after ``srv.close()``: the status line names the error; nothing
+    goes to stderr (Jupyter would show it again, in red: in a kernel without logging set up, a
+    WARNING record is printed there) and every picture is a real JPEG (an empty image widget
+    draws as a broken image)."""
+    srv = SimServer(1)
+    urls = srv.urls
+    srv.close()
+    view = LiveView(urls, fps=10, width=160, autostart=False)
+    try:
+        assert all(image.value[:2] == b"\xff\xd8" for image in view.images)
+        view.start()
+        wait_for(lambda: "error" in view.status.value, 20.0, "the error in the status line")
+        wait_for(lambda: not view.running, 10.0, "the view to stop")
+    finally:
+        view.stop()
+    assert "ConnectError" in view.status.value and "connection refused" in view.status.value
+    assert all(image.value[:2] == b"\xff\xd8" for image in view.images)
+    assert all("stopped" in c.value for c in view.captions)
+    assert capfd.readouterr().err == ""
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

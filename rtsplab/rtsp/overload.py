@@ -1,0 +1,304 @@
+"""When a decoder falls behind its stream: skip to the next keyframe, count what was skipped.
+
+Sans-IO, shared by every backend. A reader whose decoder cannot keep up (more streams than the
+CPU decodes, a detector taking the CPU) would otherwise decode its whole backlog: the packets
+pile up in front of the decoder (the socket, the camera's send queue) and every frame it hands
+out is seconds old, however fresh the ``latest`` policy keeps what it has decoded. The
+:class:`CatchUp` guard sees the backlog and lets the backend skip it: it is asked, for every
+compressed unit (access unit or demuxed packet) before it is decoded, whether to decode it.
+
+How it knows it is behind: the unit's *transit* (the monotonic time it is looked at minus its
+media time, from the RTP timestamp or the packet PTS) is compared with the smallest transit
+seen on the stream (the network and sender delay when the reader keeps up). The difference,
+the *lag*, is how long the unit waited in front of the decoder, wherever it waited (socket,
+receiver, sender queue): no peek into buffers is needed, and it is the same on every backend.
+A lag above ``bound_ns`` (:data:`BEHIND_MS` by default, a few frame periods: more than a
+network's jitter, much less than a GOP) means behind: units are skipped, undecoded, until a
+keyframe (which is decoded and handed out, so a stream keeps delivering frames); decoding
+resumes normally at the first keyframe whose lag is back under the bound. A stream's age so
+stays within about one GOP plus the bound, and the skipped units are counted.
+
+Clock drift and RTP timestamp jumps must not leave a stream skipping for ever: the baseline
+creeps up by :data:`DRIFT_PPM` of elapsed time, and a keyframe still over the bound after
+:data:`REBASE_S` of being behind, with nothing else waiting, becomes the new baseline.
+
+Example:
+    >>> g = CatchUp(bound_ns=100_000_000)
+    >>> ms = 1_000_000
+    >>> [g.admit(keyframe=k, media_ns=i * 33 * ms, now_ns=i * 33 * ms + 5 * ms)
+    ...  for i, k in enumerate([True, False, False])]
+    [True, True, True]
+    >>> # the decoder stalls for 400 ms: the units it finds then are behind, skipped to a key
+    >>> [g.admit(keyframe=k, media_ns=i * 33 * ms, now_ns=400 * ms + i * ms)
+    ...  for i, k in [(3, False), (4, False), (5, True), (6, False)]]
+    [False, False, True, False]
+    >>> g.skipped, g.behind, round(g.skip_fraction, 2)
+    (3, True, 0.43)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BEHIND_MS",
+    "DRIFT_PPM",
+    "HOLD_S",
+    "LONG_BEHIND_S",
+    "OVERLOAD_WINDOW_S",
+    "REBASE_S",
+    "CatchUp",
+]
+
+# A unit that waited this long in front of the decoder means the decoder is behind. More than
+# the jitter of a network or a camera (tens of ms), a few frame periods at 30 fps, and small
+# beside a GOP (the wait for the next keyframe that skipping costs).
+BEHIND_MS = 200.0
+# The baseline transit may rise this fast without it counting as lag (sender clock drift;
+# quartz is within 100 ppm).
+DRIFT_PPM = 1000.0
+# A keyframe still behind after this long, with nothing else waiting, re-anchors the baseline
+# (the sender's timestamps jumped, or the stream is behind for good: decode what comes).
+REBASE_S = 5.0
+# The window of the skip fraction, and how long after its last skip a stream still counts as
+# overloaded.
+HOLD_S = 2.0
+# One catch-up is a backlog that came at once (a stall's burst, a slow start); decoding that
+# cannot keep up falls behind again and again, or never catches up. Overloaded: a second
+# catch-up within OVERLOAD_WINDOW_S of the previous one, or one lasting LONG_BEHIND_S.
+OVERLOAD_WINDOW_S = 5.0
+LONG_BEHIND_S = 3.0
+
+
+class CatchUp:
+    """Decides, unit by unit, whether to decode or skip to the next keyframe (see module doc).
+
+    Args:
+        bound_ns: lag above which the decoder is behind (default :data:`BEHIND_MS`).
+        rebase_ns: how long behind before a lagging keyframe re-anchors the baseline.
+        hold_ns: the window of :attr:`skip_fraction`, and how long after the last skip
+            :meth:`overloaded` may stay true.
+
+    Attributes:
+        skipped: units skipped undecoded since the start.
+        admitted: units let through to the decoder.
+        episodes: times the decoder fell behind.
+        lag_ns: the lag of the last unit looked at.
+
+    Example:
+        >>> g = CatchUp()
+        >>> g.admit(keyframe=True, media_ns=0, now_ns=10**9), g.skipped, g.overloaded(10**9)
+        (True, 0, False)
+    """
+
+    def __init__(
+        self,
+        bound_ns: int = int(BEHIND_MS * 1e6),
+        rebase_ns: int = int(REBASE_S * 1e9),
+        hold_ns: int = int(HOLD_S * 1e9),
+    ) -> None:
+        if bound_ns <= 0:
+            raise ValueError(f"bound_ns must be positive, got {bound_ns}")
+        self.bound_ns = bound_ns
+        self.rebase_ns = rebase_ns
+        self.hold_ns = hold_ns
+        self._base_ns: int | None = None  # smallest transit seen (creeping up with drift)
+        self._base_at_ns = 0
+        self._behind_since_ns: int | None = None
+        self._last_skip_ns: int | None = None
+        self._episode_starts: list[int] = []  # the last two
+        self._window = [0, 0, 0, 0]  # admitted, skipped (current); admitted, skipped (previous)
+        self._window_start_ns: int | None = None
+        self.skipped = 0
+        self.admitted = 0
+        self.episodes = 0
+        self.lag_ns = 0
+
+    @property
+    def behind(self) -> bool:
+        """Whether units are being skipped until a keyframe that is back in time.
+
+        Example:
+            >>> CatchUp().behind
+            False
+        """
+        return self._behind_since_ns is not None
+
+    def lag(self, media_ns: int, now_ns: int) -> int:
+        """How long a unit of media time ``media_ns``, looked at ``now_ns``, waited beyond the
+        smallest transit seen (updating that baseline); ns, never negative.
+
+        Example:
+            >>> g = CatchUp()
+            >>> g.lag(0, 50), g.lag(100, 150), g.lag(200, 400), g.lag(300, 320)
+            (0, 0, 150, 0)
+        """
+        transit = now_ns - media_ns
+        base = self._base_ns
+        if base is not None:
+            # let the baseline rise with clock drift, never past the transit seen now
+            base = min(transit, base + int((now_ns - self._base_at_ns) * DRIFT_PPM / 1e6))
+        if base is None or transit <= base:
+            base = transit
+        self._base_ns, self._base_at_ns = base, now_ns
+        self.lag_ns = transit - base
+        return self.lag_ns
+
+    def admit(
+        self,
+        *,
+        keyframe: bool,
+        media_ns: int,
+        now_ns: int,
+        newest_ns: int | None = None,
+        pending: bool = True,
+    ) -> bool:
+        """Whether to decode this unit (True) or skip it (False, counted in :attr:`skipped`).
+
+        Args:
+            keyframe: the unit starts a picture that needs no earlier one (IDR/IRAP).
+            media_ns: its media time (RTP timestamp or PTS, unwrapped, in ns).
+            now_ns: the monotonic time it is looked at, just before decoding.
+            newest_ns: the media time of the newest packet already received (after draining
+                what waits on the socket): a unit this far behind it is late too, even when
+                the whole stream has been late since the start.
+            pending: more units or bytes are already waiting behind it (False lets a lagging
+                keyframe re-anchor the baseline after :attr:`rebase_ns` behind).
+
+        Example:
+            >>> g = CatchUp(bound_ns=10)
+            >>> g.admit(keyframe=False, media_ns=0, now_ns=0)
+            True
+            >>> g.admit(keyframe=False, media_ns=1, now_ns=50), g.behind
+            (False, True)
+            >>> g.admit(keyframe=True, media_ns=2, now_ns=52), g.behind  # decoded, still late
+            (True, True)
+            >>> g.admit(keyframe=True, media_ns=60, now_ns=61), g.behind  # back in time
+            (True, False)
+        """
+        lag = self.lag(media_ns, now_ns)
+        if newest_ns is not None and newest_ns - media_ns > lag:
+            lag = self.lag_ns = newest_ns - media_ns
+        late = lag > self.bound_ns
+        since = self._behind_since_ns
+        if since is None:
+            if late:
+                self._behind_since_ns = since = now_ns
+                self._new_episode(now_ns)
+            else:
+                return self._count(True, now_ns)
+        if not keyframe:
+            self._last_skip_ns = now_ns
+            return self._count(False, now_ns)
+        # a keyframe: decode it (the stream keeps handing out frames); is it back in time?
+        if not late:
+            self._behind_since_ns = None
+        elif not pending and now_ns - since >= self.rebase_ns:
+            self._base_ns, self._base_at_ns = now_ns - media_ns, now_ns
+            self.lag_ns = 0
+            self._behind_since_ns = None
+        return self._count(True, now_ns)
+
+    def note_skipped(self, count: int, now_ns: int) -> None:
+        """Count ``count`` units skipped by other means (a backend that cannot skip one by one
+        drops its backlog at once, e.g. by reopening) and start over: the next unit's media
+        time may start from anywhere.
+
+        Example:
+            >>> g = CatchUp(); g.note_skipped(12, now_ns=5); g.note_skipped(9, now_ns=10**9)
+            >>> g.skipped, g.overloaded(10**9 + 1)
+            (21, True)
+        """
+        self._roll(now_ns)
+        self.skipped += count
+        self._window[1] += count
+        self._new_episode(now_ns)
+        self._last_skip_ns = now_ns
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the baseline (the counts stay): the media times start over, e.g. the
+        sender restarted with a new SSRC and new timestamps.
+
+        Example:
+            >>> g = CatchUp(bound_ns=10)
+            >>> g.admit(keyframe=True, media_ns=10**9, now_ns=10**9)
+            True
+            >>> g.restart(); g.admit(keyframe=False, media_ns=0, now_ns=10**9 + 1), g.skipped
+            (True, 0)
+        """
+        self._base_ns = None
+        self._behind_since_ns = None
+        self.lag_ns = 0
+
+    def _new_episode(self, now_ns: int) -> None:
+        self.episodes += 1
+        self._episode_starts = [*self._episode_starts[-1:], now_ns]
+
+    def _roll(self, now_ns: int) -> None:
+        """Start a new counting window once the current one is :attr:`hold_ns` old."""
+        start = self._window_start_ns
+        if start is None or now_ns - start >= self.hold_ns:
+            keep = start is not None and now_ns - start < 2 * self.hold_ns
+            self._window[2:] = self._window[:2] if keep else [0, 0]
+            self._window[:2] = [0, 0]
+            self._window_start_ns = now_ns
+
+    def _count(self, admitted: bool, now_ns: int) -> bool:
+        self._roll(now_ns)
+        if admitted:
+            self.admitted += 1
+            self._window[0] += 1
+        else:
+            self.skipped += 1
+            self._window[1] += 1
+        return admitted
+
+    def overloaded(self, now_ns: int) -> bool:
+        """Whether decoding cannot keep up: units were skipped within the last
+        :attr:`hold_ns`, and the decoder fell behind twice within :data:`OVERLOAD_WINDOW_S`
+        or has been behind for :data:`LONG_BEHIND_S` (one catch-up is a burst, not overload).
+
+        Example:
+            >>> s, ms = 10**9, 10**6
+            >>> g = CatchUp(bound_ns=100 * ms)
+            >>> g.admit(keyframe=True, media_ns=0, now_ns=0)
+            True
+            >>> g.admit(keyframe=False, media_ns=33 * ms, now_ns=s), g.overloaded(s)  # a burst
+            (False, False)
+            >>> g.admit(keyframe=True, media_ns=s, now_ns=s + 5 * ms), g.behind  # caught up
+            (True, False)
+            >>> g.admit(keyframe=False, media_ns=s + 33 * ms, now_ns=2 * s), g.overloaded(2 * s)
+            (False, True)
+            >>> g.overloaded(10 * s)
+            False
+        """
+        last = self._last_skip_ns
+        if last is None or now_ns - last >= self.hold_ns:
+            return False
+        since = self._behind_since_ns
+        if since is not None and now_ns - since >= LONG_BEHIND_S * 1e9:
+            return True
+        starts = self._episode_starts
+        return len(starts) == 2 and starts[1] - starts[0] <= OVERLOAD_WINDOW_S * 1e9
+
+    def reason(self) -> str:
+        """The state reason while overloaded, e.g. for a stream's state row.
+
+        Example:
+            >>> CatchUp().reason()
+            'decoders cannot keep up: 0 % of frames skipped at keyframes'
+        """
+        share = 100 * self.skip_fraction
+        return f"decoders cannot keep up: {share:.0f} % of frames skipped at keyframes"
+
+    @property
+    def skip_fraction(self) -> float:
+        """Fraction of the units looked at recently (one to two hold windows) that were skipped.
+
+        Example:
+            >>> CatchUp().skip_fraction
+            0.0
+        """
+        admitted = self._window[0] + self._window[2]
+        skipped = self._window[1] + self._window[3]
+        total = admitted + skipped
+        return skipped / total if total else 0.0

@@ -1,0 +1,308 @@
+"""Record real sessions, check them with tshark, replay them and read the replays.
+
+Ages are checked from the capture files by the tests' own arithmetic (tests/capture/
+analysis.py) and against the timecode the simulator burns into each picture.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import free_port, require_tool, stop_pid, wait_port
+
+import rtsplab
+from rtsplab.capture import SessionCapture
+from rtsplab.capture_file import load_session
+from rtsplab.sim import SimCamera, SimServer
+from rtsplab.sim.replay import ReplayServer
+from rtsplab.timecode import read_timecode
+
+from .analysis import arrival_gaps_ms, frame_times
+
+pytestmark = pytest.mark.interop
+
+PASSWORD = "pa:ss@w/rd"
+
+
+def tshark(path: Path, *args: str) -> list[str]:
+    exe = require_tool("tshark", "tshark")
+    out = subprocess.run(
+        [exe, "-r", str(path), *args], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def record(url: str, path: Path, seconds: float, **options: object) -> rtsplab.Reader:
+    with rtsplab.open(url, capture=path, timecode=False, **options) as reader:  # type: ignore[arg-type]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            reader.read_frame(fresh=True)
+    return reader
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_tshark_dissects_the_capture(make_sim, tmp_path: Path, transport: str) -> None:
+    srv = make_sim([SimCamera("cam1", fps=15, size=(320, 180))], credentials=("admin", PASSWORD))
+    path = tmp_path / "cam1.pcapng"
+    reader = record(srv.url("cam1", credentials=True), path, 2.0, transport=transport)
+    cap = reader.capture
+    assert cap is not None and cap.rtp_packets > 20
+    methods = tshark(path, "-Y", "rtsp.request", "-T", "fields", "-e", "rtsp.method")
+    assert {"DESCRIBE", "SETUP", "PLAY"} <= set(methods)
+    assert methods.count("DESCRIBE") == 2  # the 401 challenge, then the answered one
+    pts = tshark(path, "-Y", "rtp", "-T", "fields", "-e", "rtp.p_type")
+    assert len(pts) == cap.rtp_packets
+    assert set(pts) == {"96"}
+    assert len(tshark(path, "-Y", "rtcp.pt == 200")) >= 1  # the camera's sender reports
+    raw = path.read_bytes()
+    for secret in (PASSWORD, "pa%3Ass%40w%2Frd", "ss@w"):
+        assert secret.encode() not in raw
+    redacted = tshark(
+        path, "-Y", 'rtsp.request && frame contains "Authorization: Digest [redacted]"'
+    )
+    assert len(redacted) >= 3  # DESCRIBE, SETUP, PLAY after the challenge
+    assert not tshark(path, "-Y", 'frame contains "response="')  # no digest response left
+    # what Wireshark's tools write (classic pcap) reads back as the same session
+    classic = tmp_path / "cam1.pcap"
+    editcap = require_tool("editcap", "tshark")
+    subprocess.run([editcap, "-F", "pcap", str(path), str(classic)], check=True, timeout=60)
+    session = load_session(classic)
+    assert session.rtp_count() == cap.rtp_packets
+    assert session.tracks[0].transport == transport
+
+
+def test_replay_reproduces_the_recorded_timing(tmp_path: Path) -> None:
+    """Inter-arrival times per packet and frame ages (from the sender reports in the files)
+    match the recording; the loop continues sequence numbers and timestamps; the replay's
+    sender reports agree with the timecode burned into the picture."""
+    with SimServer([SimCamera("cam1", fps=30, size=(320, 180))], process=True) as srv:
+        original = tmp_path / "cam1.pcapng"
+        record(srv.urls[0], original, 2.5)
+    replayed = tmp_path / "replay" / "cam1.pcapng"
+    loop_s = load_session(original).duration_s
+    rep, urls = _serve("--replay", str(original))  # its own process, as a camera is
+    offsets_ms = []
+    try:
+        with rtsplab.open(urls[0], capture=replayed, timecode=False) as reader:
+            deadline = time.monotonic() + 1.6 * loop_s
+            last = -1
+            while time.monotonic() < deadline:
+                frame = reader.read_frame(fresh=True)
+                if frame.seq == last:
+                    continue
+                last = frame.seq
+                tc = read_timecode(frame.image)
+                if tc is not None:  # picture time vs the replay's RTCP time: the replay's shift
+                    offsets_ms.append((frame.t_source_ns - tc.t_ns) / 1e6)
+            assert reader.lost_packets == 0 and reader.bad_packets == 0
+    finally:
+        stop_pid(rep)
+    a, b = load_session(original), load_session(replayed)
+    ga, gb = arrival_gaps_ms(a), arrival_gaps_ms(b)
+    common = sorted(set(ga) & set(gb))
+    assert len(common) > 0.8 * len(ga)
+    err = np.abs([gb[s] - ga[s] for s in common])
+    assert np.percentile(err, 50) < 1.0, f"inter-arrival error p50 {np.percentile(err, 50):.2f} ms"
+    # (the tail is the reading threads' scheduling, in both files: benchmarks/replay_timing.py)
+    age_a, age_b = frame_times(a).age_ms, frame_times(b).age_ms
+    # wide: both readers add their own scheduling (the benchmark measures it on a quiet machine)
+    assert abs(np.median(age_b) - np.median(age_a)) < 10.0, (np.median(age_a), np.median(age_b))
+    # one loop on: sequence numbers and timestamps go on without a jump back
+    seqs = [struct.unpack_from(">HI", p.payload, 2) for p in b.packets if not p.rtcp]
+    assert len(seqs) > len([p for p in a.packets if not p.rtcp])  # past the loop
+    assert all((s2 - s1) % 65536 == 1 for (s1, _), (s2, _) in itertools.pairwise(seqs))
+    ts = frame_times(b).rtp_ts
+    assert np.all(np.diff(ts) > 0)
+    # the shift the replay applied (replayed time - recorded time of the same packet) is what
+    # separates the picture's timecode from the replay's RTCP source time
+    first = next(p for p in b.packets if not p.rtcp)
+    seq0 = struct.unpack_from(">H", first.payload, 2)[0]
+    same = next(
+        p for p in a.packets if not p.rtcp and struct.unpack_from(">H", p.payload, 2)[0] == seq0
+    )
+    shift_ms = (first.t_ns - same.t_ns) / 1e6
+    assert offsets_ms, "no timecode read in the replay"
+    assert abs(np.median(offsets_ms) - shift_ms) < 10.0, (np.median(offsets_ms), shift_ms)
+
+
+def check_clip(video: Path, table: Path) -> None:
+    """ffprobe and PyAV both count as many frames in the clip as the table has rows; the
+    table's ages are arrival minus capture time, its capture times increase."""
+    frames = pd.read_csv(table)
+    ffprobe = require_tool("ffprobe", "ffmpeg")
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,nb_read_frames", "-of", "json", str(video)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert stream["codec_name"] == "h264"
+    assert int(stream["nb_read_frames"]) == len(frames) > 20
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(frames)
+    assert frames["keyframe"].iloc[0] and (frames["clock"] == "rtcp").mean() > 0.9
+    assert np.allclose(frames["age_ms"], (frames["t_arrival_ns"] - frames["t_source_ns"]) / 1e6)
+    assert (np.diff(frames["t_source_ns"]) > 0).all()
+
+
+def _cli(*args: str, timeout_s: float = 60) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rtsplab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _serve(*args: str, cameras: int | None = None) -> tuple[subprocess.Popen[bytes], list[str]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtsplab.cli", "sim", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    wait_port(port, 20, proc)
+    assert proc.stdout is not None
+    n = cameras if cameras is not None else (len(args) - 1 if args[0] == "--replay" else 2)
+    urls = [proc.stdout.readline().decode().strip() for _ in range(n)]
+    return proc, urls
+
+
+def _summary(urls: list[str]) -> dict[str, float]:
+    out = _cli(
+        "compare", *urls, "--strategies", "matched", "--consumer-ms", "0", "--seconds", "3",
+        "--no-timecode", "--json",
+    )  # fmt: skip
+    row = json.loads(out)["strategies"]["matched"]
+    return {"age": row["age_ms"]["p50"], "skew": row["skew_ms"]["p50"], "frames": row["frames"]}
+
+
+def test_record_replay_compare_cli(tmp_path: Path) -> None:
+    """rtsplab record, rtsplab sim --replay, rtsplab compare: the replay measures what the
+    live cameras measured."""
+    live, urls = _serve("--cameras", "2", "--fps", "15", "--size", "320x180")
+    try:
+        record_args = ["--seconds", "4", "--out", str(tmp_path), "--media", "--json"]
+        out = json.loads(_cli("record", *urls, *record_args))
+        files = [c["file"] for c in out["cameras"]]
+        assert [Path(f).name for f in files] == ["cam1.pcapng", "cam2.pcapng"]
+        for cam in out["cameras"]:
+            assert len(tshark(Path(cam["file"]), "-Y", "rtp")) == cam["rtp_packets"] > 40
+            check_clip(Path(cam["video"]), Path(cam["frames_table"]))
+        sets = pd.read_csv(tmp_path / "sets.csv")
+        assert list(sets.columns) == ["set", "cam1", "cam2", "skew_ms"]
+        assert (sets["cam2"] >= 0).mean() > 0.9  # nearly every frame has its partner
+        live_row = _summary(urls)
+    finally:
+        stop_pid(live)
+    replay, replay_urls = _serve("--replay", *files)
+    try:
+        assert [u.rsplit("/", 1)[1] for u in replay_urls] == ["cam1", "cam2"]
+        replay_row = _summary(replay_urls)
+    finally:
+        stop_pid(replay)
+    assert replay_row["frames"] > 0.8 * live_row["frames"]
+    assert abs(replay_row["age"] - live_row["age"]) < 10.0, (live_row, replay_row)
+    assert abs(replay_row["skew"] - live_row["skew"]) < 10.0, (live_row, replay_row)
+
+
+BACKENDS = ["native", "pyav", "opencv"]
+
+
+def _read_on_every_backend(url: str, transport: str) -> dict[str, int]:
+    got = {}
+    for backend in BACKENDS:
+        with rtsplab.open(url, strategy="naive", backend=backend, transport=transport) as r:
+            frames = [r.read_frame() for _ in range(10)]
+            got[backend] = len({f.seq for f in frames})
+    return got
+
+
+def test_gst_rtsp_server_capture_replays_on_every_backend(gst_server, tmp_path: Path) -> None:
+    srv = gst_server(mounts=("cam1",), fps=15, size=(320, 180))
+    path = tmp_path / "gst.pcapng"
+    cap = record(srv.url("cam1"), path, 2.5, transport="tcp").capture
+    assert cap is not None
+    assert len(tshark(path, "-Y", "rtp")) == cap.rtp_packets > 20
+    with ReplayServer([path]) as rep:
+        assert _read_on_every_backend(rep.urls[0], "tcp") == dict.fromkeys(BACKENDS, 10)
+
+
+def test_udp_only_relay_capture_replays_on_every_backend(perl_relay, tmp_path: Path) -> None:
+    relay = perl_relay()
+    relay.publish_testsrc("cam1", fps=15, size=(320, 180))
+    path = tmp_path / "relay.pcapng"
+    cap = record(relay.read_url("cam1"), path, 2.5, transport="udp").capture
+    assert cap is not None
+    assert len(tshark(path, "-Y", "rtp")) == cap.rtp_packets > 20
+    session = load_session(path)
+    assert session.tracks[0].transport == "udp"
+    with ReplayServer([path]) as rep:  # served over UDP as recorded, and over TCP too
+        assert _read_on_every_backend(rep.urls[0], "udp") == dict.fromkeys(BACKENDS, 10)
+        assert _read_on_every_backend(rep.urls[0], "tcp")["native"] == 10
+
+
+def test_replay_server_survives_garbage_and_closes_cleanly(thread_baseline, tmp_path: Path) -> None:
+    """A client sending garbage is dropped; a playing client and the server close promptly,
+    leaving no thread behind."""
+    from servers.sim_fixtures import RawRtsp
+
+    with SimServer([SimCamera("cam1", fps=15, size=(320, 180))], process=True) as srv:
+        original = tmp_path / "cam1.pcapng"
+        record(srv.urls[0], original, 1.5)
+    rep = ReplayServer([original])
+    reader = None
+    try:
+        with RawRtsp(rep.port) as raw:
+            raw.sock.sendall(b"\x00\xff garbage \r\n\r\n" * 4)
+        reader = rtsplab.open(rep.urls[0], transport="udp")
+        assert reader.read_frame(timeout_s=5).image.shape == (180, 320, 3)
+        with RawRtsp(rep.port) as raw:
+            assert raw.request("DESCRIBE", f"{rep.urls[0]}-nope").status == 404
+    finally:
+        t0 = time.monotonic()
+        if reader is not None:
+            reader.close()
+        rep.close()
+        assert time.monotonic() - t0 < 3.0
+    deadline = time.monotonic() + 3
+    while thread_baseline.left() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert thread_baseline.left() == []
+    assert rep.connections == 0
+
+
+def test_replay_server_keeps_the_simulator_caps(tmp_path: Path) -> None:
+    from servers.sim_fixtures import RawRtsp
+
+    from rtsplab.sim.connection import ServerLimits
+
+    from .test_capture_file import write_session
+
+    path = tmp_path / "cam1.pcapng"
+    with SessionCapture(path, url="rtsp://127.0.0.1:8554/cam1") as cap:
+        write_session(cap, "tcp", frames=30)
+    limits = ServerLimits(max_connections=1, max_sessions_per_connection=1)
+    with SimServer(replay=path, limits=limits) as rep, RawRtsp(rep.port) as first:
+        url = rep.urls[0]
+        assert first.request("DESCRIBE", url).status == 200
+        with RawRtsp(rep.port) as second:
+            second.send(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert second.response().status == 503
+        transport = {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
+        assert first.request("SETUP", f"{url}/track1", transport).status == 200
+        assert first.request("SETUP", f"{url}/track1", transport).status == 453

@@ -1,0 +1,179 @@
+"""The catch-up guard: a decoder that falls behind skips to the next keyframe, and no more.
+
+Streams are synthetic (30 fps, a keyframe every 30 units) with a decoder of a given cost per
+unit simulated on a virtual clock, so each outcome is exact: the guard's only inputs are
+media times, look-at times and keyframe flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtsplab.rtsp.overload import BEHIND_MS, CatchUp
+
+MS = 1_000_000
+PERIOD_NS = 33_333_333  # 30 fps
+GOP = 30
+
+
+@dataclass
+class Run:
+    ages_ms: list[float]  # age of each decoded unit when its decode ended
+    decoded: int
+    skipped: int
+    guard: CatchUp
+
+
+def simulate(
+    cost_ms: float,
+    seconds: float,
+    key_cost_ms: float | None = None,
+    stall: tuple[float, float] = (0, 0),
+) -> Run:
+    """One stream through a decoder that takes ``cost_ms`` per unit (``key_cost_ms`` for a
+    keyframe; skipping is free); ``stall`` = (at_s, for_s) stops the decoder once."""
+    guard = CatchUp()
+    now = 0
+    ages: list[float] = []
+    decoded = 0
+    stalled = False
+    for i in range(int(seconds * 30)):
+        arrival = i * PERIOD_NS + 5 * MS  # network delay 5 ms
+        now = max(now, arrival)
+        if not stalled and stall[1] and now >= stall[0] * 1e9:
+            now += int(stall[1] * 1e9)
+            stalled = True
+        key = i % GOP == 0
+        if guard.admit(keyframe=key, media_ns=i * PERIOD_NS, now_ns=now):
+            now += int((key_cost_ms if key and key_cost_ms else cost_ms) * MS)
+            ages.append((now - i * PERIOD_NS) / MS)
+            decoded += 1
+    return Run(ages, decoded, guard.skipped, guard)
+
+
+def test_a_decoder_that_keeps_up_decodes_everything() -> None:
+    run = simulate(cost_ms=20, seconds=10)
+    assert run.skipped == 0 and run.decoded == 300
+    assert max(run.ages_ms) < 30
+    assert not run.guard.overloaded(10**10)
+
+
+def test_a_decoder_twice_too_slow_stays_within_a_gop_and_keeps_delivering() -> None:
+    run = simulate(cost_ms=66, seconds=20)
+    assert max(run.ages_ms) < 1000 + BEHIND_MS + 2 * 66  # a GOP, the bound, a frame or two
+    assert run.skipped > 0 and run.decoded > 20 * 2  # every second: its keyframe at least
+    assert 0.2 < run.guard.skip_fraction < 0.9
+    assert run.guard.overloaded(20 * 10**9)
+    assert "% of frames skipped at keyframes" in run.guard.reason()
+
+
+def test_without_the_guard_the_same_decoder_falls_seconds_behind() -> None:
+    """What the guard prevents: 66 ms per 33 ms frame, decoded in order, for 20 s."""
+    now, worst = 0, 0.0
+    for i in range(600):
+        now = max(now, i * PERIOD_NS) + 66 * MS
+        worst = max(worst, (now - i * PERIOD_NS) / MS)
+    assert worst > 9000
+
+
+def test_a_stall_is_skipped_to_the_next_keyframe_then_decoding_resumes() -> None:
+    run = simulate(cost_ms=5, seconds=10, stall=(3.1, 0.5))
+    assert run.guard.episodes == 1
+    assert not run.guard.behind
+    assert not run.guard.overloaded(int(3.7e9))  # a burst caught up once is not overload
+    # the units of the stall and up to the next keyframe (at 3.6 s at the latest) only
+    assert 10 <= run.skipped <= 30
+    assert max(run.ages_ms[-100:]) < 20
+
+
+def test_keyframes_only_is_still_decoded_when_keyframes_are_all_it_can_afford() -> None:
+    run = simulate(cost_ms=200, key_cost_ms=200, seconds=20)
+    assert run.decoded >= 20  # the keyframes
+    assert max(run.ages_ms) < 1000 + BEHIND_MS + 400
+
+
+def test_jitter_under_the_bound_skips_nothing() -> None:
+    guard = CatchUp()
+    jitter = [0, 150, 20, 180, 0, 90] * 50
+    for i, j in enumerate(jitter):
+        assert guard.admit(
+            keyframe=i % GOP == 0, media_ns=i * PERIOD_NS, now_ns=i * PERIOD_NS + j * MS
+        )
+    assert guard.skipped == 0
+
+
+def test_a_backlog_seen_in_the_socket_counts_even_when_late_from_the_start() -> None:
+    """Every unit is 3 s late from the first one: transit alone cannot tell, the newest
+    packet already received can."""
+    guard = CatchUp()
+    newest = 90 * PERIOD_NS
+    admitted = [
+        guard.admit(
+            keyframe=i % GOP == 0, media_ns=i * PERIOD_NS, now_ns=3 * 10**9, newest_ns=newest
+        )
+        for i in range(60)
+    ]
+    assert admitted[0] and not any(admitted[1:30]) and admitted[30]
+    assert guard.skipped == 58
+
+
+def test_a_timestamp_jump_back_rebases_instead_of_skipping_for_ever() -> None:
+    guard = CatchUp()
+    for i in range(30):
+        guard.admit(keyframe=i == 0, media_ns=i * PERIOD_NS, now_ns=i * PERIOD_NS)
+    # the sender restarts its clock at 0 without a new SSRC: every unit now looks 1 s late
+    t0 = 30 * PERIOD_NS
+    for i in range(400):
+        guard.admit(
+            keyframe=i % GOP == 0, media_ns=i * PERIOD_NS, now_ns=t0 + i * PERIOD_NS, pending=False
+        )
+    assert not guard.behind
+    assert guard.skipped < 6 * 30  # at most the rebase time's worth
+
+
+def test_clock_drift_is_not_lag() -> None:
+    guard = CatchUp()
+    for i in range(30 * 600):  # ten minutes, the sender's clock 200 ppm slow
+        media = i * PERIOD_NS
+        guard.admit(keyframe=i % GOP == 0, media_ns=media, now_ns=media + media // 5000)
+    assert guard.skipped == 0
+
+
+def test_units_skipped_by_a_reopen_are_counted_and_the_baseline_restarts() -> None:
+    guard = CatchUp()
+    guard.admit(keyframe=True, media_ns=0, now_ns=0)
+    guard.note_skipped(45, now_ns=10)
+    assert guard.skipped == 45 and not guard.behind
+    assert not guard.overloaded(11)  # once is a burst
+    guard.note_skipped(30, now_ns=4 * 10**9)
+    assert guard.overloaded(4 * 10**9 + 1)  # twice within the window: overload
+    # the new session's times start anywhere: not lag
+    assert guard.admit(keyframe=False, media_ns=0, now_ns=5 * 10**9)
+    assert guard.lag_ns == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cost_ms=st.floats(1, 400),
+    delays_ms=st.lists(st.integers(0, 3000), min_size=1, max_size=300),
+    keys=st.lists(st.booleans(), min_size=1, max_size=300),
+)
+def test_any_schedule_keeps_counts_consistent_and_keyframes_decoded(
+    cost_ms: float, delays_ms: list[int], keys: list[bool]
+) -> None:
+    guard = CatchUp()
+    now = 0
+    n = min(len(delays_ms), len(keys))
+    for i in range(n):
+        now = max(now, i * PERIOD_NS + delays_ms[i] * MS)
+        admitted = guard.admit(keyframe=keys[i], media_ns=i * PERIOD_NS, now_ns=now)
+        if keys[i]:
+            assert admitted  # a keyframe is never skipped: the stream keeps delivering
+        if admitted:
+            now += int(cost_ms * MS)
+        assert guard.lag_ns >= 0
+    assert guard.skipped + guard.admitted == n
+    assert 0.0 <= guard.skip_fraction <= 1.0
