@@ -18,11 +18,20 @@ Part 2 profiles a real native reader (``naive`` strategy, so the whole path runs
 profiled thread) reading the simulator for ``--seconds`` and lists the functions with the most
 own time, in µs per frame (profiling inflates Python code about 2-3x, C calls much less).
 
+Part 3 measures, unprofiled, the whole process' CPU per *decoded* frame of a native reader
+(``time.process_time``, every thread; the simulator serves from a child process, so its
+encoder is not counted) in two shapes: ``naive`` (every frame handed out, so each one is
+stamped and converted) and ``latest`` with a consumer taking a fresh frame every 100 ms (most
+frames are decoded and stamped but dropped unconverted: the saving of keeping YUV until a
+frame is handed out), and that ``latest`` again with ``timecode=False`` (what a camera
+without rtsplab's timecode costs). Each is run ``--repeats`` times; the least is kept.
+
 Results: ``data/bench_frame_path.json`` with the machine description.
 
 Usage::
 
     .venv/bin/python benchmarks/frame_path.py --seconds 10
+    .venv/bin/python benchmarks/frame_path.py --sizes 640x360 --seconds 3 --reader-seconds 4  # short
 
 Example:
     >>> parse_args(["--sizes", "640x360"]).sizes
@@ -61,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--frames", type=int, default=90, help="frames encoded for part 1")
     p.add_argument("--seconds", type=float, default=10.0, help="profiled seconds for part 2")
+    p.add_argument(
+        "--reader-seconds", type=float, default=8.0, help="seconds per reader run of part 3"
+    )
+    p.add_argument("--repeats", type=int, default=3, help="reader runs of part 3 per shape")
     p.add_argument("--out", type=Path, default=REPO / "data" / "bench_frame_path.json")
     return p.parse_args(argv)
 
@@ -197,6 +210,42 @@ def profile(width: int, height: int, seconds: float, top: int = 25) -> dict[str,
     }
 
 
+def reader_cpu(width: int, height: int, seconds: float, repeats: int) -> dict[str, Any]:
+    """Part 3: the process' CPU µs per decoded frame of a native reader, unprofiled."""
+    import rtsplab
+    from rtsplab.sim import SimCamera, SimServer
+
+    cam = SimCamera("cam1", size=(width, height), bitrate=max(1_000_000, width * height * 3))
+    out: dict[str, Any] = {"size": f"{width}x{height}"}
+    with SimServer([cam], port=0, process=True) as srv:
+        shapes = (("naive", 0.0, True), ("latest", 0.1, True), ("latest", 0.1, False))
+        for strategy, period_s, timecode in shapes:
+            best, handed = float("inf"), 0
+            for _ in range(repeats):
+                with rtsplab.open(
+                    srv.url("cam1"),
+                    backend="native",
+                    strategy=strategy,
+                    transport="tcp",
+                    timecode=timecode,
+                ) as r:
+                    for _ in range(15):  # warm-up: decoder, converter, first keyframe
+                        r.read_frame(fresh=strategy == "latest")
+                    n0, cpu0 = r.frames_decoded, time.process_time()
+                    t_end, n_read = time.monotonic() + seconds, 0
+                    while time.monotonic() < t_end:
+                        r.read_frame(fresh=strategy == "latest")
+                        n_read += 1
+                        if period_s:
+                            time.sleep(period_s)
+                    cpu_s, n = time.process_time() - cpu0, r.frames_decoded - n0
+                if n and cpu_s / n < best:
+                    best, handed = cpu_s / n, n_read
+            key = strategy if timecode else f"{strategy}_no_timecode"
+            out[key] = {"cpu_us_per_decoded_frame": round(best * 1e6, 1), "handed_out": handed}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both parts at every size; print and write the JSON.
 
@@ -211,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "steps": [],
         "profiles": [],
+        "reader_cpu": [],
     }
     for w, h in args.sizes:
         row = steps(w, h, args.frames)
@@ -222,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         for item in prof["top"][:12]:
             print("   ", item, flush=True)
         out["profiles"].append(prof)
+    for w, h in args.sizes:
+        row = reader_cpu(w, h, args.reader_seconds, args.repeats)
+        print(json.dumps(row), flush=True)
+        out["reader_cpu"].append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}", file=sys.stderr)

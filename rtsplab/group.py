@@ -38,7 +38,7 @@ from rtsplab import sync as matching
 from rtsplab.entities import Frame, FrameSet, OnMissing, Strategy, StreamState, Sync
 from rtsplab.errors import ReadTimeout, RtspLabError, StreamClosed
 from rtsplab.policies import LatestPolicy
-from rtsplab.readers import Item, Reader, ReaderOptions, show_options, stream_name
+from rtsplab.readers import Reader, ReaderOptions, Stamped, show_options, stream_name, to_frame
 from rtsplab.recorder import Recorder
 from rtsplab.urls import RtspUrl
 
@@ -376,23 +376,26 @@ class Group:
         return self._finish(frames)
 
     @staticmethod
-    def _snapshot(readers: list[Reader]) -> dict[str, dict[int, Item]]:
-        """Each reader's retained frames by sequence number, oldest first."""
-        out: dict[str, dict[int, Item]] = {}
+    def _snapshot(readers: list[Reader]) -> dict[str, dict[int, Stamped]]:
+        """Each reader's buffered records (stamped where decoded) by sequence number, oldest
+        first."""
+        out: dict[str, dict[int, Stamped]] = {}
         for r in readers:
             policy = r.policy
             assert isinstance(policy, LatestPolicy)
-            out[r.name] = {item[0]: item for item in policy.history()}
+            out[r.name] = {record.seq: record for record in policy.history()}
         return out
 
     def _match(
         self, readers: list[Reader], only_delivered: bool = False
-    ) -> tuple[matching.Match | None, dict[str, list[tuple[int, int]]], dict[str, dict[int, Item]]]:
+    ) -> tuple[
+        matching.Match | None, dict[str, list[tuple[int, int]]], dict[str, dict[int, Stamped]]
+    ]:
         """Run :func:`rtsplab.sync.match` over the readers' current histories."""
         items = self._snapshot(readers)
         by_name = {r.name: r for r in readers}
         history = {
-            n: [(seq, by_name[n].source_time_ns(item)) for seq, item in its.items()]
+            n: [(seq, record.t_source_ns) for seq, record in its.items()]
             for n, its in items.items()
         }
         if only_delivered:
@@ -415,7 +418,7 @@ class Group:
                 raise self._missing_error(next(r for r in readers if _down(r)), wait_s)
             found, history, items = self._match(live)
             if found is not None:
-                return self._emit_matched(by_name, found, items)
+                return self._emit_matched(found, items)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -439,15 +442,17 @@ class Group:
         if not strict:  # at the deadline: match among the streams that did deliver
             found, _, items = self._match([r for r in readers if not _down(r)], True)
             if found is not None:
-                return self._emit_matched(by_name, found, items)
+                return self._emit_matched(found, items)
         raise ReadTimeout(f"no matched set within {wait_s:g} s")
 
     def _emit_matched(
-        self, by_name: dict[str, Reader], found: matching.Match, items: dict[str, dict[int, Item]]
+        self, found: matching.Match, items: dict[str, dict[int, Stamped]]
     ) -> FrameSet:
         frames: dict[str, Frame] = {}
         for name, seq in found.picks.items():
-            frames[name] = by_name[name].make_frame(items[name][seq], depth=found.newer[name])
+            last = self._last_seq.get(name, -1)
+            dropped = max(0, seq - last - 1) if last >= 0 else 0
+            frames[name] = to_frame(items[name][seq], depth=found.newer[name], dropped=dropped)
             self._last_seq[name] = seq
         return self._finish(frames, dict(found.unmatched))
 
@@ -539,8 +544,8 @@ def open_group(
 
     Raises:
         ValueError: no URL; ``sync="matched"`` with a strategy other than ``latest``.
-        RtspLabError: every stream failed to open, or one did with ``on_missing="raise"``
-            (the others are closed again).
+        RtspLabError: every stream failed to open, or one did with ``on_missing="raise"``.
+        Whatever is raised, every reader the call opened is closed first.
 
     Example:
         >>> import rtsplab
@@ -563,18 +568,24 @@ def open_group(
     reader_kwargs.setdefault("max_backoff_s", MAX_BACKOFF_S)
     unique_names = stream_names(urls, names)
 
-    def _open(i: int) -> Reader | RtspLabError:
+    def _open(i: int) -> Reader | Exception:
         kwargs = dict(reader_kwargs)
         if capture_dir is not None:
             kwargs["capture"] = Path(capture_dir) / f"{unique_names[i]}.pcapng"
         try:
             return Reader(urls[i], strategy=strategy, name=unique_names[i], **kwargs)  # type: ignore[arg-type]
-        except RtspLabError as exc:
+        except Exception as exc:  # every failure is the group's to report, after cleaning up
             return exc
 
     results = _parallel(_open, list(range(len(urls))))
-    errors = {n: r for n, r in zip(unique_names, results, strict=True) if not isinstance(r, Reader)}
     readers = [r for r in results if isinstance(r, Reader)]
+    untyped = [r for r in results if isinstance(r, Exception) and not isinstance(r, RtspLabError)]
+    if untyped:  # a bad argument (ValueError) or a bug: close what did open, then raise it
+        _parallel(lambda r: r.close(), readers)
+        raise untyped[0]
+    errors = {
+        n: r for n, r in zip(unique_names, results, strict=True) if isinstance(r, RtspLabError)
+    }
     if errors and (on_missing is OnMissing.RAISE or not readers):
         _parallel(lambda r: r.close(), readers)
         raise next(iter(errors.values()))

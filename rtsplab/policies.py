@@ -11,8 +11,13 @@ happens to a decoded frame differs, and that is a policy:
 
 A policy is a small thread-safe container: ``put`` from the decode thread, ``take`` from the
 consumer, ``fail`` to hand a fatal error to the consumer, ``close`` to wake everyone up.
-Dropped frames are not counted here: every decoded frame carries the reader's sequence
-number, and the gap between two reads is the drop count.
+The items are whatever the decode thread stamped (the reader's
+:class:`~rtsplab.readers.Stamped` records); a policy never looks inside them. Dropped frames
+are not counted here: every decoded frame carries the reader's sequence number, and the gap
+between two reads is the drop count.
+
+After ``fail`` the stream is over: items never handed out are still handed out, then every
+``take`` raises the error; no item is handed out twice (``latest`` included).
 
 Example:
     >>> p = LatestPolicy()
@@ -119,7 +124,8 @@ class Policy(ABC, Generic[T]):
             return item, depth
 
     def fail(self, error: RtspLabError) -> None:
-        """Make ``take`` raise ``error`` whenever it has nothing to hand out.
+        """The stream is over: ``take`` raises ``error`` whenever it has nothing new to hand
+        out (a ``latest`` policy no longer repeats its newest item).
 
         Example:
             >>> p = QueuePolicy(); p.fail(StreamClosed("gone")); p.take(1)
@@ -203,7 +209,8 @@ class QueuePolicy(Policy[T]):
 class LatestPolicy(Policy[T]):
     """Keep only the newest frame (drop stale): the ``latest`` strategy.
 
-    ``take(fresh=False)`` returns the newest frame at once, even if it was returned before;
+    ``take(fresh=False)`` returns the newest frame at once, even if it was returned before
+    (unless the stream failed: then only a frame not returned yet);
     ``take(fresh=True)`` waits for a frame newer than the last one returned.
 
     Args:
@@ -215,6 +222,12 @@ class LatestPolicy(Policy[T]):
         >>> for i in range(5): p.put(i)
         >>> p.history()
         [2, 3, 4]
+        >>> p.take(0.1), p.take(0.1)  # the newest, possibly the same
+        ((4, 0), (4, 0))
+        >>> p.fail(StreamClosed("gone")); p.take(0.1)
+        Traceback (most recent call last):
+        ...
+        rtsplab.errors.StreamClosed: gone
     """
 
     def __init__(self, keep: int = 1) -> None:
@@ -230,6 +243,8 @@ class LatestPolicy(Policy[T]):
     def _ready(self, fresh: bool) -> bool:
         if not self._items:
             return False
+        if self._error is not None:  # the stream is over: never hand the same frame again
+            fresh = True
         return not fresh or self._items[-1] is not self._last
 
     def _pop(self) -> tuple[T, int]:

@@ -4,9 +4,19 @@
 ``buffered`` and ``latest`` run the same decode loop in a daemon thread and differ only in the
 :mod:`rtsplab.policies` object the loop puts frames into.
 
-Every frame handed out carries its true age: the source time comes from the timecode burned
-into the image when there is one, else from the RTCP wall clock (PyAV), else from the PTS
-anchored at the first frame's arrival, else from the arrival time (see :class:`Clock`).
+Every frame is stamped once, in the thread that decoded it: the decode step turns each decoded
+picture into a :class:`Stamped` record (reader sequence number, picture, source time, clock,
+source sequence number), by the best clock it carries: the timecode burned into the image
+when there is one (read at the record's first use when the picture has an RTCP time, so
+pictures that are dropped are never read), else the RTCP wall clock of the picture's own RTP
+timestamp, else that timestamp anchored at the first frame's arrival, else the arrival time
+(see :class:`Clock` and :class:`~rtsplab.source_clock.SourceClock`). The policies buffer records, groups match on
+them, and :func:`to_frame` alone turns one into the :class:`Frame` handed out (the BGR
+conversion happens there, so frames that are dropped are never converted).
+
+A stream that ended (closed, or failed for good) raises :class:`StreamClosed` on every read
+once the frames it decoded before are handed out, and iterating a reader yields each frame
+at most once.
 
 Example:
     >>> with open("rtsp://127.0.0.1:8554/cam1", strategy="latest") as r:  # doctest: +SKIP
@@ -19,33 +29,167 @@ from __future__ import annotations
 
 import inspect
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from rtsplab.backends import Backend, DecodedFrame, Profile, StreamInfo, open_backend
+from rtsplab.backends import BACKENDS, Backend, DecodedFrame, Profile, StreamInfo, open_backend
 from rtsplab.camera_clock import CameraClockEstimate
 from rtsplab.capture import SessionCapture
-from rtsplab.entities import Frame, Overflow, Strategy, StreamState, Transport
-from rtsplab.errors import OpenTimeout, ReadTimeout, RtspLabError, StreamClosed, UnsupportedStream
+from rtsplab.entities import Clock, Frame, Overflow, Strategy, StreamState, Transport
+from rtsplab.errors import (
+    OpenTimeout,
+    ProtocolError,
+    ReadTimeout,
+    RtspLabError,
+    StreamClosed,
+    UnsupportedStream,
+)
 from rtsplab.policies import LatestPolicy, Policy, QueuePolicy
 from rtsplab.recorder import Recorder
-from rtsplab.source_clock import SourceClock, Stamp
+from rtsplab.source_clock import SourceClock
 from rtsplab.timecode import read_timecode
 from rtsplab.urls import RtspUrl, scrub
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-__all__ = ["Reader", "ReaderOptions", "StreamOptions", "open", "show_options", "stream_name"]
+__all__ = [
+    "Reader",
+    "ReaderOptions",
+    "Stamped",
+    "StreamOptions",
+    "open",
+    "show_options",
+    "stream_name",
+    "to_frame",
+]
 
 log = logging.getLogger("rtsplab")
 
-Item = tuple[int, DecodedFrame]  # (reader seq, decoded frame)
+
+class Stamped:
+    """A decoded picture stamped with its capture time, in the thread that decoded it.
+
+    What the decode step produces and the policies buffer; groups match on ``t_source_ns``
+    and :func:`to_frame` turns one into a :class:`Frame`. The picture stays as the decoder
+    gave it (YUV for the PyAV and native backends) until :func:`to_frame` converts it.
+
+    The decode step stamps it by the best clock the stream gives (:class:`SourceClock`).
+    Where that is the RTCP time, reading rtsplab's own timecode from the picture (100-200 µs
+    right after a decode) is left to the first use of the record's time (``timecode=True``):
+    ``latest`` drops most pictures unread, and a dropped picture is never read. The time is
+    decided once either way: everything that asks sees the same value.
+
+    Attributes:
+        seq: the reader's frame number (every decoded frame gets one; gaps are drops).
+        decoded: the decoded picture and its arrival time.
+        stream: the reader's stream name.
+        backend: the backend that decoded it.
+
+    Example:
+        >>> import numpy as np
+        >>> rec = Stamped(3, DecodedFrame(t_recv_ns=5, image=np.zeros((1, 1, 3), np.uint8)),
+        ...               2, Clock.RTCP, None, "cam1", "native")
+        >>> rec.t_source_ns, rec.clock, rec.decoded.t_recv_ns
+        (2, <Clock.RTCP: 'rtcp'>, 5)
+        >>> from rtsplab.timecode import write_timecode
+        >>> img = np.zeros((360, 640, 3), np.uint8); write_timecode(img, 1_000, 7)
+        >>> rec = Stamped(4, DecodedFrame(t_recv_ns=5, image=img), 2, Clock.RTCP, None,
+        ...               "cam1", "native", timecode=True)
+        >>> rec.t_source_ns, rec.clock, rec.source_seq
+        (1000, <Clock.TIMECODE: 'timecode'>, 7)
+    """
+
+    __slots__ = ("_pending", "_stamp", "backend", "decoded", "seq", "stream")
+
+    def __init__(
+        self,
+        seq: int,
+        decoded: DecodedFrame,
+        t_source_ns: int,
+        clock: Clock,
+        source_seq: int | None,
+        stream: str,
+        backend: str,
+        *,
+        timecode: bool = False,
+    ) -> None:
+        self.seq = seq
+        self.decoded = decoded
+        self.stream = stream
+        self.backend = backend
+        self._stamp: tuple[int, Clock, int | None] = (t_source_ns, clock, source_seq)
+        self._pending = timecode  # the picture's timecode, if any, is still to be read
+
+    def _time(self) -> tuple[int, Clock, int | None]:
+        if self._pending:  # two threads may both read it: the same value, set twice
+            tc = read_timecode(self.decoded.luma)
+            if tc is not None:
+                self._stamp = (tc.t_ns, Clock.TIMECODE, tc.seq)
+            self._pending = False
+        return self._stamp
+
+    @property
+    def t_source_ns(self) -> int:
+        """Capture time at the source, per :attr:`clock` (wall clock, ns)."""
+        return self._time()[0]
+
+    @property
+    def clock(self) -> Clock:
+        """Where :attr:`t_source_ns` came from."""
+        return self._time()[1]
+
+    @property
+    def source_seq(self) -> int | None:
+        """The source's own frame number from the timecode, if any."""
+        return self._time()[2]
+
+    def __repr__(self) -> str:
+        return f"Stamped(seq={self.seq}, stream={self.stream!r}, backend={self.backend!r})"
+
+
+def to_frame(
+    record: Stamped, *, depth: int = 0, dropped: int = 0, t_read_ns: int | None = None
+) -> Frame:
+    """The :class:`Frame` handed out for ``record``: the one place a record becomes a frame.
+
+    Converts the picture to BGR if it is still the decoder's YUV; ``t_read_ns`` defaults to
+    now (wall clock).
+
+    Example:
+        >>> import numpy as np
+        >>> rec = Stamped(3, DecodedFrame(t_recv_ns=5_000_000, image=np.zeros((1, 1, 3), np.uint8)),
+        ...               2_000_000, Clock.RTCP, None, "cam1", "native")
+        >>> f = to_frame(rec, dropped=1, t_read_ns=9_000_000)
+        >>> f.stream, f.seq, f.age_ms, f.wait_ms, f.dropped, f.backend
+        ('cam1', 3, 7.0, 4.0, 1, 'native')
+    """
+    decoded = record.decoded
+    t_source_ns, clock, source_seq = record._time()
+    return Frame(
+        image=decoded.image,
+        stream=record.stream,
+        seq=record.seq,
+        t_source_ns=t_source_ns,
+        clock=clock,
+        t_recv_ns=decoded.t_recv_ns,
+        t_read_ns=time.time_ns() if t_read_ns is None else t_read_ns,
+        depth=depth,
+        dropped=dropped,
+        source_seq=source_seq,
+        backend=record.backend,
+    )
+
 
 CLOSE_JOIN_S = 0.25  # close() waits this long for a blocked call, then leaves it to finish
+# A stream whose pictures carried no timecode for this many in a row (a real camera) is looked
+# at for one only every this many pictures: a read costs 100-200 µs right after a decode (cold
+# caches), as much as a tenth of the decode, and ``latest`` drops most pictures unread.
+TIMECODE_PROBE_EVERY = 30
 
 
 class StreamOptions(TypedDict, total=False):
@@ -99,6 +243,28 @@ def held_frames(backend: str, codec: str) -> int:
         (1, 0, 0)
     """
     return 1 if backend != "native" and codec in ("h264", "hevc", "h265") else 0
+
+
+def typed_error(exc: BaseException, url: RtspUrl, what: str) -> RtspLabError:
+    """A typed, redacted error for an exception no layer below typed (a library's or a bug).
+
+    Parsing-like failures (``ValueError``, ``struct.error``, ``IndexError``...) on data the
+    server sent are :class:`ProtocolError`; anything else :class:`StreamClosed`. An
+    :class:`RtspLabError` is returned as it is.
+
+    Example:
+        >>> u = RtspUrl.parse("rtsp://admin:s3cret@h/x")
+        >>> typed_error(ValueError("bad s3cret"), u, "open")
+        ProtocolError('rtsp://admin:***@h/x: open failed on data it could not read (ValueError: bad ***)')
+        >>> type(typed_error(RuntimeError("x"), u, "read")).__name__
+        'StreamClosed'
+    """
+    if isinstance(exc, RtspLabError):
+        return exc
+    detail = scrub(f"{type(exc).__name__}: {exc}", url.secrets)
+    if isinstance(exc, ValueError | LookupError | ArithmeticError | struct.error):
+        return ProtocolError(f"{url.redacted}: {what} failed on data it could not read ({detail})")
+    return StreamClosed(f"{url.redacted}: {what} failed ({detail})")
 
 
 def stream_name(url: RtspUrl | str) -> str:
@@ -190,6 +356,9 @@ class Reader:
                 else SessionCapture(capture, url=self.url.without_credentials())
             )
         self.strategy = Strategy(strategy)
+        Transport(transport)  # bad arguments are ValueErrors, before anything opens
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.name = name or stream_name(self.url)
         self.recorder = recorder
         self.reconnect = (self.strategy is not Strategy.NAIVE) if reconnect is None else reconnect
@@ -207,7 +376,7 @@ class Reader:
             tls_fingerprint=tls_fingerprint,
             tap=self.capture,
         )
-        self._policy: Policy[Item] | None = None
+        self._policy: Policy[Stamped] | None = None
         if self.strategy is Strategy.BUFFERED:
             self._policy = QueuePolicy(maxsize, overflow)
         elif self.strategy is Strategy.LATEST:
@@ -225,7 +394,8 @@ class Reader:
         self._last_decode_ns = time.monotonic_ns()
         self._last_read_seq = -1  # last handed out
         self._clock = SourceClock()
-        self._source_cache: dict[int, Stamp] = {}
+        self._ended: StreamClosed | None = None  # naive: the stream ended; every read raises
+        self._timecode_misses = 0  # pictures in a row without a readable timecode
         self.reconnects = 0
         self._bad_packets_before = 0  # counted by backends already closed
         self._lost_packets_before = 0
@@ -233,7 +403,7 @@ class Reader:
         self.first_frame_age_ms: float | None = None
         t0 = time.monotonic_ns()
         try:
-            self._backend: Backend | None = self._adopt(open_backend(self.url, **self._open_args))
+            self._backend: Backend | None = self._adopt(self._open_backend(self._open_args))
         except RtspLabError as exc:
             self._set_state(StreamState.CLOSED, f"open failed: {type(exc).__name__}")
             if self.capture is not None:
@@ -260,6 +430,17 @@ class Reader:
         self.state_reason = reason
         if self._state_recorder is not None:
             self._state_recorder.add_state(self.name, state.value, reason)
+
+    def _open_backend(self, args: dict[str, Any], cancel: threading.Event | None = None) -> Backend:
+        """:func:`open_backend`, raising only typed errors (an untyped one is converted)."""
+        try:
+            return open_backend(self.url, cancel=cancel, **args)
+        except RtspLabError:
+            raise
+        except Exception as exc:
+            error = typed_error(exc, self.url, "open")
+            log.warning("%s", error)
+            raise error from None
 
     def _adopt(self, backend: Backend) -> Backend:
         """A newly opened backend. Only ``latest`` skips a backlog the decoder cannot keep up
@@ -289,7 +470,7 @@ class Reader:
                     args["open_timeout_s"], max(0.2, deadline_s - time.monotonic())
                 )
             try:
-                self._backend = self._adopt(open_backend(self.url, cancel=self._stop, **args))
+                self._backend = self._adopt(self._open_backend(args, cancel=self._stop))
                 self.transport_used = Transport(self._backend.options.transport)
                 self.backend_used = self._backend.name
                 self.reconnects += 1
@@ -320,10 +501,52 @@ class Reader:
             self._bad_packets_before += backend.bad_packets
             self._lost_packets_before += backend.lost_packets
             self._skipped_before += backend.frames_skipped
-            backend.close()
+            try:
+                backend.close()
+            except Exception as exc:  # a close must not fail: the stream is released anyway
+                log.debug("%s: close: %s", self.url.redacted, typed_error(exc, self.url, "close"))
 
-    def _step(self) -> Item:
-        """Decode the next frame, stalling/reconnecting as configured. Shared by all strategies.
+    def _stamp(self, decoded: DecodedFrame) -> Stamped:
+        """Stamp a picture just decoded (decode thread; naive: the caller's): one
+        :meth:`SourceClock.stamp` per picture, by the best clock it carries.
+
+        The timecode is read from the decoder's luma plane (nothing is converted): here when
+        the picture has no RTCP time (it then calibrates the PTS), else at the record's first
+        use (:class:`Stamped`). In a stream that shows none (a real camera), only one picture
+        in :data:`TIMECODE_PROBE_EVERY` is looked at here."""
+        tc = None
+        deferred = False
+        misses = self._timecode_misses
+        if self._timecode and decoded.t_rtcp_ns is not None:
+            deferred = True
+        elif self._timecode and (
+            misses < TIMECODE_PROBE_EVERY or self._seq % TIMECODE_PROBE_EVERY == 0
+        ):
+            tc = read_timecode(decoded.luma)
+            self._timecode_misses = 0 if tc is not None else misses + 1
+        t_source_ns, clock, source_seq = self._clock.stamp(
+            decoded.pts_s,
+            decoded.t_recv_ns,
+            t_rtcp_ns=decoded.t_rtcp_ns,
+            timecode=(tc.t_ns, tc.seq) if tc is not None else None,
+            t_camera_ns=decoded.t_camera_ns,
+            held_frames=held_frames(self.backend_used, self.info.codec),
+            seq=self._seq,
+        )
+        return Stamped(
+            self._seq,
+            decoded,
+            t_source_ns,
+            clock,
+            source_seq,
+            self.name,
+            self.backend_used,
+            timecode=deferred,
+        )
+
+    def _step(self) -> Stamped:
+        """Decode and stamp the next frame, stalling/reconnecting as configured. Shared by all
+        strategies.
 
         A stall (the backend's :class:`ReadTimeout`) never ends the reader: it is reported and
         waited out; a backend that cannot resume after a timeout (FFmpeg) is reopened. A lost
@@ -338,7 +561,14 @@ class Reader:
                 self._reopen(deadline_s)
                 continue
             try:
-                decoded = backend.read()
+                try:
+                    decoded = backend.read()
+                except (ReadTimeout, StreamClosed):
+                    raise
+                except Exception as exc:  # untyped (a library's or a bug): the stream is lost
+                    error = typed_error(exc, self.url, "read")
+                    log.warning("%s", error)
+                    raise StreamClosed(str(error)) from None
             except ReadTimeout:
                 if self._stop.is_set():
                     raise self._closed_error() from None
@@ -366,7 +596,7 @@ class Reader:
                 catchup = backend.catchup
                 reason = catchup.reason() if overloaded and catchup else "frames arrive"
                 self._set_state(state, reason)
-            return self._seq, decoded
+            return self._stamp(decoded)
 
     def _run(self) -> None:
         policy = self._policy
@@ -403,74 +633,25 @@ class Reader:
         recorder.add_state(self.name, self._state.value, self.state_reason)
 
     # ---- consumer side ----------------------------------------------------------------------
-    def _source_time(self, decoded: DecodedFrame, image: Any, seq: int | None = None) -> Stamp:
-        """Source time by the best clock available for this frame (see :class:`SourceClock`)."""
-        tc = read_timecode(image) if self._timecode else None
-        return self._clock.stamp(
-            decoded.pts_s,
-            decoded.t_recv_ns,
-            t_rtcp_ns=decoded.t_rtcp_ns,
-            timecode=(tc.t_ns, tc.seq) if tc is not None else None,
-            t_camera_ns=decoded.t_camera_ns,
-            held_frames=held_frames(self.backend_used, self.info.codec),
-            seq=seq,
-        )
-
-    def _source_of(self, item: Item) -> Stamp:
-        seq, decoded = item
-        found = self._source_cache.get(seq)
-        if found is None:
-            found = self._source_time(decoded, decoded.luma, seq)
-            if len(self._source_cache) > 64:
-                self._source_cache.clear()
-            self._source_cache[seq] = found
-        return found
-
-    def source_time_ns(self, item: Item) -> int:
-        """Source capture time of a decoded item (cached; groups use it to match frames).
-
-        Example:
-            >>> r = open("rtsp://127.0.0.1:8554/cam1", strategy="latest", keep=4)  # doctest: +SKIP
-            >>> item = r.policy.history()[-1]  # doctest: +SKIP
-            >>> round((time.time_ns() - r.source_time_ns(item)) / 1e6)  # doctest: +SKIP
-            38
-        """
-        return self._source_of(item)[0]
-
-    def make_frame(self, item: Item, depth: int) -> Frame:
-        """Turn a decoded item into the :class:`Frame` handed to the consumer, now.
-
-        Converts the image if it is still YUV, decodes the source clock, counts the frames
-        skipped since the previous hand-out, and records the frame. Groups call this too.
-
-        Example:
-            >>> item = r.policy.history()[-1]  # doctest: +SKIP
-            >>> f = r.make_frame(item, depth=0); f.stream, f.clock, f.age_ms  # doctest: +SKIP
-            ('cam1', <Clock.TIMECODE: 'timecode'>, 40.2)
-        """
-        seq, decoded = item
-        t_source_ns, clock, source_seq = self._source_of(item)
-        dropped = max(0, seq - self._last_read_seq - 1) if self._last_read_seq >= 0 else 0
-        self._last_read_seq = max(self._last_read_seq, seq)
-        frame = Frame(
-            image=decoded.image,
-            stream=self.name,
-            seq=seq,
-            t_source_ns=t_source_ns,
-            clock=clock,
-            t_recv_ns=decoded.t_recv_ns,
-            t_read_ns=time.time_ns(),
-            depth=depth,
-            dropped=dropped,
-            source_seq=source_seq,
-            backend=self.backend_used,
-        )
+    def _hand_out(self, record: Stamped, depth: int) -> Frame:
+        """The frame for ``record`` now, with the frames skipped since the previous hand-out."""
+        last = self._last_read_seq
+        dropped = max(0, record.seq - last - 1) if last >= 0 else 0
+        self._last_read_seq = max(last, record.seq)
+        frame = to_frame(record, depth=depth, dropped=dropped)
         if self.first_frame_age_ms is None:
             self.first_frame_age_ms = frame.age_ms
         return frame
 
     def read_frame(self, timeout_s: float | None = None, fresh: bool = False) -> Frame:
         """The next frame according to the strategy, as a :class:`Frame` with its timing.
+
+        ``latest`` with ``fresh=False`` returns the newest frame at once, *possibly the same
+        one as the previous call* (its ``seq`` says so, and a :class:`Recorder` marks the row
+        ``repeat``); ``fresh=True`` and iterating the reader never return a frame twice.
+        Once the stream has ended (closed, or failed without ``reconnect``), every call
+        raises :class:`StreamClosed`, after the frames decoded before the end that were never
+        handed out.
 
         Args:
             timeout_s: how long to wait (default ``read_timeout_s``). ``naive`` decodes in
@@ -493,25 +674,27 @@ class Reader:
                 try:
                     if self._closed:
                         raise self._closed_error()
-                    item, depth = self._step(), 0
-                    frame = self.make_frame(item, depth)
-                except StreamClosed:
+                    if self._ended is not None:
+                        raise StreamClosed(str(self._ended))
+                    frame = self._hand_out(self._step(), 0)
+                except StreamClosed as exc:
                     if not self._closed:
                         self._set_state(StreamState.CLOSED, "the stream ended")
+                        self._ended = self._ended or exc
                     raise
                 finally:
                     if self._closed:  # close() ran meanwhile and left the stream to us
                         self._drop_backend()
         else:
             try:
-                item, depth = self._policy.take(wait_s, fresh)
+                record, depth = self._policy.take(wait_s, fresh)
             except ReadTimeout:
                 state = self.state
                 raise ReadTimeout(
                     f"{self.url.redacted}: no frame within {wait_s:g} s (stream {state.value}: "
                     f"{self.state_reason})"
                 ) from None
-            frame = self.make_frame(item, depth)
+            frame = self._hand_out(record, depth)
         if self.recorder is not None:
             self.recorder.add(
                 frame,
@@ -535,7 +718,7 @@ class Reader:
         policy = self._policy
         if not isinstance(policy, LatestPolicy):
             raise TypeError("wait_newer needs strategy='latest'")
-        policy.wait(lambda: policy.newest_key(lambda item: item[0]) > seq, timeout_s)
+        policy.wait(lambda: policy.newest_key(lambda record: record.seq) > seq, timeout_s)
 
     def read(self) -> tuple[bool, Any]:
         """The OpenCV idiom: ``(True, image)``, or ``(False, None)`` on timeout or close.
@@ -549,14 +732,18 @@ class Reader:
             return False, None
 
     def __iter__(self) -> Iterator[Frame]:
-        """Frames until the reader is closed or the stream ends.
+        """Each frame once, until the reader is closed or the stream ends (``latest``: the
+        newest frame not returned before, as ``read_frame(fresh=True)``).
+
+        A stall raises :class:`ReadTimeout` out of the loop after ``read_timeout_s`` with no
+        new frame, as :meth:`read_frame` does.
 
         Example:
             >>> for frame in r: break  # doctest: +SKIP
         """
         while True:
             try:
-                yield self.read_frame()
+                yield self.read_frame(fresh=True)
             except StreamClosed:
                 return
 
@@ -576,7 +763,7 @@ class Reader:
         return self._info
 
     @property
-    def policy(self) -> Policy[Item] | None:
+    def policy(self) -> Policy[Stamped] | None:
         """The buffer policy (``None`` for ``naive``).
 
         Example:

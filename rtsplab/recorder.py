@@ -30,6 +30,8 @@ skipped        frames skipped undecoded so far because decoding fell behind (to 
 backend        the backend that decoded the frame (``native`` / ``pyav`` / ``opencv``)
 clock_offset   ``clock_offset_ms``: the camera's clock minus this machine's as measured so
                far, in ms (NaN without a camera clock); see :mod:`rtsplab.camera_clock`
+repeat         the same frame as this stream's previous row (``read_frame(fresh=False)``
+               on ``latest`` returns the newest frame, possibly again): not a new frame
 t_s            seconds since the recorder's first row (from ``t_read_ns``)
 =============  ================================================================
 
@@ -85,6 +87,7 @@ COLUMNS = (
     "skipped",
     "backend",
     "clock_offset_ms",
+    "repeat",
 )
 
 STATE_COLUMNS = ("run", "stream", "state", "reason", "t_ns")
@@ -106,6 +109,7 @@ class Recorder:
         self.run = run
         self._rows: list[tuple[Any, ...]] = []
         self._state_rows: list[tuple[str, str, str, str, int]] = []
+        self._last_seq: dict[tuple[str, str], int] = {}  # (run, stream) -> seq of its last row
         self._lock = threading.Lock()
 
     def add(
@@ -124,6 +128,9 @@ class Recorder:
         """Record one frame handed to the consumer (``clock_offset_ms``: the reader's
         :attr:`~rtsplab.readers.Reader.clock_offset_ms`).
 
+        A frame with the same ``seq`` as the stream's previous row (in this ``run``) is marked
+        ``repeat``: it was handed out again, not decoded again.
+
         Example:
             >>> import numpy as np
             >>> from rtsplab.entities import Clock, Frame
@@ -141,9 +148,13 @@ class Recorder:
             ...         clock_offset_ms=2997.5)
             >>> rec.to_dataframe()["clock_offset_ms"].tolist()
             [nan, 2997.5]
+            >>> f = Frame(np.zeros((1, 1, 3), np.uint8), "cam1", 4, 0, Clock.RTCP, 0, 10**6)
+            >>> rec = Recorder(); rec.add(f); rec.add(f); rec.to_dataframe()["repeat"].tolist()
+            [False, True]
         """
-        row = (
-            self.run if run is None else run,
+        label = self.run if run is None else run
+        row = [
+            label,
             frame.stream,
             strategy,
             frame.seq,
@@ -164,9 +175,12 @@ class Recorder:
             skipped,
             frame.backend,
             math.nan if clock_offset_ms is None else clock_offset_ms,
-        )
+        ]
+        key = (label, frame.stream)
         with self._lock:
-            self._rows.append(row)
+            row.append(self._last_seq.get(key) == frame.seq)
+            self._last_seq[key] = frame.seq
+            self._rows.append(tuple(row))
 
     def add_state(self, stream: str, state: str, reason: str = "", t_ns: int | None = None) -> None:
         """Record a change of a stream's state (``t_ns``: wall clock, default now).
@@ -248,6 +262,7 @@ class Recorder:
         with self._lock:
             self._rows.clear()
             self._state_rows.clear()
+            self._last_seq.clear()
 
     def to_dataframe(self) -> pd.DataFrame:
         """All rows as a DataFrame with the columns listed in the module docstring.
@@ -266,6 +281,7 @@ class Recorder:
             df[col] = df[col].astype("int64")
         for col in ("age_ms", "transit_ms", "wait_ms", "skew_ms"):
             df[col] = df[col].astype("float64")
+        df["repeat"] = df["repeat"].astype("bool")
         t0 = df["t_read_ns"].min() if len(df) else 0
         df["t_s"] = (df["t_read_ns"] - t0) / 1e9
         return df
@@ -308,8 +324,10 @@ class Recorder:
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Summarize a recorder DataFrame per (run, strategy, stream).
 
-    Columns: ``frames``, ``fps``, ``age_p50/p95/p99/max``, ``depth_max``, ``depth_final``,
-    ``dropped``, ``skew_p50/p99/max`` (NaN for single-stream reads), ``clock``.
+    Columns: ``frames`` (distinct frames handed out), ``fps`` (of those), ``age_p50/p95/p99/max``
+    (over every hand-out), ``depth_max``, ``depth_final``, ``dropped``, ``skew_p50/p99/max``
+    (NaN for single-stream reads), ``clock``, ``repeats`` (rows that handed out the previous
+    frame again; 0 for a table without the ``repeat`` column).
 
     Example:
         >>> import pandas as pd
@@ -321,13 +339,16 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     out_cols = [
         "run", "strategy", "stream", "frames", "fps", "age_p50", "age_p95", "age_p99", "age_max",
         "depth_max", "depth_final", "dropped", "skew_p50", "skew_p99", "skew_max", "clock",
+        "repeats",
     ]  # fmt: skip
     if df.empty:
         return pd.DataFrame(columns=out_cols)
     rows = []
     for (run, strategy, stream), g in df.groupby(["run", "strategy", "stream"], sort=False):
         g = g.sort_values("t_read_ns")
-        span_s = (g["t_read_ns"].iloc[-1] - g["t_read_ns"].iloc[0]) / 1e9
+        repeats = int(g["repeat"].astype(bool).sum()) if "repeat" in g else 0
+        new = g[~g["repeat"].astype(bool)] if repeats else g
+        span_s = (new["t_read_ns"].iloc[-1] - new["t_read_ns"].iloc[0]) / 1e9
         age = g["age_ms"]
         skew = g["skew_ms"].dropna()
         rows.append(
@@ -335,8 +356,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
                 "run": run,
                 "strategy": strategy,
                 "stream": stream,
-                "frames": len(g),
-                "fps": (len(g) - 1) / span_s if span_s > 0 else math.nan,
+                "frames": len(new),
+                "fps": (len(new) - 1) / span_s if span_s > 0 else math.nan,
                 "age_p50": age.quantile(0.50),
                 "age_p95": age.quantile(0.95),
                 "age_p99": age.quantile(0.99),
@@ -348,6 +369,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
                 "skew_p99": skew.quantile(0.99) if len(skew) else math.nan,
                 "skew_max": skew.max() if len(skew) else math.nan,
                 "clock": g["clock"].mode().iloc[0],
+                "repeats": repeats,
             }
         )
     return pd.DataFrame(rows, columns=out_cols)

@@ -12,6 +12,7 @@ import rtsplab
 from rtsplab.entities import StreamState
 from rtsplab.errors import AuthError, ConnectError, ReadTimeout, StreamClosed
 from rtsplab.lab.experiment import compare, comparison_json
+from rtsplab.readers import to_frame
 from rtsplab.recorder import Recorder
 from rtsplab.sim import SimCamera, SimServer
 
@@ -162,10 +163,11 @@ def test_timing_frames_converts_only_the_frames_handed_out(backend: str) -> None
         history = r.policy.history()
         assert len(history) == 4
         now_ns = time.time_ns()
-        ages_ms = [(now_ns - r.source_time_ns(item)) / 1e6 for item in history]
+        ages_ms = [(now_ns - record.t_source_ns) / 1e6 for record in history]
         assert all(0 < age < 1000 for age in ages_ms), ages_ms  # timecodes, read from luma
         assert ages_ms == sorted(ages_ms, reverse=True)
-        assert [decoded.converted for _, decoded in history] == [False] * 4
-        frame = r.make_frame(history[-1], depth=0)
+        assert {record.clock for record in history} == {rtsplab.Clock.TIMECODE}
+        assert [record.decoded.converted for record in history] == [False] * 4
+        frame = to_frame(history[-1])
         assert frame.clock is rtsplab.Clock.TIMECODE and frame.image.shape == (360, 640, 3)
-        assert [decoded.converted for _, decoded in history] == [False] * 3 + [True]
+        assert [record.decoded.converted for record in history] == [False] * 3 + [True]

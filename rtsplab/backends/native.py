@@ -46,6 +46,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import fractions
 import functools
 import logging
 import os
@@ -99,6 +100,9 @@ REORDER_DELAY_MS = 20
 # Keyframe requests repeat at most this often while the decoder waits: a few round trips on a
 # LAN, long enough for the camera's keyframe to arrive before asking again.
 PLI_INTERVAL_S = 0.1
+# Access units in the decoder whose picture has not come out yet (B-frames hold two or three);
+# past this, the oldest are forgotten (the decoder dropped them).
+MAX_PENDING_PICTURES = 32
 # A decoder that falls behind skips to the next keyframe (rtsplab.rtsp.overload). Asking the
 # camera for that keyframe at once (a PLI) would shorten the wait, but under CPU overload the
 # keyframes are the frames still decoded, and the biggest: more of them feed the overload.
@@ -156,6 +160,8 @@ class NativeBackend(Backend):
         self._media_url = url  # where the stream is, after redirects
         self._tls = TlsOptions(options.tls_verify, options.tls_fingerprint)
         self._rx = RtpReceiver(H264Depacketizer())
+        # packet PTS (ticks) -> (RTP timestamp, camera capture time) of the units in the decoder
+        self._pending_ts: dict[int, tuple[int, int | None]] = {}
         t0 = time.monotonic_ns()
         self._client: RtspClient | None = None
         try:
@@ -410,22 +416,42 @@ class NativeBackend(Backend):
 
     # ---- RTP -------------------------------------------------------------------------------
     def _decode(self, au: AccessUnit) -> DecodedFrame | None:
+        """Decode one access unit; the picture that comes out carries its *own* time.
+
+        With B-frames (or any decoder delay) the picture a unit releases is an earlier one
+        in display order: the unit's unwrapped RTP timestamp goes in as the packet's PTS, the
+        decoder carries it to the picture it belongs to, and that PTS, mapped back to its RTP
+        timestamp, gives the picture's RTCP wall-clock time (and its own camera capture time).
+        """
+        rate = self._rx.clock_rate
+        ticks = round(self._rx.pts_s(au.timestamp) * rate)  # exact: an integer tick count
+        pending = self._pending_ts
+        pending[ticks] = (au.timestamp, au.t_capture_ns)
+        while len(pending) > MAX_PENDING_PICTURES:  # units the decoder dropped: forget them
+            del pending[next(iter(pending))]
+        packet = av.Packet(au.annexb())
+        packet.pts = ticks
+        packet.time_base = fractions.Fraction(1, rate)
         try:
-            frames = self._decoder.decode(av.Packet(au.annexb()))
+            frames = self._decoder.decode(packet)
         except av.error.FFmpegError:
             return None  # e.g. a P-frame before the first keyframe: skip it
         if not frames:
             return None
-        frame = frames[-1]
+        frame = frames[-1]  # the newest, if a unit released several
+        for older in frames[:-1]:
+            pending.pop(older.pts, None)
+        own = frame.pts if frame.pts is not None else ticks
+        rtp_ts, t_camera_ns = pending.pop(own, (au.timestamp, au.t_capture_ns))
         if not self.info.width:
             self.info = StreamInfo(self.info.codec, frame.width, frame.height, self.info.fps)
         return DecodedFrame(
             t_recv_ns=now_ns(),
             convert=functools.partial(to_bgr, frame),
             luma=functools.partial(luma_plane, frame),
-            pts_s=self._rx.pts_s(au.timestamp),
-            t_rtcp_ns=self._rx.clock.wall_ns(au.timestamp),
-            t_camera_ns=au.t_capture_ns,
+            pts_s=own / rate,
+            t_rtcp_ns=self._rx.clock.wall_ns(rtp_ts),
+            t_camera_ns=t_camera_ns,
         )
 
     def _feed(self, item: InterleavedFrame) -> None:

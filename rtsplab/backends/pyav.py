@@ -134,7 +134,6 @@ class PyAVBackend(Backend):
             cc.flags |= av.codec.context.Flags.low_delay
         self._stream = stream
         self._time_base = float(stream.time_base) if stream.time_base else None
-        self._start_pts = stream.start_time
         rate = stream.average_rate or stream.guessed_rate
         self.info = StreamInfo(
             codec=cc.name or "unknown",
@@ -171,12 +170,15 @@ class PyAVBackend(Backend):
                 yield packet
 
     def _rtcp_time_ns(self, pts: int | None) -> int | None:
-        """Wall-clock capture time from RTCP: ``start_time_realtime`` + frame PTS."""
+        """Wall-clock capture time from RTCP of the picture's own PTS (the decoder's output
+        frame's, which B-frames reorder): ``start_time_realtime`` is, as FFmpeg documents
+        it, the wall-clock time of PTS 0. (The stream's ``start_time`` is not subtracted: it
+        is the first picture's PTS, unknown at open with the low-latency profile's 32-byte
+        probe and two frame periods with x264's ``bframes=2``.)"""
         realtime_us = self._container.start_time_realtime
         if not realtime_us or pts is None or self._time_base is None:
             return None
-        start = self._start_pts or 0
-        return int(realtime_us * 1000 + (pts - start) * self._time_base * 1e9)
+        return int(realtime_us * 1000 + pts * self._time_base * 1e9)
 
     def read(self) -> DecodedFrame:
         """Decode the next frame; the BGR conversion is deferred until the image is used.

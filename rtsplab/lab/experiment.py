@@ -357,12 +357,14 @@ def timed_first_set(
         >>> timed_first_set(g, t0, "parallel")[0]["first_frame_s"]  # doctest: +SKIP
         0.11
     """
-    group.read_set(timeout_s=max(5.0, group.readers[0].read_timeout_s), fresh=fresh)
+    fs = group.read_set(timeout_s=max(5.0, group.readers[0].read_timeout_s), fresh=fresh)
     first_s, rows, opened_s = (time.monotonic_ns() - t0_ns) / 1e9, [], 0.0
     for i, r in enumerate(group.readers):
+        first = fs.frames.get(r.name)
         rows.append(
             {"setup": setup, "order": i + 1, "stream": r.name, "open_s": r.open_s,
-             "first_frame_s": first_s - opened_s, "first_frame_age_ms": r.first_frame_age_ms}
+             "first_frame_s": first_s - opened_s,
+             "first_frame_age_ms": first.age_ms if first is not None else r.first_frame_age_ms}
         )  # fmt: skip
         opened_s += r.open_s if one_by_one else 0.0
     return rows
