@@ -23,7 +23,7 @@ demo: venv
 
 # Re-run the teaching notebooks on the simulator and store them with their outputs, so they
 # read on GitHub without running. 05 (your own cameras) keeps its example output by hand.
-NOTEBOOKS = $(wildcard notebooks/0[0-46]_*.ipynb)
+NOTEBOOKS = $(wildcard notebooks/0[0-467]_*.ipynb)
 notebooks: venv
 	$(PY) notebooks/execute.py $(NOTEBOOKS)
 
