@@ -114,15 +114,20 @@ def test_slowloris_and_silent_connections_are_cut_after_the_request_timeout(
         t0 = time.monotonic()
         slow.settimeout(0.2)
         reply = b""
+        cut = False
         while time.monotonic() - t0 < 4 and not reply:
             try:
                 slow.sendall(b"a")  # one byte every 0.2 s, never the end of the head
                 reply = slow.recv(4096)
+                cut = not reply
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError:  # the server closed while bytes of ours were unread: a TCP reset,
+                cut = True  # which may discard its 408 before we read it
                 break
-        assert reply.startswith(b"RTSP/1.0 408 "), reply
+            if cut:
+                break
+        assert reply.startswith(b"RTSP/1.0 408 ") or (cut and not reply), reply
         assert 0.9 < time.monotonic() - t0 < 3.0
         assert silent.recv(4096) == b""  # never asked anything: closed too
 
