@@ -544,8 +544,8 @@ def open_group(
 
     Raises:
         ValueError: no URL; ``sync="matched"`` with a strategy other than ``latest``.
-        RtspLabError: every stream failed to open, or one did with ``on_missing="raise"``.
-        Whatever is raised, every reader the call opened is closed first.
+        RtspLabError: every stream failed to open, or one did with ``on_missing="raise"``;
+            whatever is raised, every reader the call opened is closed first.
 
     Example:
         >>> import rtsplab
