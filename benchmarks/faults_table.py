@@ -15,10 +15,11 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
+
+from readme_table import table_main
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- faults-table:begin (benchmarks/faults_table.py) -->"
@@ -57,23 +58,8 @@ def render(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def replace_in(readme: Path, table: str) -> None:
-    text = readme.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    readme.write_text(text[:start] + "\n" + table + "\n" + text[end:])
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", type=Path, default=ROOT / "data" / "faults.csv")
-    parser.add_argument("--readme", type=Path, help="replace the table between the markers")
-    args = parser.parse_args(argv)
-    table = render(load(args.csv))
-    if args.readme:
-        replace_in(args.readme, table)
-    else:
-        print(table)
-    return 0
+    return table_main(__doc__ or "", ROOT / "data" / "faults.csv", (BEGIN, END), render, load, argv)
 
 
 if __name__ == "__main__":
