@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "COLUMNS",
@@ -65,25 +66,34 @@ def record(
         _rows[(case, backend)] = row
 
 
-def flush(path: Path = CSV_PATH) -> Path | None:
-    """Merge the rows recorded in this session into ``path``; None when there were none."""
-    with _lock:
-        rows = dict(_rows)
+def merge_into_csv(
+    path: Path, columns: tuple[str, ...], keys: tuple[str, str], rows: dict[Any, tuple[str, ...]]
+) -> Path | None:
+    """Write ``rows`` (keyed by the values of the two ``keys`` columns) to ``path``, keeping
+    the rows already there that this session did not rerun; None when ``rows`` is empty."""
     if not rows:
         return None
+    rows = dict(rows)
     if path.exists():
         with path.open(newline="") as f:
             for old in csv.DictReader(f):
-                key = (old["case"], old["backend"])
-                rows.setdefault(key, tuple(old[c] for c in COLUMNS))
+                if set(columns) <= set(old):
+                    rows.setdefault((old[keys[0]], old[keys[1]]), tuple(old[c] for c in columns))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         writer.writerows(rows[k] for k in sorted(rows))
     tmp.replace(path)
     return path
+
+
+def flush(path: Path = CSV_PATH) -> Path | None:
+    """Merge the rows recorded in this session into ``path``; None when there were none."""
+    with _lock:
+        rows = dict(_rows)
+    return merge_into_csv(path, tuple(COLUMNS), ("case", "backend"), rows)
 
 
 def open_fds() -> int:

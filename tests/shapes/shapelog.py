@@ -15,10 +15,11 @@ CSV (rows of shapes that did not run are kept), sorted by (shape, backend).
 
 from __future__ import annotations
 
-import csv
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from faults.faultlog import merge_into_csv
 
 __all__ = ["COLUMNS", "CSV_PATH", "Row", "flush", "record"]
 
@@ -94,18 +95,4 @@ def flush(path: Path = CSV_PATH) -> Path | None:
     """Merge the rows recorded in this session into ``path``; None when there were none."""
     with _lock:
         rows = dict(_rows)
-    if not rows:
-        return None
-    if path.exists():
-        with path.open(newline="") as f:
-            for old in csv.DictReader(f):
-                if set(COLUMNS) <= set(old):
-                    rows.setdefault((old["shape"], old["backend"]), tuple(old[c] for c in COLUMNS))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows[k] for k in sorted(rows))
-    tmp.replace(path)
-    return path
+    return merge_into_csv(path, tuple(COLUMNS), ("shape", "backend"), rows)
