@@ -6,6 +6,9 @@ here while it runs. :func:`stop_all` stops them all. In an IPython kernel, an in
 ``KeyboardInterrupt`` triggers :func:`stop_all`, and so does an interrupt while no cell runs
 (the kernel ignores that one otherwise).
 
+:func:`pause` is the wait a notebook cell should use while a view runs (``await pause(2)``):
+it leaves the kernel free to handle the widgets' clicks while the cell waits.
+
 Example:
     >>> class Thing:
     ...     stopped = False
@@ -17,13 +20,23 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["after_cell", "install_interrupt_hook", "on_interrupt", "register", "stop_all"]
+__all__ = [
+    "after_cell",
+    "install_interrupt_hook",
+    "on_interrupt",
+    "pause",
+    "register",
+    "stop_all",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +92,58 @@ def stop_all() -> None:
 def after_cell(result: Any) -> None:
     """IPython ``post_run_cell`` callback: a cell interrupted by the user stops every view.
 
+    An interrupt ends a cell with ``KeyboardInterrupt``, or with ``CancelledError`` when the
+    cell was awaiting (ipykernel cancels an awaiting cell instead).
+
     Example:
         >>> class Result:
         ...     error_in_exec = KeyboardInterrupt()
         >>> after_cell(Result())
     """
-    if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
+    if isinstance(
+        getattr(result, "error_in_exec", None), KeyboardInterrupt | asyncio.CancelledError
+    ):
         stop_all()
+
+
+async def pause(
+    seconds: float, until: Callable[[], bool] | None = None, step_s: float = 0.05
+) -> bool:
+    """Wait ``seconds`` without holding the kernel: ``await pause(2)`` in a notebook cell.
+
+    ``time.sleep`` in a cell holds the kernel, so a click on a widget (Stop, the strategy
+    dropdown) waits in the kernel's queue until the cell ends. A cell that awaits this instead
+    leaves the kernel's event loop running, and ipykernel (7.4, as tested here) handles the
+    widgets' messages while an awaiting cell waits: a click takes effect at once, during
+    Run All too. (A kernel that does not handles the click when the cell ends, as with
+    ``time.sleep``.) Outside a kernel it is an asyncio sleep: ``asyncio.run(pause(1))``.
+
+    Args:
+        seconds: how long to wait.
+        until: checked every ``step_s``; the wait ends early once it returns True (a view
+            that was stopped, say).
+        step_s: how often ``until`` is checked.
+
+    Returns:
+        True when the whole time passed, False when ``until`` ended it early.
+
+    Raises:
+        asyncio.CancelledError: the kernel was interrupted (■) while the cell waited (which
+            stops every view: see :func:`after_cell`).
+
+    Example:
+        >>> asyncio.run(pause(0.01))
+        True
+        >>> asyncio.run(pause(60, until=lambda: True))  # returns at once
+        False
+    """
+    deadline = time.monotonic() + seconds
+    while until is None or not until():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        await asyncio.sleep(min(step_s, left))
+    return False
 
 
 def on_interrupt(signum: int, frame: Any) -> None:

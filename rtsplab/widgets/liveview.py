@@ -300,6 +300,25 @@ class LiveView(Shown):
                     self._thread = None
             lifecycle.unregister(self)
 
+    async def wait(self, seconds: float) -> bool:
+        """Let the view run for ``seconds`` with the kernel free: ``await view.wait(2)``.
+
+        The wait for a notebook cell that shows something while the view runs: the view's
+        buttons and dropdown answer meanwhile (see :func:`rtsplab.widgets.pause`). A click
+        on Stop (or :meth:`stop`) ends the wait at once.
+
+        Returns:
+            True when the whole time passed with the view running; False as soon as the view
+            is not running (at once if it was stopped already).
+
+        Example:
+            >>> import asyncio
+            >>> view = LiveView(["rtsp://127.0.0.1:1/a"], autostart=False)
+            >>> asyncio.run(view.wait(60))  # not running: returns at once
+            False
+        """
+        return await lifecycle.pause(seconds, until=lambda: not self.running)
+
     def close(self) -> None:
         """Stop, then close every widget (they disappear from the notebook).
 

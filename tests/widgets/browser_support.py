@@ -39,6 +39,7 @@ class Lab:
     token: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    root_dir: Path
 
     def notebook_url(self, name: str) -> str:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
@@ -79,7 +80,7 @@ def jupyterlab(root_dir: Path, work_dir: Path, env: dict[str, str] | None = None
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=root_dir
         )
-    lab = Lab(f"http://127.0.0.1:{port}", token, proc, log_path)
+    lab = Lab(f"http://127.0.0.1:{port}", token, proc, log_path, root_dir)
     try:
         try:
             wait_port(port, 30.0, proc)

@@ -138,6 +138,126 @@ def test_live_view_notebook_in_jupyterlab(lab: Lab, tmp_path: Path) -> None:
     assert all("stopped" in c for c in last["captions"]), last["captions"]
 
 
+# -- Stop while a demonstration cell of 04 runs (Run All), then the view cell re-run --------
+# The time of the real click on the view's Stop button, and when its status and both captions
+# first said "stopped" (page clock, ms).
+STOP_WATCH_JS = """() => {
+    const w = window.__rtsplabStop = {clickAt: null, stoppedAt: null};
+    document.addEventListener('click', (e) => {
+        if (w.clickAt === null && e.target.closest('.rtsplab-liveview button')) {
+            w.clickAt = performance.now();
+        }
+    }, true);
+    const stopped = () => {
+        const status = (document.querySelector('.rtsplab-status') || {}).textContent || '';
+        const captions = Array.from(document.querySelectorAll('.rtsplab-caption'));
+        return status.startsWith('stopped') && captions.length === 2
+            && captions.every((c) => c.textContent.includes('stopped'));
+    };
+    new MutationObserver(() => {
+        if (w.clickAt !== null && w.stoppedAt === null && stopped()) w.stoppedAt = performance.now();
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+# What the re-run view cell shows: its output's text, red (stderr) outputs, broken pictures.
+VIEW_CELL_JS = """(index) => {
+    const cell = window.jupyterapp.shell.currentWidget.content.widgets[index].node;
+    const images = Array.from(cell.querySelectorAll('img.rtsplab-frame'));
+    return {
+        text: (cell.querySelector('.jp-OutputArea') || {}).textContent || '',
+        status: (cell.querySelector('.rtsplab-status') || {}).textContent || '',
+        stderr: cell.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length,
+        images: images.length,
+        broken: images.filter((i) => !i.complete || i.naturalWidth === 0).length,
+    };
+}"""
+
+
+@pytest.mark.browser
+def test_stop_during_run_all_takes_effect_at_once(lab: Lab, tmp_path: Path) -> None:
+    """Stop clicked while a fault cell of 04 waits (Run All): the view stops within a second,
+    the rest of the notebook runs at once and says so, nothing is left running; then the view
+    cell re-run on the closed server shows its error once, with no red box or broken image."""
+    name = "04_live_view_stop.ipynb"  # its own kernel and file: the other test's are untouched
+    shutil.copy(lab.root_dir / NOTEBOOK, lab.root_dir / name)
+    with chromium_page() as page:
+        try:
+            open_and_run_all(page, lab, name)
+            watch_updates(page)
+            page.evaluate(STOP_WATCH_JS)
+            page.wait_for_function(
+                "() => document.querySelectorAll('img.rtsplab-frame[src]').length === 2",
+                timeout=30_000,
+            )
+            page.wait_for_function(  # streaming at its rate: the stall section's cell waits
+                "() => ((document.querySelector('.rtsplab-status') || {}).textContent || '')"
+                ".includes('sets/s')",
+                timeout=15_000,
+            )
+            time.sleep(1.0)
+            page.locator(".rtsplab-liveview button", has_text="Stop").click()
+            page.wait_for_function(
+                "() => window.__rtsplabStop.stoppedAt !== null", timeout=20_000, polling=50
+            )
+            stop = page.evaluate("() => window.__rtsplabStop")
+            stop_s = (stop["stoppedAt"] - stop["clickAt"]) / 1000.0
+            t_stopped = time.monotonic()
+            page.wait_for_function(
+                "(t) => Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
+                ".some((o) => o.textContent.includes(t))",
+                arg=DONE_TEXT,
+                timeout=30_000,
+            )
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
+            done_s = time.monotonic() - t_stopped
+            sample = page.evaluate(SAMPLE_JS)
+            times = update_times(page)
+            print(
+                f"Stop: stopped {stop_s:.2f} s after the click; notebook done {done_s:.1f} s later"
+            )
+            assert stop_s <= 1.0, f"the view said stopped {stop_s:.1f} s after the click"
+            assert not sample["errors"], sample["errors"]
+            late = [t for ts in times["frames"].values() for t in ts if t > stop["stoppedAt"]]
+            assert late == [], f"{len(late)} pictures changed after the view said stopped"
+            texts = page.evaluate(
+                "() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
+                ".map((o) => o.textContent)"
+            )
+            # The click landed while the stall section's cell ran: it and the three sections
+            # after it cut short their waits and said so.
+            said = sum("the view was stopped before this section ended" in t for t in texts)
+            assert said == 4, f"{said} sections of 4 said the view was stopped: {texts}"
+            assert _sim_children(lab) == [], "the cameras' child process was left running"
+
+            # The view cell again, now that the notebook closed the server.
+            index = page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.widgets"
+                ".findIndex((c) => c.model.sharedModel.getSource().includes('view = LiveView('))"
+            )
+            page.evaluate(
+                "(i) => { const nb = window.jupyterapp.shell.currentWidget;"
+                " nb.content.activeCellIndex = i;"
+                " window.jupyterapp.commands.execute('notebook:run-cell'); }",
+                index,
+            )
+            page.wait_for_function(
+                "(i) => ((window.jupyterapp.shell.currentWidget.content.widgets[i].node"
+                ".querySelector('.rtsplab-status') || {}).textContent || '').startsWith('error')",
+                arg=index,
+                timeout=30_000,
+            )
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
+            time.sleep(0.5)  # anything printed late (a red box) has arrived
+            view_cell = page.evaluate(VIEW_CELL_JS, index)
+            print(f"view cell after srv.close(): {view_cell}")
+            assert "ConnectError" in view_cell["status"], view_cell
+            assert view_cell["text"].count("ConnectError") == 1, view_cell
+            assert view_cell["stderr"] == 0, view_cell
+            assert view_cell["images"] == 2 and view_cell["broken"] == 0, view_cell
+        finally:
+            page.screenshot(path=str(tmp_path / "notebook.png"), full_page=True)
+
+
 PLAYGROUND_JS = """() => ({
     captions: Array.from(document.querySelectorAll('.rtsplab-caption')).map(c => c.textContent),
     status: (document.querySelector('.rtsplab-playground-status') || {}).textContent,

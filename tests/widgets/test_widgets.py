@@ -432,7 +432,93 @@ def test_a_view_of_a_closed_server_says_so_once(
     finally:
         view.stop()
     assert "ConnectError" in view.status.value and "connection refused" in view.status.value
+    assert view.status.value.count("ConnectError") == 1  # once, and only in the status line
+    assert not [c.value for c in view.captions if "Error" in c.value or "refused" in c.value]
     assert all(image.value[:2] == b"\xff\xd8" for image in view.images)
     assert all("stopped" in c.value for c in view.captions)
     assert capfd.readouterr().err == ""
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_pause_returns_early_when_its_condition_holds() -> None:
+    import asyncio
+
+    from rtsplab.widgets import pause
+
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    assert asyncio.run(pause(30, until=stop.is_set)) is False
+    assert time.monotonic() - t0 < 2.0
+    t0 = time.monotonic()
+    assert asyncio.run(pause(0.3)) is True
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_an_interrupted_awaiting_cell_stops_registered_views() -> None:
+    """ipykernel ends an awaiting cell that is interrupted with CancelledError."""
+    import asyncio
+
+    from rtsplab.widgets import lifecycle
+
+    class Thing:
+        stops = 0
+
+        def stop(self) -> None:
+            self.stops += 1
+
+    thing = Thing()
+    lifecycle.register(thing)
+    try:
+        lifecycle.after_cell(type("Result", (), {"error_in_exec": asyncio.CancelledError()})())
+        assert thing.stops == 1
+    finally:
+        lifecycle.unregister(thing)
+
+
+WAIT_CELL = """
+t0 = time.monotonic()
+full = await view.wait(30)
+print(full, view.running, round(time.monotonic() - t0, 1), flush=True)
+"""
+
+
+@pytest.mark.interop
+def test_stop_clicked_while_a_cell_awaits_the_view_takes_effect_at_once() -> None:
+    """In a real IPython kernel: the Stop button's click (the comm message the browser sends)
+    arrives while a cell awaits ``view.wait(30)``; the view stops and the wait ends at once."""
+    from jupyter_client.manager import start_new_kernel
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        out, error = _run(
+            kc,
+            "import time\nfrom rtsplab.sim import SimServer\nfrom rtsplab.widgets import LiveView\n"
+            "srv = SimServer(1)\nview = LiveView(srv.urls, fps=10, width=160)\n"
+            "print(view._stop_button.comm.comm_id)",
+        )
+        assert not error, error
+        comm_id = out.strip()
+        msg_id = kc.execute(WAIT_CELL)
+        time.sleep(2.0)  # the cell waits, the view runs
+        t_click = time.monotonic()
+        click = {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}
+        kc.shell_channel.send(kc.session.msg("comm_msg", click))
+        printed = ""
+        while True:
+            msg = kc.get_iopub_msg(timeout=40.0)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                printed += msg["content"]["text"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        took_s = time.monotonic() - t_click
+        assert printed.split()[:2] == ["False", "False"], printed  # cut short; stopped
+        assert took_s < 1.0, f"the cell ended {took_s:.1f} s after the click"
+        _run(kc, "srv.close()")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
