@@ -8,6 +8,12 @@ keep changing at the view's rate (timed in the browser: at least 8 new pictures 
 without moving the panels, and the stall must show up as a rising age in the browser. The
 notebook must then finish (view stopped, captions saying so, simulator closed) with no error.
 
+On a copy of ``04_live_view.ipynb`` (its own kernel), Stop is clicked during Run All while the
+stall section's cell waits: the view must say stopped within a second of the click and show
+no picture after that, the sections still to come must say they measured nothing and the
+notebook finish with no error and no simulator process left. The view cell, re-run on the
+closed server, must then show its error once, with nothing on stderr and no broken image.
+
 For the playground, Chromium opens ``00_playground.ipynb``, types a slower consumer into its
 slider and watches the age in the caption climb; an interrupt of the (idle) kernel must then
 stop the view and the cameras' child process.
