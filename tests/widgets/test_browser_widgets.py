@@ -179,6 +179,12 @@ VIEW_CELL_JS = """(index) => {
 }"""
 
 
+def _until_then_idle(page: Any, js: str, arg: Any) -> None:
+    """Wait (30 s at most) until ``js(arg)`` holds in the page, then for an idle kernel."""
+    page.wait_for_function(js, arg=arg, timeout=30_000)
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
+
+
 @pytest.mark.browser
 def test_stop_during_run_all_takes_effect_at_once(lab: Lab, tmp_path: Path) -> None:
     """Stop clicked while a fault cell of 04 waits (Run All): the view stops within a second,
@@ -208,13 +214,12 @@ def test_stop_during_run_all_takes_effect_at_once(lab: Lab, tmp_path: Path) -> N
             stop = page.evaluate("() => window.__rtsplabStop")
             stop_s = (stop["stoppedAt"] - stop["clickAt"]) / 1000.0
             t_stopped = time.monotonic()
-            page.wait_for_function(
+            _until_then_idle(
+                page,
                 "(t) => Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
                 ".some((o) => o.textContent.includes(t))",
-                arg=DONE_TEXT,
-                timeout=30_000,
+                DONE_TEXT,
             )
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
             done_s = time.monotonic() - t_stopped
             sample = page.evaluate(SAMPLE_JS)
             times = update_times(page)
@@ -246,13 +251,12 @@ def test_stop_during_run_all_takes_effect_at_once(lab: Lab, tmp_path: Path) -> N
                 " window.jupyterapp.commands.execute('notebook:run-cell'); }",
                 index,
             )
-            page.wait_for_function(
+            _until_then_idle(
+                page,
                 "(i) => ((window.jupyterapp.shell.currentWidget.content.widgets[i].node"
                 ".querySelector('.rtsplab-status') || {}).textContent || '').startsWith('error')",
-                arg=index,
-                timeout=30_000,
+                index,
             )
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=15_000)
             time.sleep(0.5)  # anything printed late (a red box) has arrived
             view_cell = page.evaluate(VIEW_CELL_JS, index)
             print(f"view cell after srv.close(): {view_cell}")
