@@ -113,10 +113,11 @@ async def pause(
 
     ``time.sleep`` in a cell holds the kernel, so a click on a widget (Stop, the strategy
     dropdown) waits in the kernel's queue until the cell ends. A cell that awaits this instead
-    leaves the kernel's event loop running, and ipykernel (7.4, as tested here) handles the
-    widgets' messages while an awaiting cell waits: a click takes effect at once, during
-    Run All too. (A kernel that does not handles the click when the cell ends, as with
-    ``time.sleep``.) Outside a kernel it is an asyncio sleep: ``asyncio.run(pause(1))``.
+    leaves the kernel's event loop running, and ipykernel 7.4 and later handle the widgets'
+    messages while an awaiting cell waits ("Allow async cell to process Comm messages"): a
+    click takes effect at once, during Run All too. An older kernel (ipykernel 7.4 needs
+    Python 3.11) handles the click when the cell ends, as with ``time.sleep``. Outside a
+    kernel it is an asyncio sleep: ``asyncio.run(pause(1))``.
 
     Args:
         seconds: how long to wait.
