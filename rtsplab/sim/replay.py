@@ -54,7 +54,7 @@ from rtsplab.rtsp.messages import (
 from rtsplab.rtsp.transport import parse_transport
 from rtsplab.sim.base import Server
 from rtsplab.sim.camera import SimCamera
-from rtsplab.sim.connection import ServerLimits
+from rtsplab.sim.connection import ServerLimits, accept_loop
 from rtsplab.sim.schedule import Schedule
 
 __all__ = ["ReplayCamera", "ReplayServer"]
@@ -616,34 +616,15 @@ class ReplayServer(Server):
 
     def _accept_loop(self) -> None:
         _precedence()  # and the connection and sender threads it starts, which inherit it
-        while not self._stop.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    break
-                time.sleep(0.05)
-                continue
-            with self._lock:
-                full = len(self._conns) >= self.limits.max_connections
-            if full:
-                with contextlib.suppress(OSError):
-                    sock.sendall(format_response(503, None, [("Server", "rtsplab-replay")]))
-                sock.close()
-                continue
-            try:
-                conn = _Connection(self, sock)
-            except OSError:
-                sock.close()
-                continue
-            with self._lock:
-                if self._stop.is_set():
-                    sock.close()
-                    break
-                self._conns.add(conn)
-            conn.thread.start()
+        accept_loop(
+            self._listener, self._stop, self._lock, self._conns, self.limits,
+            lambda sock: _Connection(self, sock), self._refuse,
+        )  # fmt: skip
+
+    def _refuse(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.sendall(format_response(503, None, [("Server", "rtsplab-replay")]))
+        sock.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
