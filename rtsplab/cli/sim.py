@@ -5,7 +5,6 @@ environment variable ``RTSPLAB_SIM_PASSWORD`` (or ``--password``) and is never p
 
 Example:
     >>> import argparse
-import gc
     >>> p = argparse.ArgumentParser(); add_arguments(p)
     >>> p.parse_args(["--cameras", "3", "--size", "320x180"]).size
     (320, 180)
