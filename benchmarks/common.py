@@ -12,7 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import itertools
+import json
 import os
 import platform
 import re
@@ -40,6 +43,7 @@ __all__ = [
     "machine_info",
     "start_gst_server",
     "summarize_ages",
+    "write_result",
 ]
 
 
@@ -244,3 +248,33 @@ def machine_info() -> dict[str, Any]:
     except (OSError, subprocess.TimeoutExpired):
         info["gstreamer"] = None
     return info
+
+
+def write_result(
+    name: str, args: argparse.Namespace, summary: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """Write ``<args.out_dir>/bench_<name>.json`` (when, config, machine, summary, ``extra``),
+    print the summary, return what was written.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     out = write_result("x", argparse.Namespace(out_dir=Path(d)), {"p50": 1.0})
+        ...     sorted(json.loads((Path(d) / "bench_x.json").read_text()))
+        {
+         "p50": 1.0
+        }
+        ['benchmark', 'config', 'machine', 'summary', 'when']
+    """
+    result = {
+        "benchmark": name,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine_info(),
+        "summary": summary,
+        **extra,
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"bench_{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    return result

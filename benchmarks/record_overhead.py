@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Sampler, cpu_seconds, machine_info
+from common import REPO, Sampler, cpu_seconds, write_result
 
 RESULT_PREFIX = "RESULT "
 
@@ -137,17 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if rec:
         mb_per_min = [r["capture_bytes"] / 1e6 / ((args.seconds + args.warmup_s) / 60) for r in rec]
         summary["capture_mb_per_min"] = round(statistics.median(mb_per_min), 2)
-    result = {
-        "benchmark": "record_overhead",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": machine_info(),
-        "summary": summary,
-        "runs": rows,
-    }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "bench_record_overhead.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(summary, indent=1))
+    write_result("record_overhead", args, summary, runs=rows)
     return 0
 
 

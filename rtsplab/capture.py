@@ -5,8 +5,9 @@ RTSP message it sends or receives, each ``$``-interleaved packet, each UDP datag
 :class:`SessionCapture` is such a tap: it frames every item in synthetic IPv4/IPv6 headers
 with the transport it travelled on (TCP with consistent sequence numbers, opened by a
 handshake; UDP on the real client and server ports), stamps it with its arrival time
-(``time.time_ns()``, microsecond resolution in the file) and writes it with dpkt's pcapng
-writer, in the reader's own thread.
+(the kernel's receive timestamp where the client has one, see :mod:`rtsplab.backends.rxtime`,
+else ``time.time_ns()``; microsecond resolution in the file) and writes it with dpkt's
+pcapng writer, in the reader's own thread.
 
 What is written is redacted: the value of every ``Authorization`` header (the scheme word is
 kept) and any ``user:password@`` in a URL become ``[redacted]``; the section header's comment
@@ -140,7 +141,8 @@ class SessionTap(Protocol):
     Hook points (each one line in the client): :meth:`on_connect` once the TCP connection is
     up; :meth:`on_rtsp` for each RTSP message sent (as written) or received (once parsed
     whole); :meth:`on_interleaved` for each ``$`` packet either way; :meth:`on_udp` for each
-    RTP/RTCP datagram received from the server or sent to it.
+    RTP/RTCP datagram received from the server or sent to it. ``t_ns`` is the arrival time
+    (wall clock, ns; the kernel's receive timestamp) of what came in, None for "now".
 
     Example:
         >>> isinstance(SessionCapture.__init__, object)  # SessionCapture implements it
@@ -150,13 +152,22 @@ class SessionTap(Protocol):
     def on_connect(self, local: Address, remote: Address) -> None:
         """The RTSP TCP connection is established (local and server address)."""
 
-    def on_rtsp(self, direction: str, message: bytes) -> None:
+    def on_rtsp(self, direction: str, message: bytes, t_ns: int | None = None) -> None:
         """One whole RTSP message, ``IN`` (from the server) or ``OUT``."""
 
-    def on_interleaved(self, direction: str, channel: int, payload: bytes) -> None:
+    def on_interleaved(
+        self, direction: str, channel: int, payload: bytes, t_ns: int | None = None
+    ) -> None:
         """One ``$``-framed packet on the RTSP connection."""
 
-    def on_udp(self, direction: str, local: Address, remote: Address, payload: bytes) -> None:
+    def on_udp(
+        self,
+        direction: str,
+        local: Address,
+        remote: Address,
+        payload: bytes,
+        t_ns: int | None = None,
+    ) -> None:
         """One datagram on the client's UDP ports (``remote`` is the server's address)."""
 
 
@@ -260,8 +271,9 @@ class SessionCapture:
             self._queue(t_ns, (conn, IN, b"", TH_SYN | TH_ACK, 1))
             self._queue(t_ns, (conn, OUT, b"", TH_ACK, 0))
 
-    def on_rtsp(self, direction: str, message: bytes) -> None:
-        """One RTSP message, redacted and written as TCP segment(s).
+    def on_rtsp(self, direction: str, message: bytes, t_ns: int | None = None) -> None:
+        """One RTSP message, redacted and written as TCP segment(s), stamped ``t_ns``
+        (None: now).
 
         Example:
             >>> import io; c = SessionCapture(io.BytesIO())
@@ -269,10 +281,12 @@ class SessionCapture:
             1
         """
         self.rtsp_messages += 1
-        self._stream(direction, redact_rtsp(message))
+        self._stream(direction, redact_rtsp(message), t_ns)
 
-    def on_interleaved(self, direction: str, channel: int, payload: bytes) -> None:
-        """One ``$`` packet, written with its 4-byte frame header.
+    def on_interleaved(
+        self, direction: str, channel: int, payload: bytes, t_ns: int | None = None
+    ) -> None:
+        """One ``$`` packet, written with its 4-byte frame header, stamped ``t_ns`` (None: now).
 
         Example:
             >>> import io; c = SessionCapture(io.BytesIO())
@@ -280,10 +294,18 @@ class SessionCapture:
             1
         """
         self._count(direction, payload)
-        self._stream(direction, _DOLLAR.pack(0x24, channel & 0xFF, len(payload)) + payload)
+        frame = _DOLLAR.pack(0x24, channel & 0xFF, len(payload)) + payload
+        self._stream(direction, frame, t_ns)
 
-    def on_udp(self, direction: str, local: Address, remote: Address, payload: bytes) -> None:
-        """One datagram, written as UDP between the real ports.
+    def on_udp(
+        self,
+        direction: str,
+        local: Address,
+        remote: Address,
+        payload: bytes,
+        t_ns: int | None = None,
+    ) -> None:
+        """One datagram, written as UDP between the real ports, stamped ``t_ns`` (None: now).
 
         Example:
             >>> import io; c = SessionCapture(io.BytesIO())
@@ -298,7 +320,7 @@ class SessionCapture:
         src, dst = (remote, local) if direction == IN else (local, remote)
         with self._lock:
             self._start(None)
-            self._queue(time.time_ns(), (src, dst, payload))
+            self._queue(time.time_ns() if t_ns is None else t_ns, (src, dst, payload))
 
     # ---- writing -------------------------------------------------------------------------
     def _count(self, direction: str, payload: bytes) -> None:
@@ -326,13 +348,14 @@ class SessionCapture:
         idb = dpkt.pcapng.InterfaceDescriptionBlockLE(snaplen=SNAPLEN, linktype=LINKTYPE_RAW)
         self._writer = dpkt.pcapng.Writer(self._file, snaplen=SNAPLEN, shb=shb, idb=idb)
 
-    def _stream(self, direction: str, data: bytes) -> None:
+    def _stream(self, direction: str, data: bytes, t_ns: int | None) -> None:
         with self._lock:
             conn = self._conn
             if conn is None:  # no connection reported: invent one so the bytes still land
                 conn = self._conn = _Connection(("127.0.0.1", 1), ("127.0.0.1", RTSP_PORT))
                 self._start(None)
-            self._queue(time.time_ns(), (conn, direction, data, TH_ACK | TH_PUSH, 0))
+            t = time.time_ns() if t_ns is None else t_ns
+            self._queue(t, (conn, direction, data, TH_ACK | TH_PUSH, 0))
 
     def _queue(self, t_ns: int, event: _Event) -> None:
         """Keep one event (its arrival time taken); build and write a batch when due."""

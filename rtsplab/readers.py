@@ -346,8 +346,8 @@ class Reader:
                 )
             if self.url.scheme.lower() == "rtsps":
                 raise UnsupportedStream(
-                    f"{self.url.redacted}: RTSPS sessions are not recorded (the native client "
-                    "has no TLS, and the encrypted bytes could not be replayed)"
+                    f"{self.url.redacted}: RTSPS sessions are not recorded (a capture would "
+                    "hold in clear what the camera encrypted)"
                 )
             backend = "native"
             self.capture = (

@@ -335,8 +335,9 @@ class NativeBackend(Backend):
 
         A server may not deliver the video's RTCP sender reports while the media's other
         tracks are not set up (gst-rtsp-server mostly does not), leaving no wall clock. Their
-        RTP is dropped unread (TCP: channels after the video's; UDP: a port pair each); their
-        RTCP is answered with receiver reports. A refused SETUP is ignored: the video plays.
+        RTP is read and dropped (TCP: channels after the video's; UDP: a port pair each; a
+        session capture records it); their RTCP is answered with receiver reports. A refused
+        SETUP is ignored: the video plays.
         """
         channel = max(self._rtp_channel, self._rtcp_channel) + 1
         channel += channel % 2
@@ -347,7 +348,7 @@ class NativeBackend(Backend):
             host = self._udp.server if self._udp is not None else None
             if host is not None:
                 try:
-                    pair = UdpPortPair(host)
+                    pair = UdpPortPair(host, tap=self.options.tap)  # a capture sees them too
                 except OSError:
                     return
                 rtp_port, rtcp_port = pair.ports

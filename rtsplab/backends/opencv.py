@@ -103,12 +103,18 @@ _GATE = _EnvGate()
 def capture_options(options: OpenOptions) -> str:
     """The ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` string for ``options``.
 
+    OpenCV decodes video only, so only the video tracks are set up
+    (``allowed_media_types;video``): an audio track's packets, often the first to arrive,
+    would otherwise use up the low-latency profile's 32-byte probe before the video's size
+    is known, and the open would fail (``extra`` may say otherwise).
+
     Example:
         >>> from rtsplab.entities import Transport
         >>> capture_options(OpenOptions(transport=Transport.TCP, profile="default"))
-        'rtsp_transport;tcp'
+        'allowed_media_types;video|rtsp_transport;tcp'
     """
-    return "|".join(f"{k};{v}" for k, v in options.ffmpeg_options().items())
+    opts = {"allowed_media_types": "video", **options.ffmpeg_options()}
+    return "|".join(f"{k};{v}" for k, v in opts.items())
 
 
 class OpenCVBackend(Backend):

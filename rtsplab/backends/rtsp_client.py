@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rtsplab.backends import rxtime
 from rtsplab.errors import ConnectError, OpenTimeout, StreamClosed, TlsError
 from rtsplab.rtsp.messages import InterleavedFrame
 from rtsplab.rtsp.session import (
@@ -209,6 +210,9 @@ class RtspClient:
         )
         self._frames: deque[InterleavedFrame] = deque(maxlen=MAX_HELD_FRAMES)
         self._sock: socket.socket | None = connect(url, timeout_s, tls)
+        # a tap gets each item with the kernel's arrival time of the read that completed it
+        self._stamped = tap is not None and rxtime.enable(self._sock)
+        self._rx_ns: int | None = None
         if tap is not None:  # tap: connected
             tap.on_connect(self._sock.getsockname()[:2], self._sock.getpeername()[:2])
         # One OpenSSL connection must not be read and written by two threads at once (a
@@ -219,10 +223,13 @@ class RtspClient:
         tap = self.tap
         if tap is None:
             return
+        # what arrives was completed by the last read: the session parses everything whole
+        # before it asks for more (see available()); what is sent is stamped as it goes
+        t_ns = self._rx_ns if direction == "in" else None
         if isinstance(item, InterleavedFrame):  # tap: an interleaved packet, either way
-            tap.on_interleaved(direction, item.channel, item.payload)
+            tap.on_interleaved(direction, item.channel, item.payload, t_ns)
         else:  # tap: a whole RTSP message, either way
-            tap.on_rtsp(direction, item)
+            tap.on_rtsp(direction, item, t_ns)
 
     def _locked(self) -> contextlib.AbstractContextManager[object]:
         return self._tls_lock if self._tls_lock is not None else contextlib.nullcontext()
@@ -283,7 +290,10 @@ class RtspClient:
         try:
             with self._locked():
                 sock.settimeout(timeout_s)
-                data = sock.recv(RECV_BYTES)
+                if self.tap is None:
+                    data = sock.recv(RECV_BYTES)
+                else:
+                    data, _, self._rx_ns = rxtime.recv(sock, RECV_BYTES, self._stamped)
         except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
             return False
         except OSError as exc:
@@ -326,6 +336,9 @@ class RtspClient:
         """
         out: list[Event] = [*self._frames]
         self._frames.clear()
+        if self.tap is not None:  # whole items already read first, with their read's time
+            while (event := self.session.next_event()) is not None:
+                out.append(event)
         self._recv(0)
         while (event := self.session.next_event()) is not None:
             out.append(event)

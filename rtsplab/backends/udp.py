@@ -20,6 +20,8 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
+from rtsplab.backends import rxtime
+
 if TYPE_CHECKING:
     from rtsplab.capture import SessionTap
 
@@ -49,6 +51,7 @@ class UdpPortPair:
 
     Args:
         server_host: the RTSP server's host (picks the bind address and the address family).
+        tap: sees every datagram received (with the kernel's arrival time) and report sent.
 
     Attributes:
         server: the server's address; datagrams from another host are dropped.
@@ -72,6 +75,7 @@ class UdpPortPair:
             s.setblocking(False)
         with contextlib.suppress(OSError):
             self.rtp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER_BYTES)
+        self._stamped = tap is not None and all([rxtime.enable(s) for s in (self.rtp, self.rtcp)])
         self.ports: tuple[int, int] = (self.rtp.getsockname()[1], self.rtcp.getsockname()[1])
         self.server: str | None = None
         self.server_ports: tuple[int, int] | None = None
@@ -120,7 +124,10 @@ class UdpPortPair:
         out: list[bytes] = []
         for _ in range(limit):
             try:
-                data, addr = sock.recvfrom(MAX_DATAGRAM)
+                if self.tap is None:
+                    data, addr = sock.recvfrom(MAX_DATAGRAM)
+                else:
+                    data, addr, t_ns = rxtime.recv(sock, MAX_DATAGRAM, self._stamped)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:  # e.g. an ICMP port-unreachable reported on this socket
@@ -129,7 +136,7 @@ class UdpPortPair:
                 self.foreign_datagrams += 1
                 continue
             if self.tap is not None:  # tap: a datagram received
-                self.tap.on_udp("in", sock.getsockname()[:2], addr[:2], data)
+                self.tap.on_udp("in", sock.getsockname()[:2], addr[:2], data, t_ns)
             out.append(data)
         return out
 

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"error: cannot start the simulator: {e}", file=sys.stderr)
         return 1
+    if args.replay:  # the loaded captures stay: a full garbage collection, which walks every
+        gc.freeze()  # object there is, would hold up a sender for milliseconds
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         names = [c.name for c in srv.cameras] or list(getattr(srv, "replays", {}))

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from rtsplab.errors import ProtocolError
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from rtsplab.rtsp.auth import Authenticator
     from rtsplab.sim.camera import SimCamera
 
-__all__ = ["ALLOWED", "RtspConnection", "ServerLimits", "camera_path"]
+__all__ = ["ALLOWED", "RtspConnection", "ServerLimits", "accept_loop", "camera_path"]
 
 ALLOWED = (
     "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "GET_PARAMETER", "SET_PARAMETER",
@@ -85,6 +85,59 @@ class ServerLimits:
     max_sessions: int = 256
     request_timeout_s: float = 10.0
     max_request_bytes: int = 16 * 1024
+
+
+class _Served(Protocol):
+    thread: threading.Thread
+
+
+def accept_loop(
+    listener: socket.socket,
+    stop: threading.Event,
+    lock: threading.Lock,
+    conns: set[Any],
+    limits: ServerLimits,
+    connection: Callable[[socket.socket], _Served],
+    refuse: Callable[[socket.socket], None],
+) -> None:
+    """Accept clients until ``stop``: each becomes ``connection(sock)``, kept in ``conns``
+    (under ``lock``) and started; past ``limits.max_connections`` one is ``refuse``d.
+
+    The listener has a timeout (so that ``stop`` is seen); a socket that fails while the
+    connection is made is closed. Shared by the simulator and the replay server.
+
+    Example:
+        >>> lsn = socket.create_server(("127.0.0.1", 0)); lsn.settimeout(0.05)
+        >>> stop = threading.Event(); stop.set()
+        >>> accept_loop(lsn, stop, threading.Lock(), set(), ServerLimits(), None, None)
+        >>> lsn.close()
+    """
+    while not stop.is_set():
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            if stop.is_set():
+                break
+            time.sleep(0.05)
+            continue
+        with lock:
+            full = len(conns) >= limits.max_connections
+        if full:
+            refuse(sock)
+            continue
+        try:
+            conn = connection(sock)
+        except OSError:
+            sock.close()
+            continue
+        with lock:
+            if stop.is_set():
+                sock.close()
+                break
+            conns.add(conn)
+        conn.thread.start()
 
 
 def camera_path(uri: str) -> str:

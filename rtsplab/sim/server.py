@@ -28,7 +28,7 @@ from rtsplab.rtsp.auth import Authenticator
 from rtsplab.rtsp.messages import format_response
 from rtsplab.sim.base import Server, cameras_of
 from rtsplab.sim.camera import SimCamera
-from rtsplab.sim.connection import SERVER, RtspConnection, ServerLimits
+from rtsplab.sim.connection import SERVER, RtspConnection, ServerLimits, accept_loop
 from rtsplab.sim.process import ChildProcessServer
 
 __all__ = ["InProcessServer", "SimServer"]
@@ -281,31 +281,10 @@ class InProcessServer(Server):
             sock.close()
 
     def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    break
-                time.sleep(0.05)
-                continue
-            with self._lock:
-                full = len(self._conns) >= self.limits.max_connections
-            if full:
-                self._refuse(sock)
-                continue
-            try:
-                conn = RtspConnection(
-                    sock, self._by_name, self._auth, on_close=self._forget, **self._options
-                )
-            except OSError:
-                sock.close()
-                continue
-            with self._lock:
-                if self._stop.is_set():
-                    sock.close()
-                    break
-                self._conns.add(conn)
-            conn.thread.start()
+        accept_loop(
+            self._listener, self._stop, self._lock, self._conns, self.limits,
+            lambda sock: RtspConnection(
+                sock, self._by_name, self._auth, on_close=self._forget, **self._options
+            ),
+            self._refuse,
+        )  # fmt: skip

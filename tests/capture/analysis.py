@@ -73,3 +73,18 @@ def arrival_gaps_ms(session: CapturedSession, track: int = 0) -> dict[int, float
             out[seq] = (p.t_ns - last) / 1e6
         last = p.t_ns
     return out
+
+
+def arrival_times_ns(session: CapturedSession, track: int = 0) -> dict[int, int]:
+    """Arrival time of each RTP packet, by its sequence number."""
+    out: dict[int, int] = {}
+    for p in session.packets:
+        if p.track == track and not p.rtcp and len(p.payload) >= 12:
+            out[struct.unpack_from(">H", p.payload, 2)[0]] = p.t_ns
+    return out
+
+
+def wire_filter(rtsp_port: int, transport: str) -> str:
+    """The ``dumpcap`` filter for one server's sessions: its RTSP connections, and UDP (the
+    media's ports are known only once SETUP answers; the session's are picked by its SETUP)."""
+    return f"tcp port {rtsp_port}" + (" or udp" if transport == "udp" else "")
