@@ -227,3 +227,24 @@ def test_a_camera_clock_ahead_or_right_costs_nothing() -> None:
     for offset_s in (-3.0, 0.0, 0.5):
         run = drain_backlog(start_s=0.0, cost_ms=10, seconds=5, offset_s=offset_s)
         assert run.skipped == 0 and not run.guard.wants_age
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ages_ms=st.lists(st.integers(-5000, 20000), min_size=1, max_size=300),
+    keys=st.lists(st.booleans(), min_size=1, max_size=300),
+)
+def test_any_sender_clock_keeps_keyframes_decoded_and_ends_its_say(
+    ages_ms: list[int], keys: list[bool]
+) -> None:
+    """Whatever the sender's clock says, keyframes are decoded, the counts add up, and the
+    clock has no say once a unit was near-live by it."""
+    guard = CatchUp()
+    n = min(len(ages_ms), len(keys))
+    for i in range(n):
+        t = i * PERIOD_NS
+        admitted = guard.admit(keyframe=keys[i], media_ns=t, now_ns=t, age_ns=ages_ms[i] * MS)
+        assert admitted or not keys[i]
+    assert guard.skipped + guard.admitted == n
+    if min(ages_ms[:n]) <= WALL_BEHIND_MS:
+        assert not guard.wants_age
