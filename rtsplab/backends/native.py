@@ -118,13 +118,14 @@ DRAIN_BYTES = 1 << 20
 # back the interpreter lock, which past the knee costs more than the packets themselves.
 DRAIN_INTERVAL_S = 0.1
 # Overloaded (rtsplab.rtsp.overload), over TCP: read the socket in batches, every
-# DRAIN_INTERVAL_S, instead of waking for each packet. Past the knee the interpreter lock is
-# the bottleneck and each wake-up takes it: a hand-off between 128 threads costs more than the
-# packet's work, and the application's thread, which takes the frames, waits its turn behind
-# them all (one group read_set of 128 frames took 10-11 s, so a 5 s window saw one set).
-# Measured, 128 x 640x360 readers of one simulated camera, batching off and on in alternate
-# 3 s periods of one run on a busy 2-core machine (load average 8-32): read_set 7.7 -> 29.6
-# sets/s back to back (0.67 -> 2.33 with 100 ms between sets), the same ages.
+# DRAIN_INTERVAL_S, instead of waking whenever data comes (about once a frame). Past the knee
+# the interpreter lock is the bottleneck and each wake-up takes it: a hand-off between 128
+# threads costs more than the work the data brings, and the application's thread, which takes
+# the frames, waits its turn behind them all (one group read_set of 128 frames took 10-11 s,
+# so a 5 s window saw one set). Measured, 128 x 640x360 readers of one simulated camera,
+# batching off and on in alternate 3 s periods of one run on a busy 2-core machine (load
+# average 8-32): read_set 7.7 -> 29.6 sets/s back to back (0.67 -> 2.33 with 100 ms between
+# sets), the same ages.
 BATCH_WHEN_OVERLOADED = True
 # SDP encoding name -> (depacketizer, PyAV decoder)
 CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
@@ -577,7 +578,7 @@ class NativeBackend(Backend):
 
     def _batch_wait(self, deadline: float) -> bool:
         """Overloaded, over TCP: wait (without the interpreter lock) until the next drain,
-        instead of waking for every packet; True if it waited. See
+        instead of waking whenever data comes; True if it waited. See
         :data:`BATCH_WHEN_OVERLOADED`. (Over UDP the wait also runs the reorder deadlines and
         reads the RTCP sockets, so it stays as it is.)"""
         guard = self.catchup

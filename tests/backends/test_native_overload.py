@@ -1,6 +1,6 @@
 """The native client once overloaded reads its socket in batches, against the simulator.
 
-Past the knee each wake-up for a packet takes the interpreter lock from the thread that hands
+Past the knee each wake-up for new data takes the interpreter lock from the thread that hands
 frames out (see ``BATCH_WHEN_OVERLOADED``): an overloaded reader waits for its next drain
 instead. It must still hand out whole, fresh frames, and ``interrupt()`` must end that wait
 at once (``close()`` returns within its bound in every state).
@@ -54,7 +54,7 @@ def test_an_overloaded_native_reader_waits_for_its_drains_and_hands_out_whole_fr
             frames = [b.read() for _ in range(15)]  # 0.5 s at 30 fps
             took = time.monotonic() - t0
             assert b.overloaded  # still within the 2 s hold: the whole read was batched
-            # about one wait per drain, not one per packet
+            # about one wait per drain, not one per frame
             assert 0.5 * took / DRAIN_INTERVAL_S <= len(waits) <= took / DRAIN_INTERVAL_S + 2
             for f in frames:
                 tc = read_timecode(f.image)
