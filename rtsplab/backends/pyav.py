@@ -141,7 +141,7 @@ class PyAVBackend(Backend):
             height=int(cc.height or 0),
             fps=float(rate) if rate else 0.0,
         )
-        self.catchup = CatchUp()
+        self.catchup = CatchUp(opened_ns=t0)  # a late first packet may sit behind a backlog
         self._frames: Iterator[Any] = self._decode()
 
     def _decode(self) -> Iterator[Any]:

@@ -31,7 +31,9 @@ hands out one packet at a time) may give each unit's *age by the sender's clock*
 once been near-live, a unit more than :data:`WALL_BEHIND_MS` old by that clock is behind:
 the backlog is drained, undecoded, keyframe to keyframe, for as long as each keyframe is
 nearer by more than the bound than the one before; then the age is left alone. A camera
-whose clock is wrong (its age is off by a constant) so costs at most one GOP at the start.
+whose clock is wrong (its age is off by a constant) so costs at most one GOP at the start,
+and nothing when the backend says when it asked for the stream (``opened_ns``) and the first
+unit came within :data:`WALL_BEHIND_MS` of that: no older backlog can have waited then.
 
 Example:
     >>> g = CatchUp(bound_ns=100_000_000)
@@ -92,6 +94,8 @@ class CatchUp:
         rebase_ns: how long behind before a lagging keyframe re-anchors the baseline.
         hold_ns: the window of :attr:`skip_fraction`, and how long after the last skip
             :meth:`overloaded` may stay true.
+        opened_ns: when the stream was asked for (monotonic ns), if known: a first unit
+            looked at within :data:`WALL_BEHIND_MS` of it makes ``age_ns`` unneeded.
 
     Attributes:
         skipped: units skipped undecoded since the start.
@@ -110,6 +114,7 @@ class CatchUp:
         bound_ns: int = int(BEHIND_MS * 1e6),
         rebase_ns: int = int(REBASE_S * 1e9),
         hold_ns: int = int(HOLD_S * 1e9),
+        opened_ns: int | None = None,
     ) -> None:
         if bound_ns <= 0:
             raise ValueError(f"bound_ns must be positive, got {bound_ns}")
@@ -123,6 +128,7 @@ class CatchUp:
         self._episode_starts: list[int] = []  # the last two
         self._window = [0, 0, 0, 0]  # admitted, skipped (current); admitted, skipped (previous)
         self._window_start_ns: int | None = None
+        self._opened_ns = opened_ns
         self._wall_done = False  # the sender's clock was used (or is not needed) any more
         self._wall_mark: int | None = None  # age of the last keyframe while draining by it
         self.skipped = 0
@@ -226,6 +232,10 @@ class CatchUp:
             >>> g.admit(keyframe=True, media_ns=60, now_ns=61), g.behind  # back in time
             (True, False)
         """
+        if self._opened_ns is not None:  # the first unit: looked at soon after the open?
+            if now_ns - self._opened_ns <= WALL_BEHIND_MS * 1e6:
+                self._wall_done = True  # no older backlog can have waited: the baseline holds
+            self._opened_ns = None
         lag = self.lag(media_ns, now_ns)
         if newest_ns is not None and newest_ns - media_ns > lag:
             lag = self.lag_ns = newest_ns - media_ns
@@ -282,7 +292,6 @@ class CatchUp:
         """
         self._base_ns = None
         self._behind_since_ns = None
-        self._wall_done, self._wall_mark = False, None
         self.lag_ns = 0
 
     def _new_episode(self, now_ns: int) -> None:

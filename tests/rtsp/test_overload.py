@@ -248,3 +248,27 @@ def test_any_sender_clock_keeps_keyframes_decoded_and_ends_its_say(
     assert guard.skipped + guard.admitted == n
     if min(ages_ms[:n]) <= WALL_BEHIND_MS:
         assert not guard.wants_age
+
+
+def test_a_first_unit_looked_at_soon_after_the_open_makes_the_senders_clock_unneeded() -> None:
+    """No backlog older than the wait since the open can be there: a camera clock 3 s behind
+    then costs nothing at all."""
+    guard = CatchUp(opened_ns=0)
+    for i in range(300):
+        media = i * PERIOD_NS
+        now = 100 * MS + media
+        age = now - media + 3 * 10**9
+        assert guard.admit(keyframe=i % GOP == 0, media_ns=media, now_ns=now, age_ns=age)
+    assert guard.skipped == 0 and not guard.wants_age
+
+
+def test_a_first_unit_looked_at_late_after_the_open_still_drains_by_the_senders_clock() -> None:
+    guard = CatchUp(opened_ns=0)
+    late = 7 * 10**9  # the reader came to its first unit 7 s after asking for the stream
+    admitted = [  # the backlog, all there at once: each unit a frame younger
+        guard.admit(
+            keyframe=i % GOP == 0, media_ns=i * PERIOD_NS, now_ns=late, age_ns=late - i * PERIOD_NS
+        )
+        for i in range(31)
+    ]
+    assert admitted[0] and not any(admitted[1:30]) and admitted[30] and guard.behind
