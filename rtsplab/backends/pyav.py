@@ -141,7 +141,7 @@ class PyAVBackend(Backend):
             height=int(cc.height or 0),
             fps=float(rate) if rate else 0.0,
         )
-        self.catchup = CatchUp()
+        self.catchup = CatchUp(opened_ns=t0)  # a late first packet may sit behind a backlog
         self._frames: Iterator[Any] = self._decode()
 
     def _decode(self) -> Iterator[Any]:
@@ -150,22 +150,33 @@ class PyAVBackend(Backend):
 
     def _admitted(self, packets: Iterator[Any]) -> Iterator[Any]:
         """The demuxed packets worth decoding: while decoding is behind, the non-key ones are
-        drained undecoded up to the next keyframe (see :mod:`rtsplab.rtsp.overload`)."""
+        drained undecoded up to the next keyframe (see :mod:`rtsplab.rtsp.overload`).
+
+        FFmpeg hands out one packet at a time and shows nothing of what waits behind it, so
+        until the stream was once near-live the guard also gets each packet's age by the
+        camera's RTCP clock: a backlog already there when the first packets were looked at
+        (many streams opening at once) is drained instead of taken for the stream's delay.
+        The frame period the demuxer holds each frame (it ends a frame when the next one
+        begins) is not counted in that age."""
         guard = self.catchup
         time_base = self._time_base
         if guard is None:  # the reader wants every frame
             yield from packets
             return
+        hold_ns = int(1e9 / self.info.fps) if self.info.fps > 0 else 0
         for packet in packets:
             pts = packet.pts
-            if (
-                pts is None
-                or time_base is None
-                or guard.admit(
-                    keyframe=bool(packet.is_keyframe),
-                    media_ns=int(pts * time_base * 1e9),
-                    now_ns=time.monotonic_ns(),
-                )
+            if pts is None or time_base is None:
+                yield packet
+                continue
+            age_ns = None
+            if guard.wants_age and (t_rtcp_ns := self._rtcp_time_ns(pts)) is not None:
+                age_ns = now_ns() - t_rtcp_ns - hold_ns
+            if guard.admit(
+                keyframe=bool(packet.is_keyframe),
+                media_ns=int(pts * time_base * 1e9),
+                now_ns=time.monotonic_ns(),
+                age_ns=age_ns,
             ):
                 yield packet
 

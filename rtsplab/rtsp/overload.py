@@ -22,6 +22,19 @@ Clock drift and RTP timestamp jumps must not leave a stream skipping for ever: t
 creeps up by :data:`DRIFT_PPM` of elapsed time, and a keyframe still over the bound after
 :data:`REBASE_S` of being behind, with nothing else waiting, becomes the new baseline.
 
+The baseline is only as good as the first units: a backlog already waiting when they were
+looked at (many streams opening at once, the reader busy until it starts) counts as the
+stream's normal delay and is never seen as lag. A backend that can see what waits behind a
+unit says so (``newest_ns``: the newest packet received). One that cannot (FFmpeg's demuxer
+hands out one packet at a time) may give each unit's *age by the sender's clock* instead
+(``age_ns``: now minus the capture time an RTCP sender report gives). Until the stream has
+once been near-live, a unit more than :data:`WALL_BEHIND_MS` old by that clock is behind:
+the backlog is drained, undecoded, keyframe to keyframe, for as long as each keyframe is
+nearer by more than the bound than the one before; then the age is left alone. A camera
+whose clock is wrong (its age is off by a constant) so costs at most one GOP at the start,
+and nothing when the backend says when it asked for the stream (``opened_ns``) and the first
+unit came within :data:`WALL_BEHIND_MS` of that: no older backlog can have waited then.
+
 Example:
     >>> g = CatchUp(bound_ns=100_000_000)
     >>> ms = 1_000_000
@@ -45,6 +58,7 @@ __all__ = [
     "LONG_BEHIND_S",
     "OVERLOAD_WINDOW_S",
     "REBASE_S",
+    "WALL_BEHIND_MS",
     "CatchUp",
 ]
 
@@ -66,6 +80,10 @@ HOLD_S = 2.0
 # catch-up within OVERLOAD_WINDOW_S of the previous one, or one lasting LONG_BEHIND_S.
 OVERLOAD_WINDOW_S = 5.0
 LONG_BEHIND_S = 3.0
+# A stream whose first units are older than this by the sender's clock (``age_ns``) starts by
+# draining its backlog. Well over the bound, so that a held frame (FFmpeg's demuxer holds each
+# one a frame period) or a camera clock a little off costs nothing.
+WALL_BEHIND_MS = 1000.0
 
 
 class CatchUp:
@@ -76,6 +94,8 @@ class CatchUp:
         rebase_ns: how long behind before a lagging keyframe re-anchors the baseline.
         hold_ns: the window of :attr:`skip_fraction`, and how long after the last skip
             :meth:`overloaded` may stay true.
+        opened_ns: when the stream was asked for (monotonic ns), if known: a first unit
+            looked at within :data:`WALL_BEHIND_MS` of it makes ``age_ns`` unneeded.
 
     Attributes:
         skipped: units skipped undecoded since the start.
@@ -94,6 +114,7 @@ class CatchUp:
         bound_ns: int = int(BEHIND_MS * 1e6),
         rebase_ns: int = int(REBASE_S * 1e9),
         hold_ns: int = int(HOLD_S * 1e9),
+        opened_ns: int | None = None,
     ) -> None:
         if bound_ns <= 0:
             raise ValueError(f"bound_ns must be positive, got {bound_ns}")
@@ -107,6 +128,9 @@ class CatchUp:
         self._episode_starts: list[int] = []  # the last two
         self._window = [0, 0, 0, 0]  # admitted, skipped (current); admitted, skipped (previous)
         self._window_start_ns: int | None = None
+        self._opened_ns = opened_ns
+        self._wall_done = False  # the sender's clock was used (or is not needed) any more
+        self._wall_mark: int | None = None  # age of the last keyframe while draining by it
         self.skipped = 0
         self.admitted = 0
         self.episodes = 0
@@ -142,6 +166,35 @@ class CatchUp:
         self.lag_ns = transit - base
         return self.lag_ns
 
+    @property
+    def wants_age(self) -> bool:
+        """Whether :meth:`admit` still uses ``age_ns`` (until the stream was once near-live).
+
+        Example:
+            >>> g = CatchUp(); g.wants_age
+            True
+            >>> g.admit(keyframe=True, media_ns=0, now_ns=0, age_ns=30_000_000), g.wants_age
+            (True, False)
+        """
+        return not self._wall_done
+
+    def _late_by_wall(self, keyframe: bool, age_ns: int) -> bool:
+        """Whether the sender's clock says this unit waits behind a backlog the baseline
+        cannot see (only until the stream was once near-live; see the module doc)."""
+        if age_ns <= WALL_BEHIND_MS * 1e6:
+            self._wall_done = True
+            return False
+        mark = self._wall_mark
+        if mark is None:  # the first unit with an age: it is old, drain
+            self._wall_mark = age_ns
+            return True
+        if keyframe:
+            if age_ns > mark - self.bound_ns:  # a GOP drained, no nearer: the rest is the clock
+                self._wall_done = True
+                return False
+            self._wall_mark = age_ns
+        return True
+
     def admit(
         self,
         *,
@@ -150,6 +203,7 @@ class CatchUp:
         now_ns: int,
         newest_ns: int | None = None,
         pending: bool = True,
+        age_ns: int | None = None,
     ) -> bool:
         """Whether to decode this unit (True) or skip it (False, counted in :attr:`skipped`).
 
@@ -162,6 +216,10 @@ class CatchUp:
                 the whole stream has been late since the start.
             pending: more units or bytes are already waiting behind it (False lets a lagging
                 keyframe re-anchor the baseline after :attr:`rebase_ns` behind).
+            age_ns: its age by the sender's clock (now minus its RTCP capture time), for a
+                backend that cannot see ``newest_ns``: used until the stream was once
+                near-live, so that a backlog older than the baseline is drained (see the
+                module doc; a camera clock that is off costs at most a GOP).
 
         Example:
             >>> g = CatchUp(bound_ns=10)
@@ -174,10 +232,17 @@ class CatchUp:
             >>> g.admit(keyframe=True, media_ns=60, now_ns=61), g.behind  # back in time
             (True, False)
         """
+        if self._opened_ns is not None:  # the first unit: looked at soon after the open?
+            if now_ns - self._opened_ns <= WALL_BEHIND_MS * 1e6:
+                self._wall_done = True  # no older backlog can have waited: the baseline holds
+            self._opened_ns = None
         lag = self.lag(media_ns, now_ns)
         if newest_ns is not None and newest_ns - media_ns > lag:
             lag = self.lag_ns = newest_ns - media_ns
         late = lag > self.bound_ns
+        if age_ns is not None and not self._wall_done and self._late_by_wall(keyframe, age_ns):
+            late = True
+            self.lag_ns = max(lag, age_ns)
         since = self._behind_since_ns
         if since is None:
             if late:

@@ -42,20 +42,14 @@ MEASURE_S = 5.0
 SET_EVERY_S = 0.25
 
 
-# PyAV's guard sees only what FFmpeg's demuxer hands it: a backlog already in the socket when
-# the stream's least delay was first measured (128 streams opening at once) counts as that
-# stream's normal delay, so one stream in a run can stay seconds behind (seen: 7 s).
-PYAV_BASELINE = "PyAV: a backlog present when the guard's baseline was set is not seen as one"
-# Native: in one full `make test` run (not when run alone) all 128 streams handed out no new
-# frame for the 5 s measured, every set repeating the last frames; not yet explained.
-NATIVE_FROZEN = "native: once, inside the full suite, every stream froze for the 5 s measured"
-KNOWN = {"pyav": PYAV_BASELINE, "native": NATIVE_FROZEN}
 # `auto` reads these streams with `native`, which has its own row.
-BACKENDS = [
-    pytest.param(b, marks=pytest.mark.xfail(strict=False, reason=KNOWN[b])) if b in KNOWN else b
-    for b in MATRIX_BACKENDS
-    if b != "auto"
-]
+BACKENDS = [b for b in MATRIX_BACKENDS if b != "auto"]
+# A stream "hands out no new frame" only if sets came and its frame never changed: with one
+# set in the window every stream would count as silent. Past the knee the thread that takes
+# the sets competes with 128 decode threads for the interpreter lock, and one set has taken
+# over 10 s on this machine under a load average of 30, so the window lasts for at least this
+# many sets.
+MIN_SETS = 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -82,8 +76,10 @@ def test_more_streams_than_the_cpu_can_decode(backend: str) -> None:
                 codes: dict[str, set[int]] = {n: set() for n in names}
                 states: set[str] = set()
                 end = time.monotonic() + MEASURE_S
-                while time.monotonic() < end:
+                sets = 0
+                while time.monotonic() < end or sets < MIN_SETS:
                     fs = g.read_set(timeout_s=5.0)
+                    sets += 1
                     states |= {s.value for s in g.states.values()}
                     for name, frame in fs.frames.items():
                         tc = read_timecode(frame.image)

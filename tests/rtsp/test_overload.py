@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtsplab.rtsp.overload import BEHIND_MS, CatchUp
+from rtsplab.rtsp.overload import BEHIND_MS, WALL_BEHIND_MS, CatchUp
 
 MS = 1_000_000
 PERIOD_NS = 33_333_333  # 30 fps
@@ -177,3 +177,98 @@ def test_any_schedule_keeps_counts_consistent_and_keyframes_decoded(
         assert guard.lag_ns >= 0
     assert guard.skipped + guard.admitted == n
     assert 0.0 <= guard.skip_fraction <= 1.0
+
+
+def drain_backlog(start_s: float, cost_ms: float, seconds: float, offset_s: float | None) -> Run:
+    """A reader that starts ``start_s`` late (the stream's units waited since), decodes at
+    ``cost_ms`` per unit (looking at a unit costs 1 ms) and, unless ``offset_s`` is None, gives
+    the guard each unit's age by the sender's clock, ``offset_s`` off."""
+    guard = CatchUp()
+    now = int(start_s * 1e9)
+    ages: list[float] = []
+    decoded = 0
+    for i in range(int(seconds * 30)):
+        media = i * PERIOD_NS
+        now = max(now, media + 5 * MS) + MS  # arrives 5 ms after capture; a look costs 1 ms
+        age = None if offset_s is None else now - media + int(offset_s * 1e9)
+        if guard.admit(keyframe=i % GOP == 0, media_ns=media, now_ns=now, age_ns=age):
+            now += int(cost_ms * MS)
+            ages.append((now - media) / MS)
+            decoded += 1
+    return Run(ages, decoded, guard.skipped, guard)
+
+
+def test_a_backlog_older_than_the_baseline_stays_unseen_without_the_senders_clock() -> None:
+    """What ``age_ns`` is for: 7 s of backlog before the first look, a decoder a little faster
+    than the stream (30 ms per 33 ms unit): the baseline takes the backlog for the delay."""
+    run = drain_backlog(start_s=7.0, cost_ms=30, seconds=20, offset_s=None)
+    assert run.skipped == 0
+    assert min(run.ages_ms[-30:]) > 4000  # still seconds behind after 20 s
+
+
+def test_a_backlog_older_than_the_baseline_is_drained_by_the_senders_clock() -> None:
+    run = drain_backlog(start_s=7.0, cost_ms=30, seconds=20, offset_s=0.0)
+    assert run.guard.episodes == 1 and not run.guard.behind and not run.guard.wants_age
+    # drained to under WALL_BEHIND_MS at once; the decoder's own spare time does the rest
+    assert max(run.ages_ms[-300:]) < WALL_BEHIND_MS
+    assert max(run.ages_ms[-30:]) < 50
+    assert 6 * 30 <= run.skipped <= 7 * 30  # the backlog, to a keyframe under WALL_BEHIND_MS
+
+
+def test_a_camera_clock_behind_costs_at_most_a_gop_at_the_start() -> None:
+    """Live from the start, but the camera's clock is 3 s behind: every age reads 3 s old."""
+    run = drain_backlog(start_s=0.0, cost_ms=10, seconds=10, offset_s=3.0)
+    assert not run.guard.wants_age and not run.guard.behind
+    assert run.skipped <= GOP  # the first GOP drained, no nearer: the rest is the clock
+    assert run.decoded >= 300 - GOP
+
+
+def test_a_camera_clock_ahead_or_right_costs_nothing() -> None:
+    for offset_s in (-3.0, 0.0, 0.5):
+        run = drain_backlog(start_s=0.0, cost_ms=10, seconds=5, offset_s=offset_s)
+        assert run.skipped == 0 and not run.guard.wants_age
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ages_ms=st.lists(st.integers(-5000, 20000), min_size=1, max_size=300),
+    keys=st.lists(st.booleans(), min_size=1, max_size=300),
+)
+def test_any_sender_clock_keeps_keyframes_decoded_and_ends_its_say(
+    ages_ms: list[int], keys: list[bool]
+) -> None:
+    """Whatever the sender's clock says, keyframes are decoded, the counts add up, and the
+    clock has no say once a unit was near-live by it."""
+    guard = CatchUp()
+    n = min(len(ages_ms), len(keys))
+    for i in range(n):
+        t = i * PERIOD_NS
+        admitted = guard.admit(keyframe=keys[i], media_ns=t, now_ns=t, age_ns=ages_ms[i] * MS)
+        assert admitted or not keys[i]
+    assert guard.skipped + guard.admitted == n
+    if min(ages_ms[:n]) <= WALL_BEHIND_MS:
+        assert not guard.wants_age
+
+
+def test_a_first_unit_looked_at_soon_after_the_open_makes_the_senders_clock_unneeded() -> None:
+    """No backlog older than the wait since the open can be there: a camera clock 3 s behind
+    then costs nothing at all."""
+    guard = CatchUp(opened_ns=0)
+    for i in range(300):
+        media = i * PERIOD_NS
+        now = 100 * MS + media
+        age = now - media + 3 * 10**9
+        assert guard.admit(keyframe=i % GOP == 0, media_ns=media, now_ns=now, age_ns=age)
+    assert guard.skipped == 0 and not guard.wants_age
+
+
+def test_a_first_unit_looked_at_late_after_the_open_still_drains_by_the_senders_clock() -> None:
+    guard = CatchUp(opened_ns=0)
+    late = 7 * 10**9  # the reader came to its first unit 7 s after asking for the stream
+    admitted = [  # the backlog, all there at once: each unit a frame younger
+        guard.admit(
+            keyframe=i % GOP == 0, media_ns=i * PERIOD_NS, now_ns=late, age_ns=late - i * PERIOD_NS
+        )
+        for i in range(31)
+    ]
+    assert admitted[0] and not any(admitted[1:30]) and admitted[30] and guard.behind
