@@ -214,6 +214,7 @@ class RtspClient:
         # One OpenSSL connection must not be read and written by two threads at once (a
         # close() from another thread while the reader waits); plain sockets need no lock.
         self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
+        self._drained = True
 
     def _observe(self, direction: str, item: bytes | InterleavedFrame) -> None:
         tap = self.tap
@@ -236,6 +237,18 @@ class RtspClient:
             ('127.0.0.1', 8554)
         """
         return self._sock
+
+    @property
+    def drained(self) -> bool:
+        """True when the last read found the socket empty, or emptied it (a plain socket's
+        read returned less than asked for): reading again now would find nothing.
+
+        Example:
+            >>> c.available(); c.drained  # doctest: +SKIP
+            []
+            True
+        """
+        return self._drained
 
     @property
     def buffered(self) -> bool:
@@ -280,16 +293,24 @@ class RtspClient:
         sock = self._sock
         if sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        lock = self._tls_lock
         try:
-            with self._locked():
+            if lock is None:  # (a plain socket: no lock to take, per read)
                 sock.settimeout(timeout_s)
                 data = sock.recv(RECV_BYTES)
+            else:
+                with lock:
+                    sock.settimeout(timeout_s)
+                    data = sock.recv(RECV_BYTES)
         except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
+            self._drained = True
             return False
         except OSError as exc:
             raise self._lost(exc) from None
         if not data:
             raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
+        # a plain socket that returned less than asked for had no more (TLS: one record)
+        self._drained = lock is None and len(data) < RECV_BYTES
         self.session.receive_data(data)
         return True
 
@@ -317,6 +338,29 @@ class RtspClient:
                 raise TimeoutError
             self._recv(remaining)
 
+    def next_events(self, deadline: float) -> list[Event]:
+        """The next events, reading until ``deadline`` for the first: at least one, and with it
+        every other one the bytes already received make (no further read). One call per
+        ``recv`` rather than per packet.
+
+        Raises:
+            TimeoutError, StreamClosed, ProtocolError: as :meth:`next_event` (an error met
+                after some events comes with the next call, those events first).
+
+        Example:
+            >>> c.next_events(time.monotonic() + 1)  # doctest: +SKIP
+            [InterleavedFrame(channel=0), InterleavedFrame(channel=0)]
+        """
+        while True:
+            out = self._parsed()
+            self.flush()  # answers to the server's requests, keep-alives
+            if out:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self._recv(remaining)
+
     def available(self) -> list[Event]:
         """The events that what the socket holds now makes, without waiting.
 
@@ -324,13 +368,18 @@ class RtspClient:
             >>> c.available()  # doctest: +SKIP
             []
         """
-        out: list[Event] = [*self._frames]
-        self._frames.clear()
         self._recv(0)
-        while (event := self.session.next_event()) is not None:
-            out.append(event)
+        out = self._parsed()
         self.flush()
         return out
+
+    def _parsed(self) -> list[Event]:
+        """The frames held back, or else the events the bytes already received make."""
+        if self._frames:
+            out: list[Event] = [*self._frames]
+            self._frames.clear()
+            return out
+        return self.session.next_events()
 
     def answer(self, deadline: float) -> Reply | SetUp | Redirect:
         """Send what is queued and wait for the final answer to the caller's request;
