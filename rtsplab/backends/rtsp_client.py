@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import math
 import re
+import select
 import socket
 import ssl
 import threading
@@ -215,6 +217,14 @@ class RtspClient:
         # close() from another thread while the reader waits); plain sockets need no lock.
         self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
         self._drained = True
+        # A plain socket waits in poll() and reads with no timeout set: a socket timeout is a
+        # system call per change (and one more per read), which releases the interpreter
+        # lock: under many readers each one costs a thread switch. TLS keeps the timeouts.
+        self._poll: select.poll | None = None
+        self._timeout_s: float | None = None  # as last set on the socket
+        if self._tls_lock is None and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(self._sock, select.POLLIN)
 
     def _observe(self, direction: str, item: bytes | InterleavedFrame) -> None:
         tap = self.tap
@@ -283,19 +293,29 @@ class RtspClient:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         try:
             with self._locked():
-                sock.settimeout(1.0)  # a full send buffer must not block for ever
+                self._set_timeout(sock, 1.0)  # a full send buffer must not block for ever
                 sock.sendall(data)
         except OSError as exc:
             raise self._lost(exc) from None
+
+    def _set_timeout(self, sock: socket.socket, timeout_s: float) -> None:
+        if self._timeout_s != timeout_s:
+            sock.settimeout(timeout_s)
+            self._timeout_s = timeout_s
 
     def _recv(self, timeout_s: float) -> bool:
         """Read once (waiting up to ``timeout_s``, 0: not at all); False when nothing came."""
         sock = self._sock
         if sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
-        lock = self._tls_lock
+        lock, poll = self._tls_lock, self._poll
         try:
-            if lock is None:  # (a plain socket: no lock to take, per read)
+            if poll is not None:  # a plain socket: wait in poll, then read without waiting
+                if timeout_s > 0 and not poll.poll(math.ceil(timeout_s * 1000)):
+                    raise TimeoutError
+                self._set_timeout(sock, 0.0)
+                data = sock.recv(RECV_BYTES)
+            elif lock is None:
                 sock.settimeout(timeout_s)
                 data = sock.recv(RECV_BYTES)
             else:
