@@ -69,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=8.0, help="measured seconds per run")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--shapes", default="backend,reader")
+    p.add_argument(
+        "--no-catch-up",
+        action="store_true",
+        help="backend shape without the overload guard (rtsplab.rtsp.overload), to see its cost",
+    )
     p.add_argument("--label", default="", help="the checkout's name in the results (its commit)")
     p.add_argument(
         "--out",
@@ -261,7 +266,7 @@ class Writer:
 
 
 def run_backend(
-    url: str, server: ScriptedServer, feed: Feed, seconds: float, fps: float
+    url: str, server: ScriptedServer, feed: Feed, seconds: float, fps: float, catch_up: bool = True
 ) -> dict[str, Any]:
     """Shape ``backend``: the backend's ``read()`` in a loop, nothing else."""
     from rtsplab.backends.base import OpenOptions
@@ -270,6 +275,8 @@ def run_backend(
 
     backend = NativeBackend(RtspUrl.parse(url), OpenOptions(read_timeout_s=5.0))
     timed = backend._decoder = TimedDecoder(backend._decoder)
+    if not catch_up:
+        backend.catchup = None
     try:
         with Writer(server, feed, fps):
             for _ in range(round(fps)):  # warm-up: first keyframe, decoder
@@ -347,7 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
     fmtp, frames = encode_stream(w, h, args.fps, round(2 * args.fps))
-    runners = {"backend": run_backend, "reader": run_reader}
     command = ["benchmarks/client_cpu.py", *(argv if argv is not None else sys.argv[1:])]
     result: dict[str, Any] = {
         "command": " ".join(command),
@@ -361,11 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             server = ScriptedServer(fmtp)
             try:
-                runs.append(
-                    runners[shape](
-                        server.url, server, Feed(frames, args.fps), args.seconds, args.fps
+                feed = Feed(frames, args.fps)
+                if shape == "backend":
+                    run = run_backend(
+                        server.url, server, feed, args.seconds, args.fps, not args.no_catch_up
                     )
-                )
+                else:
+                    run = run_reader(server.url, server, feed, args.seconds, args.fps)
+                runs.append(run)
             finally:
                 server.close()
         key = "rest_us_per_frame" if shape == "backend" else "cpu_us_per_frame"
