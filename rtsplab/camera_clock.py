@@ -60,6 +60,7 @@ MAX_DRIFT_PPM = 200.0
 DRIFT_BUCKET_S = 1.0  # the drift fit uses the least arrival - capture of each second ...
 DRIFT_WINDOW_S = 60.0  # ... over the last minute
 MIN_DRIFT_SPAN_S = 10.0  # and says nothing before it spans this long
+_BUCKET_NS = int(DRIFT_BUCKET_S * 1e9)
 _HISTORY = 4096  # (t_recv_ns, offset_ns) estimates kept for plots
 
 
@@ -131,13 +132,15 @@ class _Envelope:
         self._t_ns = 0
 
     def add(self, d_ns: int, t_ns: int) -> None:
-        v = self.value_ns
+        v, last = self.value_ns, self._t_ns
         if v is None:
             self.value_ns = d_ns
-        else:
-            leak = max(0, round((t_ns - self._t_ns) * self.max_drift_ppm / 1e6))
-            self.value_ns = min(v + leak, d_ns)
-        self._t_ns = max(self._t_ns, t_ns)
+        else:  # (once per frame: plain comparisons rather than min/max calls)
+            if t_ns > last:
+                v += round((t_ns - last) * self.max_drift_ppm / 1e6)
+            self.value_ns = d_ns if d_ns < v else v
+        if t_ns > last:
+            self._t_ns = t_ns
 
 
 class CameraClock:
@@ -215,7 +218,7 @@ class CameraClock:
         self._held.add(t_recv_ns - t_camera_ns - hold_ns, t_recv_ns)
 
     def _bucket(self, t_ns: int, d: int) -> None:
-        start = t_ns - t_ns % int(DRIFT_BUCKET_S * 1e9)
+        start = t_ns - t_ns % _BUCKET_NS
         b = self._buckets
         if b and b[-1][0] == start:
             b[-1] = (start, min(b[-1][1], d))

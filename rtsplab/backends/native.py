@@ -133,6 +133,12 @@ CODECS = {"H264": "h264", "H265": "hevc", "HEVC": "hevc"}
 log = logging.getLogger("rtsplab.native")
 
 
+@functools.lru_cache(maxsize=8)
+def _time_base(clock_rate: int) -> fractions.Fraction:
+    """``1/clock_rate``, made once per rate rather than once per packet."""
+    return fractions.Fraction(1, clock_rate)
+
+
 class NativeBackend(Backend):
     """RTSP client decoding each access unit as soon as its last packet lands (TCP or UDP).
 
@@ -442,7 +448,7 @@ class NativeBackend(Backend):
             del pending[next(iter(pending))]
         packet = av.Packet(au.annexb())
         packet.pts = ticks
-        packet.time_base = fractions.Fraction(1, rate)
+        packet.time_base = _time_base(rate)
         try:
             frames = self._decoder.decode(packet)
         except av.error.FFmpegError:
@@ -465,18 +471,15 @@ class NativeBackend(Backend):
             t_camera_ns=t_camera_ns,
         )
 
-    def _feed(self, item: InterleavedFrame) -> None:
-        if item.channel == self._rtp_channel:
-            self._rx.on_rtp(item.payload)
-        elif item.channel == self._rtcp_channel:
-            self._rx.on_rtcp(item.payload, time.monotonic_ns())
-
     def _housekeeping(self, client: RtspClient) -> None:
         """Keep-alive, receiver reports and keyframe requests, when due."""
         now = time.monotonic()
-        client.session.tick(now)  # a keep-alive when due (GET_PARAMETER, else OPTIONS)
-        with contextlib.suppress(OSError, StreamClosed):
-            client.flush()
+        session = client.session
+        keepalive_s = session.next_keepalive_s
+        if keepalive_s is None or now >= keepalive_s:
+            session.tick(now)  # a keep-alive when due (GET_PARAMETER, else OPTIONS)
+            with contextlib.suppress(OSError, StreamClosed):
+                client.flush()
         report = None
         wants = self._rx.assembler.waiting_for_keyframe or self._want_keyframe
         if wants and now >= self._next_pli:
@@ -501,10 +504,23 @@ class NativeBackend(Backend):
                 for channel in self._other_rtcp_channels:
                     client.send_interleaved(channel, other)
 
+    def _on_events(self, events: list[Event]) -> None:
+        """:meth:`_on_event` for each; the video's RTP, nearly all of them, straight in."""
+        rx, rtp_channel = self._rx, self._rtp_channel
+        for event in events:
+            if isinstance(event, InterleavedFrame) and event.channel == rtp_channel:
+                rx.on_rtp(event.payload)
+            else:
+                self._on_event(event)
+
     def _on_event(self, event: Event) -> None:
         """An event of the playing session: RTP/RTCP to the receiver; the rest is logged."""
         if isinstance(event, InterleavedFrame):
-            self._feed(event)
+            channel = event.channel
+            if channel == self._rtp_channel:
+                self._rx.on_rtp(event.payload)
+            elif channel == self._rtcp_channel:
+                self._rx.on_rtcp(event.payload, time.monotonic_ns())
         elif isinstance(event, ServerRequest):
             log.debug("%s: answered the server's %s", self.url.redacted, event.request.method)
 
@@ -524,7 +540,8 @@ class NativeBackend(Backend):
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         deadline = time.monotonic() + self.options.read_timeout_s
         while True:
-            if time.monotonic() >= self._next_drain:  # to see how far behind the decoder is
+            # how far behind decoding is, for the guard (without it, nothing to drain for)
+            if self.catchup is not None and time.monotonic() >= self._next_drain:
                 self._next_drain = time.monotonic() + DRAIN_INTERVAL_S
                 self._drain(client)
             while (au := self._rx.pull()) is not None:
@@ -611,9 +628,8 @@ class NativeBackend(Backend):
                 return
             for _ in range(DRAIN_BYTES // 65536):
                 events = client.available()
-                for event in events:
-                    self._on_event(event)
-                if not events:
+                self._on_events(events)
+                if not events or client.drained:
                     return
         except ProtocolError as exc:
             raise StreamClosed(f"{self.url.redacted}: broken RTSP stream ({exc})") from None
@@ -631,14 +647,15 @@ class NativeBackend(Backend):
             return False
 
     def _wait_tcp(self, client: RtspClient, deadline: float) -> None:
-        """Read one item from the connection (interleaved packet or response)."""
+        """Read what the connection brings next (interleaved packets, responses): all that one
+        ``recv`` made, so the loop around runs once per read rather than once per packet."""
         try:
-            event = client.next_event(min(deadline, max(self._next_rr, time.monotonic() + 0.001)))
+            events = client.next_events(min(deadline, max(self._next_rr, time.monotonic() + 0.001)))
         except TimeoutError:
             if time.monotonic() >= deadline:
                 raise
             return  # a receiver report is due
-        self._on_event(event)
+        self._on_events(events)
 
     def _wait_udp(self, client: RtspClient, udp: UdpPortPair, deadline: float) -> None:
         """Wait (bounded) for datagrams, the RTSP connection, a reorder deadline or a wake-up."""

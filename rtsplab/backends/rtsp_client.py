@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import math
 import re
+import select
 import socket
 import ssl
 import threading
@@ -218,6 +220,15 @@ class RtspClient:
         # One OpenSSL connection must not be read and written by two threads at once (a
         # close() from another thread while the reader waits); plain sockets need no lock.
         self._tls_lock = threading.Lock() if isinstance(self._sock, ssl.SSLSocket) else None
+        self._drained = True
+        # A plain socket waits in poll() and reads with no timeout set: a socket timeout is a
+        # system call per change (and one more per read), which releases the interpreter
+        # lock: under many readers each one costs a thread switch. TLS keeps the timeouts.
+        self._poll: select.poll | None = None
+        self._timeout_s: float | None = None  # as last set on the socket
+        if self._tls_lock is None and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(self._sock, select.POLLIN)
 
     def _observe(self, direction: str, item: bytes | InterleavedFrame) -> None:
         tap = self.tap
@@ -243,6 +254,18 @@ class RtspClient:
             ('127.0.0.1', 8554)
         """
         return self._sock
+
+    @property
+    def drained(self) -> bool:
+        """True when the last read found the socket empty, or emptied it (a plain socket's
+        read returned less than asked for): reading again now would find nothing.
+
+        Example:
+            >>> c.available(); c.drained  # doctest: +SKIP
+            []
+            True
+        """
+        return self._drained
 
     @property
     def buffered(self) -> bool:
@@ -277,29 +300,51 @@ class RtspClient:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
         try:
             with self._locked():
-                sock.settimeout(1.0)  # a full send buffer must not block for ever
+                self._set_timeout(sock, 1.0)  # a full send buffer must not block for ever
                 sock.sendall(data)
         except OSError as exc:
             raise self._lost(exc) from None
+
+    def _set_timeout(self, sock: socket.socket, timeout_s: float) -> None:
+        if self._timeout_s != timeout_s:
+            sock.settimeout(timeout_s)
+            self._timeout_s = timeout_s
+
+    def _read(self, sock: socket.socket) -> bytes:
+        """One ``recv``; with a tap, also the kernel's arrival time of what it read."""
+        if self.tap is None:
+            return sock.recv(RECV_BYTES)
+        data, _, self._rx_ns = rxtime.recv(sock, RECV_BYTES, self._stamped)
+        return data
 
     def _recv(self, timeout_s: float) -> bool:
         """Read once (waiting up to ``timeout_s``, 0: not at all); False when nothing came."""
         sock = self._sock
         if sock is None:
             raise StreamClosed(f"{self.url.redacted}: the connection is closed")
+        lock, poll = self._tls_lock, self._poll
         try:
-            with self._locked():
+            if poll is not None:  # a plain socket: wait in poll, then read without waiting
+                if timeout_s > 0 and not poll.poll(math.ceil(timeout_s * 1000)):
+                    raise TimeoutError
+                self._set_timeout(sock, 0.0)
+                data = self._read(sock)
+            elif lock is None:
                 sock.settimeout(timeout_s)
-                if self.tap is None:
-                    data = sock.recv(RECV_BYTES)
-                else:
-                    data, _, self._rx_ns = rxtime.recv(sock, RECV_BYTES, self._stamped)
+                data = self._read(sock)
+            else:
+                with lock:
+                    sock.settimeout(timeout_s)
+                    data = self._read(sock)
         except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
+            self._drained = True
             return False
         except OSError as exc:
             raise self._lost(exc) from None
         if not data:
             raise StreamClosed(f"{self.url.redacted}: the server closed the connection")
+        # a plain socket that returned less than asked for had no more (TLS: one record)
+        self._drained = lock is None and len(data) < RECV_BYTES
         self.session.receive_data(data)
         return True
 
@@ -327,6 +372,29 @@ class RtspClient:
                 raise TimeoutError
             self._recv(remaining)
 
+    def next_events(self, deadline: float) -> list[Event]:
+        """The next events, reading until ``deadline`` for the first: at least one, and with it
+        every other one the bytes already received make (no further read). One call per
+        ``recv`` rather than per packet.
+
+        Raises:
+            TimeoutError, StreamClosed, ProtocolError: as :meth:`next_event` (an error met
+                after some events comes with the next call, those events first).
+
+        Example:
+            >>> c.next_events(time.monotonic() + 1)  # doctest: +SKIP
+            [InterleavedFrame(channel=0), InterleavedFrame(channel=0)]
+        """
+        while True:
+            out = self._parsed()
+            self.flush()  # answers to the server's requests, keep-alives
+            if out:
+                return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self._recv(remaining)
+
     def available(self) -> list[Event]:
         """The events that what the socket holds now makes, without waiting.
 
@@ -334,16 +402,20 @@ class RtspClient:
             >>> c.available()  # doctest: +SKIP
             []
         """
-        out: list[Event] = [*self._frames]
-        self._frames.clear()
-        if self.tap is not None:  # whole items already read first, with their read's time
-            while (event := self.session.next_event()) is not None:
-                out.append(event)
+        # a tap: whole items already read first, with the time of the read that made them
+        out = self._parsed() if self.tap is not None else []
         self._recv(0)
-        while (event := self.session.next_event()) is not None:
-            out.append(event)
+        out += self._parsed()
         self.flush()
         return out
+
+    def _parsed(self) -> list[Event]:
+        """The frames held back, or else the events the bytes already received make."""
+        if self._frames:
+            out: list[Event] = [*self._frames]
+            self._frames.clear()
+            return out
+        return self.session.next_events()
 
     def answer(self, deadline: float) -> Reply | SetUp | Redirect:
         """Send what is queued and wait for the final answer to the caller's request;

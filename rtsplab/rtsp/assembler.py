@@ -113,7 +113,7 @@ class AccessUnit:
             >>> AccessUnit(0, (b"\\x67", b"\\x68")).annexb().count(START_CODE)
             2
         """
-        return b"".join(START_CODE + n for n in self.nals)
+        return START_CODE + START_CODE.join(self.nals) if self.nals else b""
 
 
 class AccessUnitAssembler:
@@ -305,7 +305,10 @@ class AccessUnitAssembler:
             if packet.marker:
                 self._finish(True, packet.seq)
             raise
-        overflow = self._take(nals)
+        if nals or self._damaged or self._size + self.depacketizer.pending_bytes > MAX_AU_BYTES:
+            overflow = self._take(nals)
+        else:  # a fragment still in progress, under the cap: nothing to add
+            overflow = None
         if packet.marker:
             self._finish(True, packet.seq)
         if overflow is not None:
@@ -317,7 +320,7 @@ class AccessUnitAssembler:
         if self._damaged:
             self._nals, self._size = [], 0
         else:
-            self._size += sum(len(n) for n in nals)
+            self._size += sum(map(len, nals))
             self._nals.extend(nals)
         size, count = self._size + self.depacketizer.pending_bytes, len(self._nals)
         if size <= MAX_AU_BYTES and count <= MAX_AU_NALS:

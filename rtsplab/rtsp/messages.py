@@ -490,14 +490,24 @@ class MessageReader:
         buf = self._buf
         if self._total is None:
             if not self._scanned:  # at an item's first byte
+                if buf and buf[0] == 0x24:  # '$': an interleaved frame, most items by far
+                    have = len(buf)
+                    if have < 4:
+                        return None
+                    end = 4 + (buf[2] << 8 | buf[3])
+                    if have < end:
+                        return None
+                    frame = InterleavedFrame(buf[1], bytes(buf[4:end]))
+                    del buf[:end]
+                    return frame
                 skip = 0
                 while skip < len(buf) and buf[skip] in (0x0D, 0x0A):
                     skip += 1
                 del buf[:skip]
                 if not buf:
                     return None
-                if buf[0] == 0x24:  # '$'
-                    return self._frame()
+                if buf[0] == 0x24:  # '$' after blank lines
+                    return self.next()
                 if not (0x41 <= buf[0] <= 0x5A or 0x61 <= buf[0] <= 0x7A or buf[0] == 0x5F):
                     raise RtspParseError(400, "garbage on the RTSP connection", fatal=True)
             total = self._scan_head()
@@ -511,16 +521,28 @@ class MessageReader:
         self._total, self._scanned, self._first_line = None, 0, False
         return msg
 
-    def _frame(self) -> InterleavedFrame | None:
+    def frames(self) -> list[InterleavedFrame]:
+        """The complete interleaved frames at the head of the stream, all at once (a stream's
+        bulk, in one loop); stops at anything else, which :meth:`next` then returns.
+
+        Example:
+            >>> r = MessageReader(); r.feed(b"$\\x00\\x00\\x01a$\\x01\\x00\\x01bRTSP/1.0 200 OK\\r\\n\\r\\n")
+            >>> [f.channel for f in r.frames()], r.next()
+            ([0, 1], b'RTSP/1.0 200 OK\\r\\n\\r\\n')
+        """
+        out: list[InterleavedFrame] = []
+        if self._total is not None or self._scanned:  # inside a message's head
+            return out
         buf = self._buf
-        if len(buf) < 4:
-            return None
-        size = buf[2] << 8 | buf[3]
-        if len(buf) < 4 + size:
-            return None
-        frame = InterleavedFrame(buf[1], bytes(buf[4 : 4 + size]))
-        del buf[: 4 + size]
-        return frame
+        have, at = len(buf), 0
+        while have - at >= 4 and buf[at] == 0x24:
+            end = at + 4 + (buf[at + 2] << 8 | buf[at + 3])
+            if end > have:
+                break
+            out.append(InterleavedFrame(buf[at + 1], bytes(buf[at + 4 : end])))
+            at = end
+        del buf[:at]
+        return out
 
     def _too_large(self, status: int, message: str) -> RtspParseError:
         self.oversized += 1

@@ -285,6 +285,7 @@ class ClientSession:
         self._reader = MessageReader()
         self._out = bytearray()
         self._events: deque[Event] = deque()
+        self._error: ProtocolError | None = None  # met after events still to be taken
         self._held: deque[InterleavedFrame] = deque()
         self._held_bytes = 0
         self.skipped_header_lines = 0  # header lines that were not "name: value"
@@ -416,6 +417,8 @@ class ClientSession:
             >>> ClientSession("rtsp://h/x").data_to_send()
             b''
         """
+        if not self._out:  # asked after every event: nothing queued is the common case
+            return b""
         data = bytes(self._out)
         self._out.clear()
         return data
@@ -441,19 +444,69 @@ class ClientSession:
             >>> s.next_event().status, s.data_to_send()
             (200, b'RTSP/1.0 200 OK\\r\\nCSeq: 7\\r\\n\\r\\n')
         """
-        while not self._events:
-            if self.state is SessionState.CLOSED:
+        events = self._events
+        if not events:
+            self._parse(first_only=True)
+            if not events:
                 return None
-            item = self._reader.next()
-            if item is None:
-                return None
-            if self._observe is not None:
-                self._observe("in", item)
-            if isinstance(item, InterleavedFrame):
-                self._on_frame(item)
-            else:
-                self._on_message(item)
-        return self._events.popleft()
+        return events.popleft()
+
+    def next_events(self) -> list[Event]:
+        """Every event the data received so far makes, in order (empty: more data needed):
+        what :meth:`next_event` returns one by one, for one call per batch (per ``recv``).
+
+        Raises:
+            ProtocolError: as :meth:`next_event`; when events came before the error, they are
+                returned and the next call raises it.
+
+        Example:
+            >>> s = ClientSession("rtsp://h/x")
+            >>> s.receive_data(b"GET_PARAMETER * RTSP/1.0\\r\\nCSeq: 4\\r\\n\\r\\n\\x00garbage")
+            >>> [type(e).__name__ for e in s.next_events()]
+            ['ServerRequest']
+            >>> s.next_events()
+            Traceback (most recent call last):
+            ...
+            rtsplab.rtsp.messages.RtspParseError: garbage on the RTSP connection
+        """
+        self._parse(first_only=False)
+        out = [*self._events]
+        self._events.clear()
+        return out
+
+    def _parse(self, first_only: bool) -> None:
+        """Turn the items received into events (queued): all of them, or up to the first
+        event. An error met after events were queued is kept for the next call."""
+        events, reader, observe = self._events, self._reader, self._observe
+        error, self._error = self._error, None
+        if error is not None:
+            if events:
+                self._error = error
+                return
+            raise error
+        try:
+            while not (first_only and events):
+                state = self.state
+                if state is SessionState.CLOSED:
+                    return
+                if state is SessionState.PLAYING and observe is None and not first_only:
+                    events.extend(reader.frames())  # the stream's bulk, unobserved: at once
+                item = reader.next()
+                if item is None:
+                    return
+                if observe is not None:
+                    observe("in", item)
+                if isinstance(item, InterleavedFrame):
+                    if state is SessionState.PLAYING:  # the stream itself: straight through
+                        events.append(item)
+                    else:
+                        self._on_frame(item)
+                else:
+                    self._on_message(item)
+        except ProtocolError as exc:
+            if not events:
+                raise
+            self._error = exc
 
     # ---- internals ------------------------------------------------------------------------
     def _send(self, req: _Request) -> int:

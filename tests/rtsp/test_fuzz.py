@@ -8,6 +8,7 @@ is fuzzed end to end: whatever arrives, every unit handed to the decoder is well
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -18,6 +19,7 @@ from rtsplab.rtsp.assembler import AccessUnit, AccessUnitAssembler
 from rtsplab.rtsp.auth import Authenticator, authorization_header, parse_auth_header
 from rtsplab.rtsp.h264 import H264Depacketizer, h264_fmtp, packetize_h264, sprop_parameter_sets
 from rtsplab.rtsp.messages import (
+    InterleavedFrame,
     MessageReader,
     format_response,
     interleave,
@@ -38,6 +40,7 @@ from rtsplab.rtsp.rtcp import (
 )
 from rtsplab.rtsp.rtp import RtpExtension, RtpPacket
 from rtsplab.rtsp.sdp import join_control, parse_sdp
+from rtsplab.rtsp.session import ClientSession, SessionState
 from rtsplab.rtsp.transport import parse_transport
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -126,6 +129,75 @@ def test_message_reader_splits_or_raises(chunks: list[bytes], data: st.DataObjec
             stream = stream[cut:]
             while reader.next() is not None:
                 pass
+
+
+def _split(stream: bytes, cuts: list[int], batch: bool) -> tuple[list[object], str | None]:
+    """Items of ``stream`` fed in pieces: by ``next()`` alone, or by ``frames()`` first."""
+    reader = MessageReader(max_header_bytes=2048, max_body_bytes=4096)
+    items: list[object] = []
+    try:
+        for a, b in itertools.pairwise([0, *sorted(cuts), len(stream)]):
+            reader.feed(stream[a:b])
+            while True:
+                if batch:
+                    items += [(f.channel, f.payload) for f in reader.frames()]
+                item = reader.next()
+                if item is None:
+                    break
+                items.append(
+                    (item.channel, item.payload) if isinstance(item, InterleavedFrame) else item
+                )
+    except ProtocolError as exc:
+        return items, str(exc)
+    return items, None
+
+
+@FUZZ
+@given(
+    st.lists(
+        packets([REQUEST, RESPONSE, interleave(0, RTP[0]), interleave(1, RTP[1])]), max_size=6
+    ),
+    st.lists(st.integers(0, 2000), max_size=6),
+)
+def test_message_reader_frames_in_a_batch_as_one_by_one(
+    chunks: list[bytes], cuts: list[int]
+) -> None:
+    """``frames()`` (the bulk of a stream at once) yields what ``next()`` does, in order, with
+    the same error at the same point, however the stream is cut."""
+    stream = b"".join(chunks)
+    cuts = [c for c in cuts if c <= len(stream)]
+    assert _split(stream, cuts, batch=True) == _split(stream, cuts, batch=False)
+
+
+@FUZZ
+@given(
+    st.lists(
+        packets([RESPONSE, interleave(0, RTP[0]), b"GET_PARAMETER * RTSP/1.0\r\nCSeq: 9\r\n\r\n"]),
+        max_size=6,
+    )
+)
+def test_session_next_events_as_next_event(chunks: list[bytes]) -> None:
+    """A playing session's batch (``next_events``) holds the events ``next_event`` gives one by
+    one, in order; an error after some events comes with the next call, those events first."""
+
+    def run(batch: bool) -> tuple[list[object], str | None]:
+        s = ClientSession("rtsp://h/cam1")
+        s.state = SessionState.PLAYING
+        s.receive_data(b"".join(chunks))
+        out: list[object] = []
+        try:
+            while True:
+                got = s.next_events() if batch else [e for e in [s.next_event()] if e is not None]
+                if not got:
+                    return out, None
+                out += [
+                    (e.channel, e.payload) if isinstance(e, InterleavedFrame) else type(e).__name__
+                    for e in got
+                ]
+        except ProtocolError as exc:
+            return out, str(exc)
+
+    assert run(batch=True) == run(batch=False)
 
 
 @FUZZ
