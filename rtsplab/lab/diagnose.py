@@ -140,6 +140,9 @@ class Diagnosis:
         assert self.measurements is not None
         blind = {n for n in self.streams if not has_source_clock(self.info.get(n, {}))}
         rows = self.measurements["stream"].isin(blind).to_numpy()
+        if "clock" in self.measurements.columns:  # a row on a clock of its own (OpenCV: no RTCP)
+            clock = self.measurements["clock"]
+            rows = rows | (clock.notna() & ~clock.isin(SOURCE_CLOCKS)).to_numpy()
         mask = table.copy().astype(bool)
         for col in table.columns:
             if col.startswith("skew_"):
