@@ -165,8 +165,8 @@ class Diagnosis:
         """
         import pandas as pd
 
-        if self.measurements is None:
-            return pd.DataFrame()
+        if self.measurements is None or "stream" not in self.measurements.columns:
+            return pd.DataFrame()  # nothing measured: every stream failed
         return self.measurements.mask(self._blind_cells(self.measurements))
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +175,9 @@ class Diagnosis:
         Example:
             >>> Diagnosis([], [], 1.0, 60.0, []).to_dict()["ok"]
             True
+            >>> import pandas as pd  # every stream failed: no measurement row
+            >>> Diagnosis([], [], 1.0, 60.0, [], pd.DataFrame([])).to_dict()["measurements"]
+            []
         """
         rows: list[dict[str, Any]] = []
         if self.measurements is not None:

@@ -150,3 +150,15 @@ def test_doctor_turns_errors_into_findings(make_sim, capsys) -> None:  # type: i
         r"cam1 .*h264 640x360 at \d+ fps, RTP over TCP, backend \w+, clock: timecode", out
     ), out
     assert "PROBLEM  cam1: the first frame was" in out
+
+
+def test_doctor_json_when_every_stream_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing measured: the findings still print as one JSON object, exit code 2."""
+    url = f"rtsp://admin:{HOSTILE_PASSWORD}@127.0.0.1:{free_port()}/cam1"
+    assert _doctor([url, "--seconds", "0.5", "--json"]) == 2
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert not report["ok"] and report["measurements"] == []
+    assert [f["level"] for f in report["findings"]] == ["error"], report["findings"]
+    assert "refused" in report["findings"][0]["text"]
+    assert HOSTILE_PASSWORD not in out
