@@ -97,12 +97,16 @@ def _read_for(g: rtsplab.Group, seconds: float) -> None:
 )
 def test_sets_go_on_among_live_streams_when_one_dies(sync: str, on_missing: str) -> None:
     port = free_port()
-    with SimServer(_cams("cam1", "cam2")) as srv:
+    # The live two are encoded in a child process, so a loaded machine does not stall them
+    # behind this process' GIL; their readers call a stream stalled only after 1.5 s without a
+    # frame (half of read_timeout_s): a live stream that a busy CPU holds up for a few hundred
+    # ms is not down. The victim's outage is seen at once either way: its connections drop.
+    with SimServer(_cams("cam1", "cam2"), process=True) as srv:
         victim = SimServer(_cams("cam3"), port=port)
         rec = Recorder()
         g = rtsplab.open_group(
             [*srv.urls, victim.url("cam3")], sync=sync, on_missing=on_missing, recorder=rec,
-            backend="native", reconnect=True, read_timeout_s=1.0,
+            backend="native", reconnect=True, read_timeout_s=3.0,
         )  # fmt: skip
         try:
             assert g.read_set(timeout_s=3).whole
@@ -135,8 +139,11 @@ def test_sets_go_on_among_live_streams_when_one_dies(sync: str, on_missing: str)
     cam3 = df[df.stream == "cam3"].sort_values("t_s")
     assert cam3.t_s.diff().max() > 1.4  # no row while it was down, stale repeats included
     spans = [s for s in plots._outages(plots._with_time(df, "strategy"), "strategy")]
-    assert [(s[0], s[3]) for s in spans] == [("cam3", "no frames")], spans
-    assert spans[0][2] - spans[0][1] > 1.4
+    assert {s[3] for s in spans} == {"no frames"}, spans
+    # the outage is cam3's and the longest span: a loaded machine may pause a stream for
+    # a moment (a span of its own), but that is never the outage
+    outage = max(spans, key=lambda s: s[2] - s[1])
+    assert outage[0] == "cam3" and outage[2] - outage[1] > 1.4, spans
 
 
 def test_read_set_is_bounded_when_every_camera_is_down() -> None:

@@ -57,6 +57,7 @@ __all__ = [
     "AUTO_ORDER",
     "BACKENDS",
     "LOW_LATENCY_OPTIONS",
+    "TLS_NATIVE_ONLY",
     "Backend",
     "DecodedFrame",
     "OpenOptions",
@@ -67,6 +68,11 @@ __all__ = [
 
 BACKENDS = ("auto", "native", "pyav", "opencv")
 AUTO_ORDER = ("native", "pyav", "opencv")  # what ``backend="auto"`` tries, in order
+TLS_NATIVE_ONLY = (
+    "tls_verify and tls_fingerprint are checked by the native backend only; "
+    "FFmpeg (pyav, opencv) reads rtsps:// without checking the certificate"
+)
+"""Why a certificate check of an ``rtsps://`` URL cannot go to ``pyav`` or ``opencv``."""
 
 
 def _backend_class(name: str) -> type[Backend]:
@@ -151,10 +157,7 @@ def open_backend(
     if url.scheme == "rtsps" and (tls.verify or tls.fingerprint is not None):
         names = tuple(n for n in names if n == "native")  # FFmpeg would not check it
         if not names:
-            raise ValueError(
-                "tls_verify and tls_fingerprint are checked by the native backend only; "
-                "FFmpeg (pyav, opencv) reads rtsps:// without checking the certificate"
-            )
+            raise ValueError(TLS_NATIVE_ONLY)
     deadline_ns = time.monotonic_ns() + int(open_timeout_s * 1e9)
     unsupported: UnsupportedStream | None = None
     for name in names:

@@ -28,6 +28,7 @@ __all__ = [
     "add_doctor_arguments",
     "add_probe_arguments",
     "format_table",
+    "open_options",
     "run_compare",
     "run_demo",
     "run_doctor",
@@ -66,6 +67,35 @@ def _common(parser: argparse.ArgumentParser, seconds: float, strategies: str) ->
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     parser.add_argument("--csv", type=Path, help="write every frame's record to this CSV")
+
+
+def _tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """The certificate checks of ``rtsps://`` URLs: the reader options ``tls_verify`` and
+    ``tls_fingerprint``, checked by the native backend only (``auto`` then means native)."""
+    parser.add_argument(
+        "--tls-verify",
+        action="store_true",
+        help="rtsps://: check the server's certificate against the system trust store and the "
+        "host name (default: not checked, as cameras use self-signed ones; still encrypted)",
+    )
+    parser.add_argument(
+        "--tls-fingerprint",
+        metavar="SHA256",
+        help="rtsps://: accept only the certificate with this SHA-256 fingerprint, "
+        "'sha256:AB:CD:...' as 'openssl x509 -noout -fingerprint -sha256' prints it",
+    )
+
+
+def open_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The reader options of ``probe``'s and ``doctor``'s timeouts and certificate checks.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_probe_arguments(p)
+        >>> open_options(p.parse_args(["rtsps://h/x", "--tls-fingerprint", "sha256:AB"]))
+        {'open_timeout_s': 5.0, 'read_timeout_s': 2.0, 'tls_verify': False, 'tls_fingerprint': 'sha256:AB'}
+    """
+    keys = ("open_timeout_s", "read_timeout_s", "tls_verify", "tls_fingerprint")
+    return {k: getattr(args, k) for k in keys}
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -269,6 +299,7 @@ def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="auto")
     parser.add_argument("--open-timeout-s", type=float, default=5.0)
     parser.add_argument("--read-timeout-s", type=float, default=2.0)
+    _tls_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
 
 
@@ -287,15 +318,17 @@ def run_doctor(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(f"measuring {line}", file=sys.stderr, flush=True)
 
-    result = diagnose(
-        args.urls,
-        seconds=args.seconds,
-        consumer_ms=args.consumer_ms,
-        backend=args.backend,
-        open_timeout_s=args.open_timeout_s,
-        read_timeout_s=args.read_timeout_s,
-        progress=None if args.json else say,
-    )
+    try:
+        result = diagnose(
+            args.urls,
+            seconds=args.seconds,
+            consumer_ms=args.consumer_ms,
+            backend=args.backend,
+            progress=None if args.json else say,
+            **open_options(args),
+        )
+    except ValueError as exc:  # a malformed fingerprint, or a check FFmpeg cannot make
+        return _print_error(exc, args.json)
     print(json.dumps(result.to_dict()) if args.json else result.report())
     return 0 if result.ok else 2
 
@@ -318,6 +351,7 @@ def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--open-timeout-s", type=float, default=5.0)
     parser.add_argument("--read-timeout-s", type=float, default=2.0)
+    _tls_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
 
 
@@ -327,7 +361,7 @@ def run_probe(args: argparse.Namespace) -> int:
     Example:
         >>> run_probe(argparse.Namespace(url="rtsp://127.0.0.1:1/x", seconds=1, backend="opencv",
         ...     transport="tcp", profile="low_latency", open_timeout_s=1, read_timeout_s=1,
-        ...     json=True))  # doctest: +SKIP
+        ...     tls_verify=False, tls_fingerprint=None, json=True))  # doctest: +SKIP
         2
     """
     try:
@@ -337,8 +371,7 @@ def run_probe(args: argparse.Namespace) -> int:
             backend=args.backend,
             transport=args.transport,
             profile=args.profile,
-            open_timeout_s=args.open_timeout_s,
-            read_timeout_s=args.read_timeout_s,
+            **open_options(args),
         )
     except (RtspLabError, ValueError) as exc:  # ValueError: not a URL (redacted message)
         return _print_error(exc, args.json, url=redact(args.url))

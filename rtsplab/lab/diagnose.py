@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rtsplab.backends import TLS_NATIVE_ONLY
+from rtsplab.backends.rtsp_client import TlsOptions
 from rtsplab.entities import Strategy, Transport
 from rtsplab.errors import (
     AuthError,
@@ -31,6 +33,7 @@ from rtsplab.errors import (
     OpenTimeout,
     ReadTimeout,
     RtspLabError,
+    TlsError,
     UnsupportedStream,
 )
 from rtsplab.lab.experiment import (
@@ -60,7 +63,7 @@ from rtsplab.urls import RtspUrl, redact, scrub, url_secrets
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LEVELS", "Diagnosis", "Finding", "diagnose", "has_source_clock"]
+__all__ = ["LEVELS", "Diagnosis", "Finding", "check_tls_options", "diagnose", "has_source_clock"]
 
 
 @dataclass
@@ -140,6 +143,9 @@ class Diagnosis:
         assert self.measurements is not None
         blind = {n for n in self.streams if not has_source_clock(self.info.get(n, {}))}
         rows = self.measurements["stream"].isin(blind).to_numpy()
+        if "clock" in self.measurements.columns:  # a row on a clock of its own (OpenCV: no RTCP)
+            clock = self.measurements["clock"]
+            rows = rows | (clock.notna() & ~clock.isin(SOURCE_CLOCKS)).to_numpy()
         mask = table.copy().astype(bool)
         for col in table.columns:
             if col.startswith("skew_"):
@@ -162,8 +168,8 @@ class Diagnosis:
         """
         import pandas as pd
 
-        if self.measurements is None:
-            return pd.DataFrame()
+        if self.measurements is None or "stream" not in self.measurements.columns:
+            return pd.DataFrame()  # nothing measured: every stream failed
         return self.measurements.mask(self._blind_cells(self.measurements))
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +178,9 @@ class Diagnosis:
         Example:
             >>> Diagnosis([], [], 1.0, 60.0, []).to_dict()["ok"]
             True
+            >>> import pandas as pd  # every stream failed: no measurement row
+            >>> Diagnosis([], [], 1.0, 60.0, [], pd.DataFrame([])).to_dict()["measurements"]
+            []
         """
         rows: list[dict[str, Any]] = []
         if self.measurements is not None:
@@ -283,6 +292,10 @@ _ERRORS: list[tuple[type[RtspLabError], str, str]] = [
      "check the path after host:port; it is vendor-specific (see the camera's manual)"),
     (OpenTimeout, "no answer before the open timeout",
      "check the address, the port (RTSP usually uses 554), the network and any firewall"),
+    (TlsError, "the TLS connection failed: no handshake, or a certificate that failed its check",
+     "check that the port serves rtsps (322 by default); for a self-signed certificate pin it "
+     "with tls_fingerprint (--tls-fingerprint), which 'openssl x509 -noout -fingerprint "
+     "-sha256' prints"),
     (ConnectError, "the connection was refused: nothing listens on that port",
      "check the port (RTSP usually uses 554) and that RTSP is enabled on the camera"),
     (ReadTimeout, "the stream opened but sent no frame in time",
@@ -312,6 +325,8 @@ def diagnose(
     read_timeout_s: float = 2.0,
     timecode: bool = True,
     progress: Callable[[str], None] | None = None,
+    tls_verify: bool = False,
+    tls_fingerprint: str | None = None,
 ) -> Diagnosis:
     """Measure ``urls`` and explain their latency problems, with the fix for each.
 
@@ -325,12 +340,25 @@ def diagnose(
         timecode: use timecodes burned into frames (rtsplab's simulator has them); ``False``
             measures like for a camera without one.
         progress: called with a line of text before each measurement.
+        tls_verify, tls_fingerprint: the certificate checks of ``rtsps://`` URLs (see
+            :class:`~rtsplab.readers.Reader`); only the native backend makes them, so with
+            either one the streams are read natively and the default-options measurement,
+            which runs on FFmpeg, leaves ``rtsps://`` streams out (a note says so).
+
+    Raises:
+        ValueError: a malformed ``tls_fingerprint``, or a certificate check asked of
+            ``backend="pyav"`` or ``"opencv"``, which cannot make it.
 
     Example:
         >>> print(diagnose(["rtsp://127.0.0.1:8554/cam1"], seconds=1).report())  # doctest: +SKIP
+        >>> diagnose(["rtsps://127.0.0.1/cam1"], backend="pyav", tls_verify=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: tls_verify and tls_fingerprint are checked by the native backend only; FFmpeg (pyav, opencv) reads rtsps:// without checking the certificate
     """
     import pandas as pd
 
+    tls_checked = check_tls_options(urls, backend, tls_verify, tls_fingerprint)
     say = progress or (lambda _: None)
     secrets = [s for u in urls for s in url_secrets(u)]
     names = stream_names(
@@ -338,8 +366,9 @@ def diagnose(
     )
     url_of = dict(zip(names, urls, strict=True))
     common: dict[str, Any] = dict(
-        open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s, timecode=timecode
-    )
+        open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s, timecode=timecode,
+        tls_verify=tls_verify, tls_fingerprint=tls_fingerprint,
+    )  # fmt: skip
     rows: list[dict[str, Any]] = []
     findings: list[Finding] = []
 
@@ -366,10 +395,17 @@ def diagnose(
             if ll["codec"] in ("h264", "avc1") and ll["transport"] == "tcp":
                 attempt(name, NATIVE, _fresh, url_of[name], name, NATIVE, seconds, backend="native")
     good_urls = [url_of[n] for n in good]
-    if good:
-        # FFmpeg's default options, as plain OpenCV uses them (the native client has none)
+    # FFmpeg's default options, as plain OpenCV uses them (the native client has none); FFmpeg
+    # does not check certificates, so rtsps:// streams whose certificate is checked stay out
+    unchecked = [u for u in good_urls if not (tls_checked and _scheme(u) == "rtsps")]
+    if len(unchecked) < len(good_urls):
+        left_out = ", ".join(n for n in good if url_of[n] not in unchecked)
+        findings.append(Finding("note", "all", f"{DEFAULT}: not measured for {left_out}: "
+                                "FFmpeg cannot check the certificate asked for (tls_verify, "
+                                "tls_fingerprint)"))  # fmt: skip
+    if unchecked:
         ffmpeg = backend if backend in ("opencv", "pyav") else "opencv"
-        attempt("all", DEFAULT, _one_by_one, good_urls, seconds, backend=ffmpeg)
+        attempt("all", DEFAULT, _one_by_one, unchecked, seconds, backend=ffmpeg)
     for label in ("naive", "latest", "matched")[: 3 if len(good) > 1 else 2 if good else 0]:
         setup = f"{label}, {consumer_ms:g} ms consumer"
         attempt("all", setup, _consumer, good_urls, good, label, seconds, consumer_ms, backend)
@@ -387,6 +423,33 @@ def diagnose(
     return Diagnosis(
         [redact(u) for u in urls], names, seconds, consumer_ms, findings, pd.DataFrame(rows), info
     )
+
+
+def check_tls_options(
+    urls: Sequence[str], backend: str, tls_verify: bool, tls_fingerprint: str | None
+) -> bool:
+    """True when a certificate check of ``rtsps://`` URLs is asked; raise when it cannot be
+    made, before anything is opened (as :func:`rtsplab.backends.open_backend` would).
+
+    Raises:
+        ValueError: a malformed ``tls_fingerprint``, or a check of an ``rtsps://`` URL asked
+            of an FFmpeg backend.
+
+    Example:
+        >>> check_tls_options(["rtsps://h/cam1"], "auto", False, None)
+        False
+        >>> check_tls_options(["rtsps://h/cam1"], "native", False, "sha256:" + "ab" * 32)
+        True
+    """
+    checked = TlsOptions(tls_verify, tls_fingerprint)  # raises ValueError for a bad fingerprint
+    asked = checked.verify or checked.fingerprint is not None
+    if asked and backend in ("pyav", "opencv") and any(_scheme(u) == "rtsps" for u in urls):
+        raise ValueError(TLS_NATIVE_ONLY)
+    return asked
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower()
 
 
 def _valid(url: str) -> bool:

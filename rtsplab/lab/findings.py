@@ -202,10 +202,13 @@ def _clock(s: str, ll: dict[str, Any]) -> Finding:
 
 
 def _backlog(s: str, rows: list[dict[str, Any]], absolute: bool, period_ms: float) -> Finding:
+    """The open-time backlog of the default-options row. Its own clock decides how: OpenCV
+    reads no RTCP, so with a native low-latency row on a camera's RTCP clock (``absolute``) the
+    default row's times are still anchored at arrival, and its first-frame age says nothing."""
     dflt, ll = setup_row(rows, s, DEFAULT), setup_row(rows, s, LL)
     later_s = sum(r["open_s"] for r in rows if r["setup"] == DEFAULT and r["order"] > dflt["order"])
-    if absolute:
-        backlog_ms = dflt["first_frame_age_ms"] - later_s * 1e3
+    if dflt.get("clock") in SOURCE_CLOCKS:  # a true age, which the later opens are part of
+        backlog_ms = max(0.0, dflt["first_frame_age_ms"] - later_s * 1e3)
         text = (
             f"the first frame was {dflt['first_frame_age_ms'] / 1e3:.2f} s old with OpenCV's "
             f"default options: FFmpeg buffered about {backlog_ms / 1e3:.2f} s of stream while "
@@ -213,8 +216,8 @@ def _backlog(s: str, rows: list[dict[str, Any]], absolute: bool, period_ms: floa
         )
         if later_s:
             text += f", and {later_s:.2f} s more piled up while the other streams opened"
-    else:
-        backlog_ms = -dflt["transit_min_ms"]
+    else:  # the probe's frames come out in one burst: decoded before they were due
+        backlog_ms = max(0.0, -dflt["transit_min_ms"])
         text = (
             f"right after opening with OpenCV's default options, {backlog_ms / 1e3:.2f} s of "
             f"video arrived at once: FFmpeg had buffered it while probing the stream (the open "
@@ -334,15 +337,24 @@ def _skew(
     if not absolute:
         text = "skew between streams needs a timecode or RTCP clock on every stream: not measured."
         return Finding("note", "all", text)
-    one = setup_row(rows, streams[0], DEFAULT).get("skew_p50_ms", math.nan)
+    dflt = [setup_row(rows, s, DEFAULT) for s in streams]
+    timed = all(r.get("clock") in SOURCE_CLOCKS for r in dflt)  # OpenCV reads no RTCP
+    one = dflt[0].get("skew_p50_ms", math.nan) if timed else math.nan
     latest = setup_row(rows, streams[0], f"latest, {consumer_ms:g} ms consumer")["skew_p99_ms"]
     matched = setup_row(rows, streams[0], f"matched, {consumer_ms:g} ms consumer")["skew_p99_ms"]
+    apart = (
+        f"the streams were {one / 1e3:.2f} s apart (median skew)"
+        if not math.isnan(one)
+        else "their skew was not measured (no source clock in that setup)"
+    )
     text = (
-        f"opened one after another with OpenCV's default options and read in one loop, the "
-        f"streams were {one / 1e3:.2f} s apart (median skew). Opened together with the "
+        f"opened one after another with OpenCV's default options and read in one loop, "
+        f"{apart}. Opened together with the "
         f"low-latency profile and read with latest, the skew was {latest:.0f} ms (p99, "
         f"{consumer_ms:g} ms consumer); {matched:.0f} ms with timestamp-matched sets."
     )
+    if not timed:
+        return Finding("note", "all", text)
     if math.isnan(one) or one < 200:
         return Finding("ok", "all", text)
     return Finding(

@@ -93,7 +93,7 @@ def test_probe_picks_native_and_reads_rtsps(tls_server: GstServer) -> None:
         "probe",
         tls_server.url("cam1", True),
         "--seconds",
-        "1",
+        "2",  # the open counts: a loaded machine takes a second for it
     ]
     out = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=90, check=True)
     report = json.loads(out.stdout)
@@ -133,3 +133,59 @@ def test_a_threaded_rtsps_reader_closes_promptly(tls_server: GstServer) -> None:
         reader.close()
         took_s = time.monotonic() - t0
     assert took_s < 0.5 and reader.state is rtsplab.StreamState.CLOSED
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run ``rtsplab ARGV`` in this process; its exit code and everything it printed."""
+    from rtsplab.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_probe_checks_the_certificate_it_is_told_to(
+    tls_server: GstServer, certificate: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = tls_server.url("cam1", credentials=True)
+    code, out = _cli(
+        capsys, "probe", url, "--seconds", "2", "--tls-fingerprint", certificate[1], "--json"
+    )
+    report = json.loads(out)
+    assert code == 0 and report["backend"] == "native" and report["frames"] > 5, report
+    wrong = "sha256:" + "00" * 32
+    for flags, why in (
+        (["--tls-fingerprint", wrong], "does not match the pinned"),
+        (["--tls-verify"], "not trusted"),
+    ):
+        code, out = _cli(capsys, "probe", url, "--seconds", "1", *flags, "--json")
+        failed = json.loads(out)
+        assert code == 2 and failed["error"] == "TlsError" and why in failed["message"], failed
+        assert PASSWORD not in out
+    code, out = _cli(capsys, "probe", url, "--tls-verify", "--backend", "pyav")
+    assert code == 2 and "native backend only" in out, out
+    code, out = _cli(capsys, "probe", url, "--tls-fingerprint", "md5:00")
+    assert code == 2 and "SHA-256" in out, out
+
+
+def test_doctor_reads_rtsps_natively_with_a_pinned_certificate(
+    tls_server: GstServer, certificate: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = tls_server.url("cam1", credentials=True)
+    argv = ["doctor", url, "--seconds", "1", "--tls-fingerprint", certificate[1], "--json"]
+    code, out = _cli(capsys, *argv)
+    report = json.loads(out)
+    assert code == 0 and report["ok"], report["findings"]
+    assert report["streams"]["cam1"]["backend"] == "native"
+    setups = {row["setup"] for row in report["measurements"]}
+    assert not any(s.startswith("default options") for s in setups), setups
+    notes = [f["text"] for f in report["findings"] if f["level"] == "note"]
+    assert any("FFmpeg cannot check the certificate" in t for t in notes), notes
+    assert PASSWORD not in out
+    wrong = "sha256:" + "00" * 32
+    code, out = _cli(capsys, "doctor", url, "--seconds", "1", "--tls-fingerprint", wrong, "--json")
+    failed = json.loads(out)
+    assert code == 2 and not failed["ok"], failed
+    texts = [f["text"] for f in failed["findings"] if f["level"] == "error"]
+    assert any("TLS connection failed" in t and "TlsError" in t for t in texts), texts
+    assert PASSWORD not in out

@@ -61,6 +61,27 @@ def test_doctor_on_two_simulated_cameras(make_sim) -> None:  # type: ignore[no-u
     json.dumps(d.to_dict())  # JSON-ready
 
 
+def test_doctor_backlog_on_rtcp_native_and_opencv_defaults(make_sim) -> None:  # type: ignore[no-untyped-def]
+    """The low-latency row on native has the camera's RTCP clock; the default-options row is
+    OpenCV, which reads no RTCP: its backlog comes from the burst, never a negative age."""
+    srv = make_sim([SimCamera("cam1", gop=10), SimCamera("cam2", gop=10)], process=True)
+    d = diagnose(srv.urls, seconds=0.5, timecode=False)  # auto: native, RTCP sender reports
+    assert d.ok, d.report()
+    rows = d.measurements
+    assert set(rows[rows.setup == LL].clock) == {"rtcp"}, rows
+    dflt = rows[rows.setup == DEFAULT]
+    assert set(dflt.backend) == {"opencv"} and "rtcp" not in set(dflt.clock), dflt
+    for cam in ("cam1", "cam2"):
+        text = _find(d, "problem", cam, "arrived at once")
+        burst_s = float(re.search(r"options, (-?[0-9.]+) s of video", text).group(1))  # type: ignore[union-attr]
+        assert burst_s > 0.4, text  # FFmpeg's probe: about a second of stream
+    report = d.report()
+    assert not re.search(r"-[0-9.]+ s\b", report), report  # no negative duration anywhere
+    assert "skew was not measured" in _find(d, "note", "all", "one after another")
+    table = d.table()
+    assert table[table.setup == DEFAULT]["first_frame_age_ms"].isna().all(), table
+
+
 def test_doctor_without_a_clock_says_so(make_sim) -> None:  # type: ignore[no-untyped-def]
     srv = make_sim([SimCamera("cam1", gop=10)], process=True)
     d = diagnose(srv.urls, seconds=0.5, timecode=False, backend="opencv")  # no RTCP clock
@@ -129,3 +150,15 @@ def test_doctor_turns_errors_into_findings(make_sim, capsys) -> None:  # type: i
         r"cam1 .*h264 640x360 at \d+ fps, RTP over TCP, backend \w+, clock: timecode", out
     ), out
     assert "PROBLEM  cam1: the first frame was" in out
+
+
+def test_doctor_json_when_every_stream_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing measured: the findings still print as one JSON object, exit code 2."""
+    url = f"rtsp://admin:{HOSTILE_PASSWORD}@127.0.0.1:{free_port()}/cam1"
+    assert _doctor([url, "--seconds", "0.5", "--json"]) == 2
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert not report["ok"] and report["measurements"] == []
+    assert [f["level"] for f in report["findings"]] == ["error"], report["findings"]
+    assert "refused" in report["findings"][0]["text"]
+    assert HOSTILE_PASSWORD not in out

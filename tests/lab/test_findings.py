@@ -99,6 +99,29 @@ def test_open_time_backlog_and_one_second_skew_are_problems() -> None:
     assert "open_group" in skew.fix
 
 
+def test_the_backlog_of_an_opencv_default_row_on_an_rtcp_camera_is_the_burst() -> None:
+    """The low-latency row (native) on the camera's RTCP clock, the default row on OpenCV's
+    arrival-anchored times: its first-frame age (~0) is no age, the burst is the backlog."""
+    rows = []
+    for i, name in enumerate(("cam1", "cam2")):
+        rows += [row(name, LL, clock="rtcp"), *consumer_rows(name, 0.0)]
+        rows.append(
+            row(name, DEFAULT, clock="pts", order=i, open_s=0.9, first_frame_age_ms=0.2,
+                transit_min_ms=-850.0, skew_p50_ms=0.1)
+        )  # fmt: skip
+    findings = build_findings(rows, ["cam1", "cam2"], CONSUMER_MS, 5.0)
+    backlog = [f for f in findings if "default options" in f.text and f.stream != "all"]
+    assert [f.level for f in backlog] == ["problem", "problem"], backlog
+    assert all("0.85 s of video arrived at once" in f.text for f in backlog), backlog
+    assert not any("-0." in f.text for f in findings), findings
+    (skew,) = [f for f in findings if f.stream == "all"]
+    assert skew.level == "note" and "not measured" in skew.text and "0.00 s" not in skew.text
+    # a burst that is not one (its first frame arrived late) is no backlog, not a negative one
+    rows[-1] = {**rows[-1], "transit_min_ms": 35.0}
+    (cam2,) = [f for f in build_findings(rows, ["cam2"], CONSUMER_MS, 5.0) if "default" in f.text]
+    assert cam2.level == "ok" and "0.00 s of video" in cam2.text, cam2
+
+
 def test_fps_falls_back_to_nominal_then_30() -> None:
     assert fps_of({"fps": 14.96}) == 15.0
     assert fps_of({"fps": math.nan, "nominal_fps": 25}) == 25.0

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import os
 import tracemalloc
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -131,51 +132,80 @@ items = st.one_of(replies, frames, server_requests, st.binary(max_size=32))
 streams = st.lists(items, min_size=1, max_size=8).map(b"".join)
 
 
+def fuzz_settings(examples: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``examples`` hypothesis examples, each bounded in time (the session must never spin)."""
+    return settings(
+        max_examples=examples,
+        deadline=2000,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def new_session(creds: bool) -> ClientSession:
+    """A session with credentials whose password needs quoting in a Digest answer, or none."""
+    return ClientSession(URL, "admin" if creds else None, 'p"a:ss' if creds else None)
+
+
+def answer_events(session: ClientSession, follow_redirects: bool = False) -> ClientSession:
+    """Answer the session's events as the native client does (DESCRIBE -> SETUP -> PLAY; a
+    redirect starts a new session at its location when ``follow_redirects``); return the
+    session that goes on."""
+    for _ in range(10_000):
+        event = session.next_event()
+        if event is None:
+            return session
+        if isinstance(event, Reply) and event.method == "DESCRIBE" and event.response.ok:
+            session.setup(URL + "/track1", "RTP/AVP/TCP;unicast;interleaved=0-1")
+        elif isinstance(event, SetUp):
+            assert event.interleaved is None or all(0 <= c <= 255 for c in event.interleaved)
+            session.play(URL)
+        elif isinstance(event, Redirect) and follow_redirects:
+            assert event.location.split("://")[0] in ("rtsp", "rtsps", "rtspt")
+            session = ClientSession(event.location)
+            session.describe()
+    raise AssertionError("an unbounded run of events")
+
+
+def check_bounds(session: ClientSession) -> None:
+    """Every buffer of the session is under its cap (a frame's worth of slack)."""
+    assert session._reader.buffered <= MAX_HEADER_BYTES + MAX_BODY_BYTES + 70_000
+    assert len(session._held) <= MAX_HELD_FRAMES
+    assert session._held_bytes <= MAX_HELD_BYTES + 70_000
+    assert len(session._pending) <= MAX_PENDING + 4
+
+
 def drive(session: ClientSession, data: bytes, cuts: list[int]) -> None:
     """Feed ``data`` in the chunks ``cuts`` makes, answering events as the native client does
-    (DESCRIBE, SETUP, PLAY, keep-alive), and check every bound on the way."""
+    (DESCRIBE, SETUP, PLAY, keep-alive, redirects), and check every bound on the way."""
     session.describe()
     bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     now_s = 0.0
     for lo, hi in itertools.pairwise(bounds):
         session.receive_data(data[lo:hi])
-        for _ in range(10_000):
-            event = session.next_event()
-            if event is None:
-                break
-            if isinstance(event, Reply) and event.method == "DESCRIBE" and event.response.ok:
-                session.setup(URL + "/track1", "RTP/AVP/TCP;unicast;interleaved=0-1")
-            elif isinstance(event, SetUp):
-                assert event.interleaved is None or all(0 <= c <= 255 for c in event.interleaved)
-                session.play(URL)
-            elif isinstance(event, Redirect):
-                assert event.location.split("://")[0] in ("rtsp", "rtsps", "rtspt")
-                session = ClientSession(event.location)
-                session.describe()
-        else:
-            raise AssertionError("an unbounded run of events")
+        session = answer_events(session, follow_redirects=True)
         now_s += 40.0
         session.tick(now_s)
         assert len(session.data_to_send()) < 64 * 1024 + 4 * len(data)
-        assert session._reader.buffered <= MAX_HEADER_BYTES + MAX_BODY_BYTES + 70_000
-        assert (
-            len(session._held) <= MAX_HELD_FRAMES and session._held_bytes <= MAX_HELD_BYTES + 70_000
-        )
-        assert len(session._pending) <= MAX_PENDING + 4
+        check_bounds(session)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=2000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def drive_chunk(session: ClientSession, data: bytes, cut: int) -> None:
+    """Feed ``data`` in two pieces and answer events as the native client does."""
+    for piece in (data[:cut], data[cut:]):
+        session.receive_data(piece)
+        answer_events(session)
+    session.tick(40.0 * session._cseq)
+    check_bounds(session)
+
+
+@fuzz_settings(EXAMPLES)
 @given(st.data(), st.booleans())
 def test_a_hostile_server_answering_each_request_raises_only_typed_errors(
     data: st.DataObject, creds: bool
 ) -> None:
     """The server answers every request the session makes (so the session gets deep into
     the handshake and past PLAY), mostly well, sometimes mutated, with junk between."""
-    session = ClientSession(URL, "admin" if creds else None, 'p"a:ss' if creds else None)
+    session = new_session(creds)
     stream = bytearray()
     try:
         session.describe()
@@ -192,55 +222,23 @@ def test_a_hostile_server_answering_each_request_raises_only_typed_errors(
     assert len(stream) < 10 * 1024 * 1024
 
 
-def drive_chunk(session: ClientSession, data: bytes, cut: int) -> None:
-    """Feed ``data`` in two pieces and answer events as the native client does."""
-    for piece in (data[:cut], data[cut:]):
-        session.receive_data(piece)
-        for _ in range(10_000):
-            event = session.next_event()
-            if event is None:
-                break
-            if isinstance(event, Reply) and event.method == "DESCRIBE" and event.response.ok:
-                session.setup(URL + "/track1", "RTP/AVP/TCP;unicast;interleaved=0-1")
-            elif isinstance(event, SetUp):
-                assert event.interleaved is None or all(0 <= c <= 255 for c in event.interleaved)
-                session.play(URL)
-        else:
-            raise AssertionError("an unbounded run of events")
-    session.tick(40.0 * session._cseq)
-    check_bounds(session)
-
-
-def check_bounds(session: ClientSession) -> None:
-    assert session._reader.buffered <= MAX_HEADER_BYTES + MAX_BODY_BYTES + 70_000
-    assert len(session._held) <= MAX_HELD_FRAMES
-    assert session._held_bytes <= MAX_HELD_BYTES + 70_000
-    assert len(session._pending) <= MAX_PENDING + 4
-
-
-@settings(
-    max_examples=max(20, EXAMPLES // 3),
-    deadline=2000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@fuzz_settings(max(20, EXAMPLES // 3))
 @given(streams, st.lists(st.integers(0, 10_000), max_size=6), st.booleans())
 def test_a_hostile_byte_stream_raises_only_typed_errors(
     data: bytes, cuts: list[int], creds: bool
 ) -> None:
-    session = ClientSession(URL, "admin" if creds else None, 'p"a:ss' if creds else None)
     with contextlib.suppress(RtspLabError):
-        drive(session, data, cuts)
+        drive(new_session(creds), data, cuts)
 
 
-@settings(max_examples=max(20, EXAMPLES // 8), deadline=2000)
+@fuzz_settings(max(20, EXAMPLES // 8))
 @given(st.lists(st.sampled_from(sorted(SCRIPTS)), min_size=1, max_size=4), st.integers(1, 6))
 def test_the_named_hostile_scripts_pipelined_raise_only_typed_errors(
     names: list[str], cseq: int
 ) -> None:
     data = b"".join(SCRIPTS[n](m, cseq + i, URL) for i, n in enumerate(names) for m in METHODS[:1])
-    session = ClientSession(URL)
     with contextlib.suppress(RtspLabError):
-        drive(session, data, [len(data) // 3])
+        drive(ClientSession(URL), data, [len(data) // 3])
 
 
 def test_a_flood_of_frames_before_play_is_held_within_its_cap() -> None:

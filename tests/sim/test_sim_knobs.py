@@ -151,11 +151,12 @@ def test_udp_loss_drops_packets(make_sim: Callable[..., SimServer]) -> None:
 def test_udp_session_expires_without_keepalive(make_sim: Callable[..., SimServer]) -> None:
     srv = make_sim(1, session_timeout_s=1.0)
     with _udp_session(srv, "cam1") as (c, sock):
+        played = time.monotonic()  # the PLAY was answered: no request, no RTCP from now on
         assert len(_rtp_seqs(sock, 0.5)) > 10
-        time.sleep(2.0)  # no request, no RTCP: the session must time out
+        assert c.closed_by_server(timeout_s=8.0)  # waited for, not slept on: load delays it
+        assert time.monotonic() - played > 0.5  # not before its timeout, 1 s after the PLAY
         _rtp_seqs(sock, 0.3)  # drain what was queued
         assert _rtp_seqs(sock, 0.7) == []
-        assert c.closed_by_server()
 
 
 def test_tcp_refused_with_461_and_udp_fallback(make_sim: Callable[..., SimServer]) -> None:
