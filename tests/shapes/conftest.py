@@ -19,6 +19,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shapelog.flush()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each shape's wire check right after its rows, on the server they started (one server
+    start per shape, not one more for the wire checks at the end)."""
+    at = [i for i, item in enumerate(items) if item.path.name == "test_shapes.py"]
+    if not at or at != list(range(at[0], at[-1] + 1)):  # not one block: leave the order
+        return
+
+    def shape_name(item: pytest.Item) -> str:
+        callspec = getattr(item, "callspec", None)
+        return str(getattr(callspec.params.get("shape"), "name", "")) if callspec else ""
+
+    block = items[at[0] : at[-1] + 1]
+    rank: dict[str, int] = {}
+    for item in block:
+        rank.setdefault(shape_name(item), len(rank))
+    items[at[0] : at[-1] + 1] = sorted(block, key=lambda item: rank[shape_name(item)])
+
+
 # GStreamer elements the shapes need beyond x264enc (package: gstreamer1.0-plugins-*)
 SHAPE_ELEMENTS = (
     "x265enc", "rtph265pay", "jpegenc", "rtpjpegpay", "voaacenc", "rtpmp4gpay", "opusenc",
