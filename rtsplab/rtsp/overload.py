@@ -157,6 +157,7 @@ class CatchUp:
         # judged from (see STEP_PROBE_MS)
         self._probe: tuple[int, int, int] | None = None
         self._episode_counted = False  # the current episode is in ``episodes``
+        self._behind_at_ns: int | None = None  # when a unit was last behind (or the first)
         self.skipped = 0
         self.admitted = 0
         self.episodes = 0
@@ -263,6 +264,8 @@ class CatchUp:
             if now_ns - self._opened_ns <= WALL_BEHIND_MS * 1e6:
                 self._wall_done = True  # no older backlog can have waited: the baseline holds
             self._opened_ns = None
+        if self._behind_at_ns is None:  # the first unit: a stream starts as if just behind
+            self._behind_at_ns = now_ns
         lag = self.lag(media_ns, now_ns)
         queued = newest_ns is not None and newest_ns - media_ns > self.bound_ns
         if newest_ns is not None and newest_ns - media_ns > lag:
@@ -277,11 +280,15 @@ class CatchUp:
             if late:
                 self._behind_since_ns = since = now_ns
                 self._new_episode(now_ns)
-                self._probe = (now_ns, media_ns, now_ns - media_ns)
+                # a step comes to a stream that kept up: one that was behind (or stepped) or
+                # started lately may be decoding too slowly, and its skips are not judged
+                calm = now_ns - self._behind_at_ns > OVERLOAD_WINDOW_S * 1e9
+                self._probe = (now_ns, media_ns, now_ns - media_ns) if calm else None
             else:
                 return self._count(True, now_ns)
         elif late and not queued and not by_wall and self._delay_stepped(media_ns, now_ns):
             late = self.lag_ns > self.bound_ns
+        self._behind_at_ns = now_ns
         if not keyframe:
             self._last_skip_ns = now_ns
             return self._count(False, now_ns)
@@ -298,7 +305,8 @@ class CatchUp:
         """While behind: whether the skip so far shows a step in the upstream delay, not a
         backlog (see :data:`STEP_PROBE_MS`); if so the baseline moves to the least transit
         since the skip was last judged, and the episode is taken back."""
-        assert self._probe is not None
+        if self._probe is None:
+            return False
         t0, m0, least = self._probe
         transit = now_ns - media_ns
         least = min(least, transit)
@@ -307,12 +315,11 @@ class CatchUp:
             self._probe = (t0, m0, least)
             return False
         gained = span - (now_ns - t0)  # how much nearer live the skip brought the stream
+        self._probe = None  # judged once an episode
         if abs(gained) > self.bound_ns // 2:  # nearer: a backlog; further: hopelessly behind
-            self._probe = (now_ns, media_ns, transit)  # judged again from here
             return False
         self._base_ns, self._base_at_ns = least, now_ns
         self.lag_ns = transit - least
-        self._probe = (now_ns, media_ns, transit)
         self.delay_steps += 1
         if self._episode_counted:  # the decoder did not fall behind: the stream became later
             self._episode_counted = False

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.interop
 STEP_MS = 300
 FPS = 30
 GOP = 30  # the simulator's default: one keyframe a second
-CALM_S = 2.0
+CALM_S = 6.0  # more than OVERLOAD_WINDOW_S: a stream that just opened is not judged
 SETTLE_S = 2.0  # after the step: its first frames come STEP_MS late, the probe, one GOP
 MEASURE_S = 3.0
 # Frame age on an idle loopback is tens of ms (decoding, the reader's thread); a busy 2-core

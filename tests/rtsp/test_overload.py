@@ -102,17 +102,17 @@ def test_a_stall_is_skipped_to_the_next_keyframe_then_decoding_resumes() -> None
     assert max(run.ages_ms[-100:]) < 20
 
 
-@pytest.mark.parametrize("at_s", [3.0, 3.3, 3.6, 3.9, 3.97])  # the step before each keyframe
+@pytest.mark.parametrize("at_s", [6.0, 6.3, 6.6, 6.9, 6.97])  # the step before a keyframe
 def test_a_step_in_the_upstream_delay_costs_one_skip_to_a_keyframe_at_most(at_s: float) -> None:
     """300 ms later all at once, nothing queued: the skip gains nothing, so the baseline moves
     and decoding resumes at the next keyframe; then no skip, every unit decoded."""
-    run = simulate(cost_ms=5, seconds=15, step=(at_s, 300))
+    run = simulate(cost_ms=5, seconds=18, step=(at_s, 300))
     g = run.guard
     assert g.delay_steps == 1 and g.episodes == 0 and not g.behind
-    assert not g.overloaded(15 * 10**9)
+    assert not g.overloaded(18 * 10**9)
     # the probe (STEP_PROBE_MS of the stream) and the rest of its GOP, once
     assert 0 < run.skipped <= GOP + STEP_PROBE_MS / 33.3 + 1
-    assert run.decoded == 15 * 30 - run.skipped
+    assert run.decoded == 18 * 30 - run.skipped
     assert all(300 <= a < 320 for a in run.ages_ms[-10 * 30 :])  # the step, and no more
 
 
@@ -122,13 +122,13 @@ def test_without_the_step_probe_a_delay_step_skips_for_seconds(
     """What the probe prevents: judged by the lag alone, every unit 300 ms over the least
     transit is behind, and the stream skips to each keyframe until REBASE_S re-anchors it."""
     monkeypatch.setattr(overload, "STEP_PROBE_MS", 1e9)  # never judged
-    run = simulate(cost_ms=5, seconds=15, step=(3.0, 300))
+    run = simulate(cost_ms=5, seconds=18, step=(6.0, 300))
     assert run.guard.delay_steps == 0
     assert run.skipped > (REBASE_S - 1) * 29  # seconds of the stream, keyframes only
 
 
 def test_a_delay_step_with_jitter_is_still_a_step() -> None:
-    run = simulate(cost_ms=5, seconds=15, step=(3.5, 300), jitter_ms=[0, 60, 10, 80, 30])
+    run = simulate(cost_ms=5, seconds=18, step=(6.5, 300), jitter_ms=[0, 60, 10, 80, 30])
     assert run.guard.delay_steps >= 1 and run.guard.episodes == 0
     assert run.skipped <= 2 * GOP
     assert max(run.ages_ms[-9 * 30 :]) < 300 + 80 + 20
