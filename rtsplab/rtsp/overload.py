@@ -29,7 +29,10 @@ no queue behind the unit, ``newest_ns``) is a delay step: the least transit sinc
 becomes the baseline, the skip ends at the next keyframe and the episode is not counted
 (:attr:`CatchUp.delay_steps` is). A step so costs at most the units up to one or two
 keyframes, once. A lag that grows while skipping (decoding hopelessly behind) or falls (a
-backlog worked off) is a backlog.
+backlog worked off) is a backlog. Each episode is judged once, and only on a stream that was
+not behind for :data:`OVERLOAD_WINDOW_S` before it (nor opened within it): past the knee a
+skip itself can run at about the stream's pace (many readers sharing one interpreter), and a
+stream that keeps falling behind is short of CPU, not later.
 
 Clock drift and RTP timestamp jumps must not leave a stream skipping for ever: the baseline
 creeps up by :data:`DRIFT_PPM` of elapsed time (and a jump shows as a delay step), and a
