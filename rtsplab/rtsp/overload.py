@@ -18,9 +18,26 @@ keyframe (which is decoded and handed out, so a stream keeps delivering frames);
 resumes normally at the first keyframe whose lag is back under the bound. A stream's age so
 stays within about one GOP plus the bound, and the skipped units are counted.
 
+A lag is not always a backlog: when the network or the camera becomes later all at once (a
+step in the upstream delay), every unit's transit rises by the step and stays there, though
+nothing waits in front of the decoder. Skipping cannot help then, and the skip itself tells:
+skipped units cost next to nothing, so through a backlog the skip reaches units of ever later
+media time at once, and the lag falls; units that are merely late come one by one as the
+stream makes them, and the lag stays where it was. Once the units skipped span
+:data:`STEP_PROBE_MS` of media time, a lag within half the bound of where the skip began (and
+no queue behind the unit, ``newest_ns``) is a delay step: the least transit since then
+becomes the baseline, the skip ends at the next keyframe and the episode is not counted
+(:attr:`CatchUp.delay_steps` is). A step so costs at most the units up to one or two
+keyframes, once. A lag that grows while skipping (decoding hopelessly behind) or falls (a
+backlog worked off) is a backlog. Each episode is judged once, and only on a stream that was
+not behind for :data:`OVERLOAD_WINDOW_S` before it (nor opened within it): past the knee a
+skip itself can run at about the stream's pace (many readers sharing one interpreter), and a
+stream that keeps falling behind is short of CPU, not later.
+
 Clock drift and RTP timestamp jumps must not leave a stream skipping for ever: the baseline
-creeps up by :data:`DRIFT_PPM` of elapsed time, and a keyframe still over the bound after
-:data:`REBASE_S` of being behind, with nothing else waiting, becomes the new baseline.
+creeps up by :data:`DRIFT_PPM` of elapsed time (and a jump shows as a delay step), and a
+keyframe still over the bound after :data:`REBASE_S` of being behind, with nothing else
+waiting, becomes the new baseline.
 
 The baseline is only as good as the first units: a backlog already waiting when they were
 looked at (many streams opening at once, the reader busy until it starts) counts as the
@@ -58,6 +75,7 @@ __all__ = [
     "LONG_BEHIND_S",
     "OVERLOAD_WINDOW_S",
     "REBASE_S",
+    "STEP_PROBE_MS",
     "WALL_BEHIND_MS",
     "CatchUp",
 ]
@@ -69,6 +87,11 @@ BEHIND_MS = 200.0
 # The baseline transit may rise this fast without it counting as lag (sender clock drift;
 # quartz is within 100 ppm).
 DRIFT_PPM = 1000.0
+# While skipping, after units spanning this much media time, a lag still within half the bound
+# of where the skip began means the skip did not help: the units were late, not waiting (a
+# step in the upstream delay). Long enough that a backlog's skip shows (skipping at even 1.5
+# times the stream's pace gains this much minus the tolerance), short beside a GOP.
+STEP_PROBE_MS = 300.0
 # A keyframe still behind after this long, with nothing else waiting, re-anchors the baseline
 # (the sender's timestamps jumped, or the stream is behind for good: decode what comes).
 REBASE_S = 5.0
@@ -101,6 +124,8 @@ class CatchUp:
         skipped: units skipped undecoded since the start.
         admitted: units let through to the decoder.
         episodes: times the decoder fell behind.
+        delay_steps: times a lag was found to be a step in the upstream delay, not a backlog
+            (the skip did not bring the stream nearer): the baseline moved instead.
         lag_ns: the lag of the last unit looked at.
 
     Example:
@@ -131,9 +156,15 @@ class CatchUp:
         self._opened_ns = opened_ns
         self._wall_done = False  # the sender's clock was used (or is not needed) any more
         self._wall_mark: int | None = None  # age of the last keyframe while draining by it
+        # while behind: (look-at time, media time, least transit since) of the unit the skip is
+        # judged from (see STEP_PROBE_MS)
+        self._probe: tuple[int, int, int] | None = None
+        self._episode_counted = False  # the current episode is in ``episodes``
+        self._behind_at_ns: int | None = None  # when a unit was last behind (or the first)
         self.skipped = 0
         self.admitted = 0
         self.episodes = 0
+        self.delay_steps = 0
         self.lag_ns = 0
 
     @property
@@ -236,20 +267,31 @@ class CatchUp:
             if now_ns - self._opened_ns <= WALL_BEHIND_MS * 1e6:
                 self._wall_done = True  # no older backlog can have waited: the baseline holds
             self._opened_ns = None
+        if self._behind_at_ns is None:  # the first unit: a stream starts as if just behind
+            self._behind_at_ns = now_ns
         lag = self.lag(media_ns, now_ns)
+        queued = newest_ns is not None and newest_ns - media_ns > self.bound_ns
         if newest_ns is not None and newest_ns - media_ns > lag:
             lag = self.lag_ns = newest_ns - media_ns
         late = lag > self.bound_ns
+        by_wall = False
         if age_ns is not None and not self._wall_done and self._late_by_wall(keyframe, age_ns):
-            late = True
+            late = by_wall = True
             self.lag_ns = max(lag, age_ns)
         since = self._behind_since_ns
         if since is None:
             if late:
                 self._behind_since_ns = since = now_ns
                 self._new_episode(now_ns)
+                # a step comes to a stream that kept up: one that was behind (or stepped) or
+                # started lately may be decoding too slowly, and its skips are not judged
+                calm = now_ns - self._behind_at_ns > OVERLOAD_WINDOW_S * 1e9
+                self._probe = (now_ns, media_ns, now_ns - media_ns) if calm else None
             else:
                 return self._count(True, now_ns)
+        elif late and not queued and not by_wall and self._delay_stepped(media_ns, now_ns):
+            late = self.lag_ns > self.bound_ns
+        self._behind_at_ns = now_ns
         if not keyframe:
             self._last_skip_ns = now_ns
             return self._count(False, now_ns)
@@ -261,6 +303,32 @@ class CatchUp:
             self.lag_ns = 0
             self._behind_since_ns = None
         return self._count(True, now_ns)
+
+    def _delay_stepped(self, media_ns: int, now_ns: int) -> bool:
+        """While behind: whether the skip so far shows a step in the upstream delay, not a
+        backlog (see :data:`STEP_PROBE_MS`); if so the baseline moves to the least transit
+        since the skip was last judged, and the episode is taken back."""
+        if self._probe is None:
+            return False
+        t0, m0, least = self._probe
+        transit = now_ns - media_ns
+        least = min(least, transit)
+        span = media_ns - m0
+        if span < STEP_PROBE_MS * 1e6:
+            self._probe = (t0, m0, least)
+            return False
+        gained = span - (now_ns - t0)  # how much nearer live the skip brought the stream
+        self._probe = None  # judged once an episode
+        if abs(gained) > self.bound_ns // 2:  # nearer: a backlog; further: hopelessly behind
+            return False
+        self._base_ns, self._base_at_ns = least, now_ns
+        self.lag_ns = transit - least
+        self.delay_steps += 1
+        if self._episode_counted:  # the decoder did not fall behind: the stream became later
+            self._episode_counted = False
+            self.episodes -= 1
+            self._episode_starts = self._episode_starts[:-1]
+        return True
 
     def note_skipped(self, count: int, now_ns: int) -> None:
         """Count ``count`` units skipped by other means (a backend that cannot skip one by one
@@ -292,9 +360,11 @@ class CatchUp:
         """
         self._base_ns = None
         self._behind_since_ns = None
+        self._probe = None
         self.lag_ns = 0
 
     def _new_episode(self, now_ns: int) -> None:
+        self._episode_counted = True
         self.episodes += 1
         self._episode_starts = [*self._episode_starts[-1:], now_ns]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtsplab.rtsp.overload import BEHIND_MS, WALL_BEHIND_MS, CatchUp
+from rtsplab.rtsp import overload
+from rtsplab.rtsp.overload import BEHIND_MS, REBASE_S, STEP_PROBE_MS, WALL_BEHIND_MS, CatchUp
 
 MS = 1_000_000
 PERIOD_NS = 33_333_333  # 30 fps
@@ -32,16 +34,27 @@ def simulate(
     seconds: float,
     key_cost_ms: float | None = None,
     stall: tuple[float, float] = (0, 0),
+    step: tuple[float, float] = (0, 0),
+    jitter_ms: list[int] | None = None,
 ) -> Run:
     """One stream through a decoder that takes ``cost_ms`` per unit (``key_cost_ms`` for a
-    keyframe; skipping is free); ``stall`` = (at_s, for_s) stops the decoder once."""
+    keyframe; skipping is free); ``stall`` = (at_s, for_s) stops the decoder once; ``step``
+    = (at_s, ms): from the unit captured at ``at_s`` on, every unit arrives ``ms`` later (the
+    network or camera became later); ``jitter_ms``: added to each unit's arrival in turn
+    (never reordering)."""
     guard = CatchUp()
     now = 0
     ages: list[float] = []
     decoded = 0
     stalled = False
+    last_arrival = 0
     for i in range(int(seconds * 30)):
         arrival = i * PERIOD_NS + 5 * MS  # network delay 5 ms
+        if step[1] and i * PERIOD_NS >= step[0] * 1e9:
+            arrival += int(step[1] * MS)
+        if jitter_ms:
+            arrival += jitter_ms[i % len(jitter_ms)] * MS
+        arrival = last_arrival = max(arrival, last_arrival)
         now = max(now, arrival)
         if not stalled and stall[1] and now >= stall[0] * 1e9:
             now += int(stall[1] * 1e9)
@@ -87,6 +100,68 @@ def test_a_stall_is_skipped_to_the_next_keyframe_then_decoding_resumes() -> None
     # the units of the stall and up to the next keyframe (at 3.6 s at the latest) only
     assert 10 <= run.skipped <= 30
     assert max(run.ages_ms[-100:]) < 20
+
+
+@pytest.mark.parametrize("at_s", [6.0, 6.3, 6.6, 6.9, 6.97])  # the step before a keyframe
+def test_a_step_in_the_upstream_delay_costs_one_skip_to_a_keyframe_at_most(at_s: float) -> None:
+    """300 ms later all at once, nothing queued: the skip gains nothing, so the baseline moves
+    and decoding resumes at the next keyframe; then no skip, every unit decoded."""
+    run = simulate(cost_ms=5, seconds=18, step=(at_s, 300))
+    g = run.guard
+    assert g.delay_steps == 1 and g.episodes == 0 and not g.behind
+    assert not g.overloaded(18 * 10**9)
+    # the probe (STEP_PROBE_MS of the stream) and the rest of its GOP, once
+    assert 0 < run.skipped <= GOP + STEP_PROBE_MS / 33.3 + 1
+    assert run.decoded == 18 * 30 - run.skipped
+    assert all(300 <= a < 320 for a in run.ages_ms[-10 * 30 :])  # the step, and no more
+
+
+def test_without_the_step_probe_a_delay_step_skips_for_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the probe prevents: judged by the lag alone, every unit 300 ms over the least
+    transit is behind, and the stream skips to each keyframe until REBASE_S re-anchors it."""
+    monkeypatch.setattr(overload, "STEP_PROBE_MS", 1e9)  # never judged
+    run = simulate(cost_ms=5, seconds=18, step=(6.0, 300))
+    assert run.guard.delay_steps == 0
+    assert run.skipped > (REBASE_S - 1) * 29  # seconds of the stream, keyframes only
+
+
+def test_a_delay_step_with_jitter_is_still_a_step() -> None:
+    run = simulate(cost_ms=5, seconds=18, step=(6.5, 300), jitter_ms=[0, 60, 10, 80, 30])
+    assert run.guard.delay_steps >= 1 and run.guard.episodes == 0
+    assert run.skipped <= 2 * GOP
+    assert max(run.ages_ms[-9 * 30 :]) < 300 + 80 + 20
+
+
+@pytest.mark.parametrize("cost_ms", [37.0, 45.0, 66.0])  # 10 %, 35 %, 100 % too slow
+def test_a_growing_backlog_is_still_skipped_after_a_delay_step(cost_ms: float) -> None:
+    """The skip through a backlog gains the time skipped: never taken for a delay step, the
+    age stays within a GOP plus the bound, before and after the stream became 300 ms later."""
+    run = simulate(cost_ms=cost_ms, seconds=20, step=(8.0, 300))
+    g = run.guard
+    assert run.skipped > 0 and g.episodes >= 2
+    assert g.overloaded(20 * 10**9)
+    assert max(run.ages_ms) < 1000 + BEHIND_MS + 300 + 2 * cost_ms
+    assert g.delay_steps <= 1  # the step itself, at most
+    assert max(run.ages_ms[-5 * 30 :]) < 300 + 1000 + BEHIND_MS  # not seconds behind
+
+
+def test_a_growing_backlog_without_a_step_is_never_a_delay_step() -> None:
+    for cost_ms in (37.0, 45.0, 66.0, 200.0):
+        run = simulate(cost_ms=cost_ms, seconds=20)
+        assert run.skipped > 0 and run.guard.delay_steps == 0, cost_ms
+
+
+def test_a_queue_seen_behind_the_unit_is_never_a_delay_step() -> None:
+    """Units arriving as the stream makes them but each one second behind the newest
+    received: the skip gains nothing, yet the queue says they wait."""
+    g = CatchUp()
+    for i in range(10 * 30):
+        t = i * PERIOD_NS
+        newest = t + 10**9 if i >= 60 else t
+        g.admit(keyframe=i % GOP == 0, media_ns=t, now_ns=t + 5 * MS, newest_ns=newest)
+    assert g.delay_steps == 0 and g.behind and g.skipped > 200
 
 
 def test_keyframes_only_is_still_decoded_when_keyframes_are_all_it_can_afford() -> None:
