@@ -13,7 +13,7 @@ Elsewhere (or on a TLS socket, which has no ``recvmsg``) :func:`enable` returns 
 Example:
     >>> import socket, time
     >>> a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(("127.0.0.1", 0))
-    >>> enable(a)
+    >>> enable(a); time.sleep(0.05)  # the kernel turns its stamping on a moment later
     True
     >>> b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     >>> _ = b.sendto(b"rtp", a.getsockname()); time.sleep(0.05); t_read = time.time_ns()
