@@ -52,6 +52,7 @@ __all__ = [
     "SessionCapture",
     "SessionTap",
     "capture_comment",
+    "internet_checksum",
     "redact_rtsp",
 ]
 
@@ -64,8 +65,6 @@ FLUSH_INTERVAL_NS = 1_000_000_000  # a live capture file is readable within a se
 ISN_CLIENT, ISN_SERVER = 0x10000, 0x20000
 PROTO_TCP, PROTO_UDP = 6, 17
 BATCH_PACKETS = 32  # packets handed to the pcapng writer at once
-_IPV4 = struct.Struct(">BBHHHBBH4s4s")
-_IPV6 = struct.Struct(">IHBB16s16s")
 _TCP = struct.Struct(">HHIIBBHHH")
 _UDP = struct.Struct(">HHHH")
 _DOLLAR = struct.Struct(">BBH")
@@ -190,25 +189,68 @@ def _packed(host: str) -> bytes:
         return bytes(4)
 
 
-def _ip_packet(src: str, dst: str, proto: int, header: bytes, payload: bytes) -> bytes:
-    """An IPv4 (or, for an IPv6 address, IPv6) packet of a TCP/UDP ``header`` + ``payload``,
-    the transport checksum (at byte 16 of TCP, 6 of UDP) filled in with dpkt's."""
+def _fold(total: int) -> int:
+    """The Internet checksum of a sum of 16-bit words (any size): the one's-complement sum
+    is the remainder modulo ``0xFFFF`` (as 2**16 = 1 modulo 0xFFFF), ``0xFFFF`` for a
+    nonzero multiple; its complement is the checksum."""
+    folded = total % 0xFFFF
+    if folded == 0 and total:
+        folded = 0xFFFF
+    return ~folded & 0xFFFF
+
+
+def internet_checksum(*parts: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``parts`` laid end to end, each but the last of
+    even length. Each part is summed with one ``int.from_bytes`` (a big-endian number is
+    its 16-bit words' sum modulo 0xFFFF), not a loop over words.
+
+    Example:
+        >>> hex(internet_checksum(bytes.fromhex("4500003c1c4640004006"), bytes.fromhex("0000ac100a63ac100a0c")))
+        '0xb1e6'
+    """
+    total = 0
+    for part in parts:
+        value = int.from_bytes(part, "big")
+        total += value << 8 if len(part) & 1 else value  # an odd tail is padded with a zero
+    return _fold(total)
+
+
+@functools.lru_cache(maxsize=256)
+def _route(src: str, dst: str, proto: int) -> tuple[bytes, bytes, int, int]:
+    """What every packet between two addresses shares, computed once: the IP header before
+    and after its length field (IPv4: checksum left zero) and the word sums of the IPv4
+    header and of the transport pseudo-header without the length (which each packet adds).
+    An IPv4 and an IPv6 address are both written as IPv6 (v4-mapped)."""
     s, d = _packed(src), _packed(dst)
-    length = len(header) + len(payload)
-    if len(s) != len(d):  # one of each family: both as IPv6 (v4-mapped)
+    if len(s) != len(d):
         s, d = (bytes(10) + b"\xff\xff" + a if len(a) == 4 else a for a in (s, d))
+    pseudo_sum = int.from_bytes(s + d, "big") + proto
     if len(s) == 4:
-        pseudo = s + d + struct.pack(">BBH", 0, proto, length)
-    else:
-        pseudo = s + d + struct.pack(">IxxxB", length, proto)
-    total = dpkt.in_cksum_add(dpkt.in_cksum_add(dpkt.in_cksum_add(0, pseudo), header), payload)
+        before, after = b"\x45\x00", bytes([0, 0, 0x40, 0, 64, proto, 0, 0]) + s + d
+        return before, after, int.from_bytes(before + bytes(2) + after, "big"), pseudo_sum
+    return b"\x60\x00\x00\x00", bytes([proto, 64]) + s + d, 0, pseudo_sum
+
+
+def _ip_packet(src: str, dst: str, proto: int, header: bytes, parts: tuple[bytes, ...]) -> bytes:
+    """An IPv4 (or, for an IPv6 address, IPv6) packet of a TCP/UDP ``header`` and the
+    payload ``parts`` (each but the last of even length), the transport checksum (at byte 16
+    of TCP, 6 of UDP) filled in (RFC 768, 793, 8200). The payload is copied once, here."""
+    before, after, ip_sum, pseudo_sum = _route(src, dst, proto)
+    length = len(header)
+    total = pseudo_sum + int.from_bytes(header, "big")
+    for part in parts:
+        value = int.from_bytes(part, "big")
+        total += value << 8 if len(part) & 1 else value  # an odd tail is padded with a zero
+        length += len(part)
     at = 16 if proto == PROTO_TCP else 6
-    header = header[:at] + struct.pack(">H", dpkt.in_cksum_done(total) or 0xFFFF) + header[at + 2 :]
-    if len(s) == 4:
-        ip = bytearray(_IPV4.pack(0x45, 0, 20 + length, 0, 0x4000, 64, proto, 0, s, d))
-        ip[10:12] = struct.pack(">H", dpkt.in_cksum(bytes(ip)))
-        return bytes(ip) + header + payload
-    return _IPV6.pack(0x60000000, length, proto, 64, s, d) + header + payload
+    check = (_fold(total + length) or 0xFFFF).to_bytes(2, "big")  # UDP: a zero sum as 0xFFFF
+    header = header[:at] + check + header[at + 2 :]
+    if ip_sum:  # IPv4: its header has its own checksum, over the length too
+        ip_len = 20 + length
+        ip_check = _fold(ip_sum + ip_len).to_bytes(2, "big")
+        ip_head = before + ip_len.to_bytes(2, "big") + after[:6] + ip_check + after[8:]
+        return b"".join((ip_head, header, *parts))
+    return b"".join((before, length.to_bytes(2, "big"), after, header, *parts))
 
 
 class SessionCapture:
@@ -267,9 +309,9 @@ class SessionCapture:
             self._conn = conn
             self._start(remote[1])
             t_ns = time.time_ns()
-            self._queue(t_ns, (conn, OUT, b"", TH_SYN, 1))
-            self._queue(t_ns, (conn, IN, b"", TH_SYN | TH_ACK, 1))
-            self._queue(t_ns, (conn, OUT, b"", TH_ACK, 0))
+            self._queue(t_ns, (conn, OUT, (), TH_SYN, 1))
+            self._queue(t_ns, (conn, IN, (), TH_SYN | TH_ACK, 1))
+            self._queue(t_ns, (conn, OUT, (), TH_ACK, 0))
 
     def on_rtsp(self, direction: str, message: bytes, t_ns: int | None = None) -> None:
         """One RTSP message, redacted and written as TCP segment(s), stamped ``t_ns``
@@ -281,7 +323,7 @@ class SessionCapture:
             1
         """
         self.rtsp_messages += 1
-        self._stream(direction, redact_rtsp(message), t_ns)
+        self._stream(direction, (redact_rtsp(message),), t_ns)
 
     def on_interleaved(
         self, direction: str, channel: int, payload: bytes, t_ns: int | None = None
@@ -294,8 +336,7 @@ class SessionCapture:
             1
         """
         self._count(direction, payload)
-        frame = _DOLLAR.pack(0x24, channel & 0xFF, len(payload)) + payload
-        self._stream(direction, frame, t_ns)
+        self._stream(direction, (_DOLLAR.pack(0x24, channel & 0xFF, len(payload)), payload), t_ns)
 
     def on_udp(
         self,
@@ -348,14 +389,16 @@ class SessionCapture:
         idb = dpkt.pcapng.InterfaceDescriptionBlockLE(snaplen=SNAPLEN, linktype=LINKTYPE_RAW)
         self._writer = dpkt.pcapng.Writer(self._file, snaplen=SNAPLEN, shb=shb, idb=idb)
 
-    def _stream(self, direction: str, data: bytes, t_ns: int | None) -> None:
+    def _stream(self, direction: str, parts: tuple[bytes, ...], t_ns: int | None) -> None:
+        """Queue bytes on the RTSP connection (``parts`` laid end to end; copied when the
+        packet is built, not before)."""
         with self._lock:
             conn = self._conn
             if conn is None:  # no connection reported: invent one so the bytes still land
                 conn = self._conn = _Connection(("127.0.0.1", 1), ("127.0.0.1", RTSP_PORT))
                 self._start(None)
             t = time.time_ns() if t_ns is None else t_ns
-            self._queue(t, (conn, direction, data, TH_ACK | TH_PUSH, 0))
+            self._queue(t, (conn, direction, parts, TH_ACK | TH_PUSH, 0))
 
     def _queue(self, t_ns: int, event: _Event) -> None:
         """Keep one event (its arrival time taken); build and write a batch when due."""
@@ -377,12 +420,19 @@ class SessionCapture:
             if len(event) == 3:  # a datagram
                 src, dst, payload = event
                 header = _UDP.pack(src[1], dst[1], 8 + len(payload), 0)
-                packets.append((t_s, _ip_packet(src[0], dst[0], PROTO_UDP, header, payload)))
+                packets.append((t_s, _ip_packet(src[0], dst[0], PROTO_UDP, header, (payload,))))
                 continue
-            conn, direction, data, flags, advance = event
-            for i in range(0, max(1, len(data)), MAX_SEGMENT):
-                chunk = data[i : i + MAX_SEGMENT] if len(data) > MAX_SEGMENT else data
-                packets.append((t_s, self._tcp(conn, direction, chunk, flags, advance)))
+            conn, direction, parts, flags, advance = event
+            size = sum(map(len, parts))
+            if size <= MAX_SEGMENT:  # the usual case: one segment, its parts copied once
+                packets.append((t_s, self._tcp(conn, direction, parts, size, flags, advance)))
+                continue
+            data = b"".join(parts)
+            for i in range(0, size, MAX_SEGMENT):
+                chunk = data[i : i + MAX_SEGMENT]
+                packets.append(
+                    (t_s, self._tcp(conn, direction, (chunk,), len(chunk), flags, advance))
+                )
         try:
             self._writer.writepkts(packets)
             self._file.flush()
@@ -390,14 +440,21 @@ class SessionCapture:
             self.closed = True
 
     @staticmethod
-    def _tcp(conn: _Connection, direction: str, data: bytes, flags: int, advance: int) -> bytes:
+    def _tcp(
+        conn: _Connection,
+        direction: str,
+        parts: tuple[bytes, ...],
+        size: int,
+        flags: int,
+        advance: int,
+    ) -> bytes:
         src, dst = (conn.client, conn.server) if direction == OUT else (conn.server, conn.client)
         other = IN if direction == OUT else OUT
         seq = conn.seq[direction]
-        conn.seq[direction] = (seq + len(data) + advance) & 0xFFFFFFFF
+        conn.seq[direction] = (seq + size + advance) & 0xFFFFFFFF
         ack = conn.seq[other] if flags & TH_ACK else 0
         header = _TCP.pack(src[1], dst[1], seq, ack, 5 << 4, flags, 65535, 0, 0)
-        return _ip_packet(src[0], dst[0], PROTO_TCP, header, data)
+        return _ip_packet(src[0], dst[0], PROTO_TCP, header, parts)
 
     def close(self) -> None:
         """Flush and close the file (a file object passed in is flushed only). Idempotent.

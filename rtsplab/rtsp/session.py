@@ -489,8 +489,12 @@ class ClientSession:
                 state = self.state
                 if state is SessionState.CLOSED:
                     return
-                if state is SessionState.PLAYING and observe is None and not first_only:
-                    events.extend(reader.frames())  # the stream's bulk, unobserved: at once
+                if state is SessionState.PLAYING and not first_only:
+                    bulk = reader.frames()  # the stream's bulk: at once
+                    if observe is not None:
+                        for frame in bulk:
+                            observe("in", frame)
+                    events.extend(bulk)
                 item = reader.next()
                 if item is None:
                     return

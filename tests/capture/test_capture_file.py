@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtsplab.capture import IN, OUT, RTSP_PORT, SessionCapture, redact_rtsp
+from rtsplab.capture import IN, OUT, RTSP_PORT, SessionCapture, internet_checksum, redact_rtsp
 from rtsplab.capture_file import load_session
 from rtsplab.errors import CaptureError
 
@@ -102,6 +102,17 @@ def test_tcp_sequence_numbers_are_consistent() -> None:
         nxt[key] = (tcp.seq + advance) & 0xFFFFFFFF
         assert len(raw) == ip.len <= 65535
     assert RTSP_PORT in ports
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=64).map(lambda b: b[: len(b) & ~1]), max_size=3),
+    st.binary(max_size=1500),
+)
+def test_the_checksum_is_dpkts(parts: list[bytes], tail: bytes) -> None:
+    """The Internet checksum taken a part at a time (big-number remainders) is dpkt's
+    word-by-word one over the same bytes (a zero written as 0xFFFF, as UDP does)."""
+    assert internet_checksum(*parts, tail) == (dpkt.in_cksum(b"".join(parts) + tail) or 0xFFFF)
 
 
 def test_comment_says_what_was_redacted() -> None:

@@ -68,6 +68,11 @@ def test_tshark_dissects_the_capture(make_sim, tmp_path: Path, transport: str) -
     assert len(pts) == cap.rtp_packets
     assert set(pts) == {"96"}
     assert len(tshark(path, "-Y", "rtcp.pt == 200")) >= 1  # the camera's sender reports
+    # every synthetic IP, TCP and UDP checksum is right, by Wireshark's own check
+    checked = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE"]
+    checked += ["-o", "udp.check_checksum:TRUE"]
+    good = "ip.checksum.status == 1 && (tcp.checksum.status == 1 || udp.checksum.status == 1)"
+    assert len(tshark(path, *checked, "-Y", good)) == len(tshark(path))
     raw = path.read_bytes()
     for secret in (PASSWORD, "pa%3Ass%40w%2Frd", "ss@w"):
         assert secret.encode() not in raw

@@ -178,10 +178,22 @@ def test_message_reader_frames_in_a_batch_as_one_by_one(
 )
 def test_session_next_events_as_next_event(chunks: list[bytes]) -> None:
     """A playing session's batch (``next_events``) holds the events ``next_event`` gives one by
-    one, in order; an error after some events comes with the next call, those events first."""
+    one, in order; an error after some events comes with the next call, those events first.
+    An observer (a session capture) sees the same items either way, each frame among them."""
 
-    def run(batch: bool) -> tuple[list[object], str | None]:
-        s = ClientSession("rtsp://h/cam1")
+    def run(
+        batch: bool, observed: bool
+    ) -> tuple[list[object], str | None, list[tuple[object, ...]]]:
+        seen: list[tuple[object, ...]] = []
+
+        def observe(direction: str, item: bytes | InterleavedFrame) -> None:
+            seen.append(
+                (direction, item.channel, item.payload)
+                if isinstance(item, InterleavedFrame)
+                else (direction, item)
+            )
+
+        s = ClientSession("rtsp://h/cam1", observe=observe if observed else None)
         s.state = SessionState.PLAYING
         s.receive_data(b"".join(chunks))
         out: list[object] = []
@@ -189,15 +201,21 @@ def test_session_next_events_as_next_event(chunks: list[bytes]) -> None:
             while True:
                 got = s.next_events() if batch else [e for e in [s.next_event()] if e is not None]
                 if not got:
-                    return out, None
+                    return out, None, seen
                 out += [
                     (e.channel, e.payload) if isinstance(e, InterleavedFrame) else type(e).__name__
                     for e in got
                 ]
         except ProtocolError as exc:
-            return out, str(exc)
+            return out, str(exc), seen
 
-    assert run(batch=True) == run(batch=False)
+    plain = run(batch=True, observed=False)
+    assert plain == run(batch=False, observed=False)
+    observed = run(batch=True, observed=True)
+    assert observed == run(batch=False, observed=True)
+    assert observed[:2] == plain[:2]  # observing changes nothing the reader gets
+    frames_seen = [item[1:] for item in observed[2] if len(item) == 3]
+    assert frames_seen == [e for e in plain[0] if isinstance(e, tuple)]
 
 
 @FUZZ
