@@ -208,11 +208,17 @@ def internet_checksum(*parts: bytes) -> int:
         >>> hex(internet_checksum(bytes.fromhex("4500003c1c4640004006"), bytes.fromhex("0000ac100a63ac100a0c")))
         '0xb1e6'
     """
+    return _fold(_word_sum(parts))
+
+
+def _word_sum(parts: tuple[bytes, ...]) -> int:
+    """The 16-bit words of ``parts`` summed, modulo 0xFFFF: one ``int.from_bytes`` a part
+    (each but the last of even length; an odd tail is padded with a zero)."""
     total = 0
     for part in parts:
         value = int.from_bytes(part, "big")
-        total += value << 8 if len(part) & 1 else value  # an odd tail is padded with a zero
-    return _fold(total)
+        total += value << 8 if len(part) & 1 else value
+    return total
 
 
 @functools.lru_cache(maxsize=256)
@@ -236,12 +242,8 @@ def _ip_packet(src: str, dst: str, proto: int, header: bytes, parts: tuple[bytes
     payload ``parts`` (each but the last of even length), the transport checksum (at byte 16
     of TCP, 6 of UDP) filled in (RFC 768, 793, 8200). The payload is copied once, here."""
     before, after, ip_sum, pseudo_sum = _route(src, dst, proto)
-    length = len(header)
-    total = pseudo_sum + int.from_bytes(header, "big")
-    for part in parts:
-        value = int.from_bytes(part, "big")
-        total += value << 8 if len(part) & 1 else value  # an odd tail is padded with a zero
-        length += len(part)
+    length = len(header) + sum(map(len, parts))
+    total = pseudo_sum + int.from_bytes(header, "big") + _word_sum(parts)
     at = 16 if proto == PROTO_TCP else 6
     check = (_fold(total + length) or 0xFFFF).to_bytes(2, "big")  # UDP: a zero sum as 0xFFFF
     header = header[:at] + check + header[at + 2 :]
